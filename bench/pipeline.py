@@ -1,0 +1,172 @@
+"""Pipeline overhead against bare Celery, measured in one run on one broker.
+
+    python bench/pipeline.py [--tasks 400] [--latency-samples 100] [--concurrency 8]
+
+Baseline: a bare Celery no-op task, one hop, result via Celery's Redis backend.
+Parjanya: intake -> classifier pool -> tier pool (instant simulated provider over HTTP) -> result
+in the store, with every reliability feature on (claims, leases, fencing, history).
+Prints throughput (tasks/s, N tasks submitted at once), p50 end-to-end latency (one task at a
+time), the classifier's median microseconds per task, and the ratios. Medians everywhere: this
+machine is shared and noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(REPO / "src"))
+
+from parjanya.classify import classify  # noqa: E402
+from parjanya.client import Client  # noqa: E402
+from parjanya.config import ParjanyaConfig, load_config  # noqa: E402
+from parjanya.demo import demo_workload  # noqa: E402
+from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+
+
+def _spawn(argv: list[str], env: dict[str, str], log: Path, cwd: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                                start_new_session=True)
+
+
+def _wait_for(log: Path, marker: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if marker in log.read_text(errors="replace"):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{log.name}: no {marker!r} after {timeout_s}s:\n{log.read_text()[-2000:]}")
+
+
+def _measure(submit_and_wait_all: Callable[[int], None], one: Callable[[], None], tasks: int,
+             samples: int) -> tuple[float, float]:
+    for _ in range(10):
+        one()  # warm up connections and imports
+    started = time.perf_counter()
+    submit_and_wait_all(tasks)
+    throughput = tasks / (time.perf_counter() - started)
+    latencies = []
+    for _ in range(samples):
+        t0 = time.perf_counter()
+        one()
+        latencies.append(time.perf_counter() - t0)
+    return throughput, statistics.median(latencies)
+
+
+def bench_bare(url: str, tmp: Path, args: argparse.Namespace) -> tuple[float, float]:
+    env = {**os.environ, "BENCH_BROKER_URL": url, "PYTHONPATH": str(BENCH)}
+    log = tmp / "bare.log"
+    worker = _spawn([sys.executable, "-m", "celery", "-A", "bare_celery", "worker", "-Q",
+                     "bench.bare", "-P", "threads", "-c", str(args.concurrency), "--without-mingle",
+                     "--without-gossip", "-l", "INFO"], env, log, BENCH)
+    try:
+        _wait_for(log, "ready.")
+        sys.path.insert(0, str(BENCH))
+        os.environ["BENCH_BROKER_URL"] = url
+        import bare_celery
+
+        def all_at_once(n: int) -> None:
+            results = [bare_celery.noop.delay(i) for i in range(n)]
+            for result in results:
+                result.get(timeout=120)
+
+        def one() -> None:
+            bare_celery.noop.delay(1).get(timeout=30)
+
+        return _measure(all_at_once, one, args.tasks, args.latency_samples)
+    finally:
+        worker.terminate()
+        worker.wait(30)
+
+
+def bench_pipeline(url: str, tmp: Path, args: argparse.Namespace) -> tuple[float, float]:
+    sim_port = free_port()
+    raw = yaml.safe_load((REPO / "config" / "parjanya.yaml").read_text())
+    for tier in raw["tiers"].values():
+        for deployment in tier["deployments"]:
+            deployment["base_url"] = f"http://127.0.0.1:{sim_port}/v1"
+    config_path = tmp / "parjanya.yaml"
+    config_path.write_text(yaml.safe_dump(raw))
+    env = {**os.environ, "PARJANYA_BROKER_URL": url, "PARJANYA_CONFIG": str(config_path)}
+    python = [sys.executable, "-m", "parjanya"]
+    children = [_spawn([*python, "sim", "--port", str(sim_port), "--latency-scale", "0"], env,
+                       tmp / "sim.log", tmp)]
+    pool = ["--pool", "threads", "-c", str(args.concurrency), "--loglevel", "WARNING"]
+    pools = {"classifier": ["--classifier"], "low": ["--tier", "low"]}
+    for name, flag in pools.items():
+        children.append(_spawn([*python, "worker", *flag, *pool], env, tmp / f"{name}.log", tmp))
+    try:
+        for name in pools:
+            _wait_for(tmp / f"{name}.log", "ready.")
+        config = load_config(config_path)
+        client = Client(url, config=config)
+        # Routine prompts only: this measures the pipeline's overhead, not escalations.
+        request = {"prompt": "Rename the variable tmp to total in cart.py.", "max_tier": "low"}
+
+        def all_at_once(n: int) -> None:
+            handles = [client.submit(request) for _ in range(n)]
+            for handle in handles:
+                assert handle.result(timeout=120).status == "succeeded"
+
+        def one() -> None:
+            client.submit(request).result(timeout=30)
+
+        return _measure(all_at_once, one, args.tasks, args.latency_samples)
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.wait(30)
+
+
+def classifier_median_us(config: ParjanyaConfig, rounds: int = 20) -> float:
+    requests = [r for _, r in demo_workload(200)]
+    timings = []
+    for _ in range(rounds):
+        for request in requests:
+            t0 = time.perf_counter_ns()
+            classify(request, config)
+            timings.append(time.perf_counter_ns() - t0)
+    return statistics.median(timings) / 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tasks", type=int, default=400)
+    parser.add_argument("--latency-samples", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        given = os.environ.get("PARJANYA_BENCH_REDIS_URL")
+        broker = None if given else EmbeddedRedis(free_port(), tmp / "redis", appendonly=False)
+        url = given or broker.start().url  # type: ignore[union-attr]
+        try:
+            bare_tps, bare_p50 = bench_bare(url, tmp, args)
+            print(f"bare_celery     throughput={bare_tps:8.1f} tasks/s  p50={bare_p50 * 1000:7.2f} ms")
+            pipe_tps, pipe_p50 = bench_pipeline(url, tmp, args)
+            print(f"parjanya        throughput={pipe_tps:8.1f} tasks/s  p50={pipe_p50 * 1000:7.2f} ms"
+                  "  (intake -> classifier -> tier -> result)")
+        finally:
+            if broker is not None:
+                broker.stop()
+    classifier_us = classifier_median_us(load_config())
+    print(f"classifier      median={classifier_us:.1f} us/task")
+    print(f"pipeline_vs_bare throughput_ratio={pipe_tps / bare_tps:.2f} "
+          f"p50_ratio={pipe_p50 / bare_p50:.2f} classifier_us={classifier_us:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from parjanya.cli.main import app
+
+app(prog_name="parjanya")

@@ -1,0 +1,82 @@
+"""The Celery app: queues, routes and the reliability settings every pool shares.
+
+`celery -A parjanya.app worker -Q parjanya.tier.low` and `parjanya worker --tier low` start the same
+thing. The settings follow RELIABILITY.md's baseline: late acks, reject on a lost worker, prefetch 1,
+one visibility timeout for every pool (checked at start-up), fast restore of orphaned messages, soft
+shutdown, and acks on failure because every task body is total and dead-letters what it cannot do.
+Celery's own result backend is off: task results live in Parjanya's store.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from celery import Celery
+from kombu import Exchange, Queue
+
+from parjanya.config import ParjanyaConfig, Settings, get_config, get_settings
+from parjanya.queues import ALL_WORK_QUEUES, INTAKE_QUEUE, INTAKE_TASK
+
+#: The anonymous exchange routes straight to the list named by the routing key, so delivery never
+#: depends on binding records in Redis (which a flush or a restart without persistence would lose).
+DIRECT = Exchange("", type="direct")
+
+
+def build_queues() -> list[Queue]:
+    return [Queue(name, DIRECT, routing_key=name, no_declare=False) for name in ALL_WORK_QUEUES]
+
+
+def _transport_options(config: ParjanyaConfig) -> dict[str, object]:
+    visibility = config.reliability.visibility_timeout_s
+    return {
+        "visibility_timeout": visibility,
+        "unacked_restore_interval": max(1, int(visibility / 10)),
+        "unacked_restore_throttle": 1,
+        "socket_timeout": 30,
+        "socket_connect_timeout": 5,
+        "health_check_interval": 25,
+    }
+
+
+def create_app(settings: Settings | None = None, config: ParjanyaConfig | None = None) -> Celery:
+    settings = settings or get_settings()
+    config = config or get_config()
+    limits = config.reliability
+    app = Celery("parjanya", broker=settings.broker_url, set_as_current=False)
+    scheme = urlparse(settings.broker_url).scheme
+    app.conf.update(
+        broker_transport=(
+            "parjanya.broker.transport:Transport" if scheme in ("redis", "rediss") else None
+        ),
+        broker_transport_options=_transport_options(config),
+        broker_connection_retry_on_startup=True,
+        broker_pool_limit=64,
+        result_backend=None,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_queues=build_queues(),
+        task_default_queue=INTAKE_QUEUE,
+        task_default_exchange="",
+        task_create_missing_queues=False,
+        task_routes={INTAKE_TASK: {"queue": INTAKE_QUEUE}},
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        task_time_limit=limits.task_time_limit_s,
+        task_soft_time_limit=max(1.0, limits.task_time_limit_s - 10),
+        task_track_started=False,
+        worker_prefetch_multiplier=1,
+        worker_consumer="parjanya.broker.consumer:Consumer",
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        worker_soft_shutdown_timeout=30.0,
+        worker_enable_soft_shutdown_on_idle=True,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        worker_hijack_root_logger=False,
+        imports=("parjanya.tasks.intake", "parjanya.tasks.tier", "parjanya.tasks.lifecycle"),
+    )
+    return app
+
+
+app = create_app()

@@ -1,0 +1,1 @@
+"""Celery/kombu extension points that keep unreadable messages from killing or looping a worker."""

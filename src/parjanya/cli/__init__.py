@@ -1,0 +1,1 @@
+"""The `parjanya` command: a thin typer layer over library functions."""

@@ -1,0 +1,24 @@
+"""`parjanya ...`: every sub-command is registered here, each implemented in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from parjanya.cli import dlq, sim, tasks, up, worker
+
+app = typer.Typer(
+    help="Parjanya: complexity-aware routing of AI-agent tasks over Celery tier pools.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("up")(up.up)
+app.command("worker")(worker.worker)
+app.command("submit")(tasks.submit)
+app.command("status")(tasks.status)
+app.command("classify")(tasks.classify_text)
+app.command("sim")(sim.sim)
+app.add_typer(dlq.app, name="dlq", help="Inspect, replay and purge dead letters.")
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,140 @@
+"""The producer SDK: submit a task, get its id at once, read or await the result later.
+
+A submission is validated (pydantic) before anything is written, then recorded in the store, then
+published. If the publish fails the record is withdrawn and the error raised, so a caller never gets
+an id for a task that is half-made; if the record cannot be withdrawn (someone already picked it up)
+the store's reaper still owes it a publish, so it is not lost either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from celery import Celery
+
+from parjanya.app import create_app
+from parjanya.config import ParjanyaConfig, Settings, get_config
+from parjanya.schema import HopMessage, TaskRequest, TaskResult
+from parjanya.store import IdempotencyConflict, TaskStore
+from parjanya.tasks.publish import publish_hop
+
+RequestLike = TaskRequest | Mapping[str, Any] | str
+
+__all__ = ["Client", "IdempotencyConflict", "TaskHandle", "TaskNotFound"]
+
+
+class TaskNotFound(KeyError):
+    pass
+
+
+def as_request(request: RequestLike) -> TaskRequest:
+    if isinstance(request, TaskRequest):
+        return request
+    if isinstance(request, str):
+        return TaskRequest(prompt=request)
+    return TaskRequest.model_validate(dict(request))
+
+
+class TaskHandle:
+    """A submitted task, shaped like arq's Job: an id plus ways to read its outcome."""
+
+    def __init__(self, client: Client, task_id: str, *, created: bool = True) -> None:
+        self.client = client
+        self.id = task_id
+        self.created = created  # False when an idempotency key matched an earlier submission
+
+    def status(self) -> TaskResult:
+        return self.client.status(self.id)
+
+    def result(self, timeout: float | None = 60.0) -> TaskResult:
+        """Wait until the task is terminal (succeeded, dead_lettered or failed) and return it."""
+        return self.client.wait(self.id, timeout)
+
+    async def aresult(self, timeout: float | None = 60.0) -> TaskResult:
+        return await self.client.aresult(self.id, timeout)
+
+    def __repr__(self) -> str:
+        return f"TaskHandle(id={self.id!r})"
+
+
+class Client:
+    def __init__(
+        self,
+        broker_url: str | None = None,
+        *,
+        result_url: str | None = None,
+        config: ParjanyaConfig | None = None,
+    ) -> None:
+        settings = Settings()
+        if broker_url is not None:
+            settings = settings.model_copy(update={"broker_url": broker_url})
+        if result_url is not None:
+            settings = settings.model_copy(update={"result_url": result_url})
+        self.settings = settings
+        self.config = config or get_config()
+        self.store = TaskStore.from_url(
+            self.settings.store_url,
+            idempotency_ttl_s=self.config.reliability.idempotency_ttl_s,
+        )
+        self._app: Celery | None = None
+
+    @property
+    def app(self) -> Celery:
+        if self._app is None:
+            self._app = create_app(self.settings, self.config)
+        return self._app
+
+    def submit(self, request: RequestLike) -> TaskHandle:
+        task = as_request(request)
+        created = self.store.create(task, requeue_after_s=self.config.reliability.requeue_after_s)
+        if created.created:
+            try:
+                publish_hop(self.app, HopMessage(task_id=created.task_id, hop=0, stage="intake"))
+            except Exception:
+                self.store.uncreate(created.task_id, task)
+                raise
+        return TaskHandle(self, created.task_id, created=created.created)
+
+    def submit_many(self, requests: Iterable[RequestLike]) -> list[TaskHandle]:
+        """Validate every request first, so a bad one enqueues none of them."""
+        validated = [as_request(r) for r in requests]
+        return [self.submit(r) for r in validated]
+
+    def status(self, task_id: str) -> TaskResult:
+        result = self.store.get(task_id)
+        if result is None:
+            raise TaskNotFound(task_id)
+        return result
+
+    def wait(self, task_id: str, timeout: float | None = 60.0) -> TaskResult:
+        if self.store.get(task_id) is None:
+            raise TaskNotFound(task_id)
+        budget = float("inf") if timeout is None else timeout
+        deadline = time.monotonic() + budget
+        while not self.store.wait_done(task_id, min(deadline - time.monotonic(), 5.0)):
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"task {task_id} not finished after {timeout}s")
+        return self.status(task_id)
+
+    def handle(self, task_id: str) -> TaskHandle:
+        return TaskHandle(self, task_id)
+
+    async def asubmit(self, request: RequestLike) -> TaskHandle:
+        return await asyncio.to_thread(self.submit, request)
+
+    async def aresult(self, task_id: str, timeout: float | None = 60.0) -> TaskResult:
+        return await asyncio.to_thread(self.wait, task_id, timeout)
+
+    def close(self) -> None:
+        self.store.redis.close()
+        if self._app is not None:
+            self._app.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

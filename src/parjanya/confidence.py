@@ -1,0 +1,211 @@
+"""How sure are we of an answer: a number in [0, 1] plus the reasons, behind one protocol.
+
+The tier task compares `Confidence.value` with the tier's `confidence_threshold` and escalates
+below it. Every checker implements `ConfidenceChecker.check(request, response)`, so a learned
+checker (or a judge model) replaces `DefaultConfidence` without touching the caller. Checkers are
+pure.
+
+`DefaultConfidence` multiplies two independent kinds of evidence:
+- token certainty (`LogprobConfidence`) when the vendor returned logprobs, else a fixed prior;
+- answer signals (`AnswerSignalConfidence`): empty, truncated, refusal, hedging, invalid JSON.
+A product, not a min, because the two measure different things and each should pull the other
+down: fluent-but-hedged text and hesitant-but-plain text are both worth a second look, and both
+together more so.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from statistics import fmean
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from parjanya.providers.base import ChatRequest, ChatResponse
+
+__all__ = [
+    "DEFAULT_SIGNALS",
+    "AnswerSignalConfidence",
+    "Confidence",
+    "ConfidenceChecker",
+    "DefaultConfidence",
+    "LogprobConfidence",
+    "Signal",
+]
+
+
+class Confidence(BaseModel):
+    """A checker's verdict. `signals` explain it in words, for the task history and for tuning."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    value: float = Field(ge=0, le=1)
+    signals: tuple[str, ...] = ()
+
+
+class ConfidenceChecker(Protocol):
+    def check(self, request: ChatRequest, response: ChatResponse) -> Confidence: ...
+
+
+def _clamp(value: float) -> float:
+    return min(1.0, max(0.0, value))
+
+
+@dataclass(frozen=True)
+class LogprobConfidence:
+    """Token certainty: a blend of the geometric-mean token probability and its weakest tokens.
+
+    `exp(mean(logprob))` alone lets a long, fluent answer hide the few tokens that carry the fact
+    (a number, a name) behind hundreds of easy ones. So the lowest `tail_fraction` of tokens
+    (at least one) is averaged too, and weighted by `tail_weight`:
+
+        value = (1 - tail_weight) * exp(mean(all)) + tail_weight * exp(mean(lowest tail))
+
+    The tail weight is small because some low tokens are only a choice between synonyms.
+    Without logprobs the result is `missing`, flagged in the signals.
+    """
+
+    tail_fraction: float = 0.1
+    tail_weight: float = 0.2
+    missing: float = 0.5
+
+    def check(self, request: ChatRequest, response: ChatResponse) -> Confidence:
+        logprobs = response.logprobs
+        if not logprobs:
+            return Confidence(value=self.missing, signals=("logprobs: none returned",))
+        mean_p = math.exp(fmean(logprobs))
+        tail = sorted(logprobs)[: max(1, math.ceil(len(logprobs) * self.tail_fraction))]
+        tail_p = math.exp(fmean(tail))
+        value = _clamp((1 - self.tail_weight) * mean_p + self.tail_weight * tail_p)
+        return Confidence(
+            value=value,
+            signals=(
+                f"logprobs: mean p={mean_p:.2f}, lowest {len(tail)} of {len(logprobs)} "
+                f"tokens p={tail_p:.2f} -> {value:.2f}",
+            ),
+        )
+
+
+# --- answer signals ----------------------------------------------------------------------------
+
+Detector = Callable[[ChatRequest, ChatResponse], list[str]]
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One sign of a weak answer: `detect` returns evidence (empty when absent); each piece of
+    evidence, up to `max_count`, multiplies the confidence by `factor`."""
+
+    name: str
+    factor: float
+    detect: Detector
+    max_count: int = 1
+
+
+def _text(response: ChatResponse) -> str:
+    return response.text.replace("\u2019", "'").strip()
+
+
+_REFUSAL = re.compile(
+    r"\b(?:I|we)(?: can't| cannot| can not| won't| will not|'m unable to| am unable to"
+    r"|'m not able to| am not able to)\b|\bI'm sorry, but\b|\bas an AI\b",
+    re.IGNORECASE,
+)
+_UNCERTAIN = re.compile(
+    r"\bI(?:'m| am) not (?:sure|certain)\b|\bnot entirely (?:sure|certain)\b"
+    r"|\bI (?:don't|do not) know\b",
+    re.IGNORECASE,
+)
+_HEDGES = re.compile(
+    r"\b(?:might be|possibly|perhaps|I may be wrong|it's unclear|(?:rough|wild|educated) guess)\b",
+    re.IGNORECASE,
+)
+
+
+def _empty(request: ChatRequest, response: ChatResponse) -> list[str]:
+    return [] if _text(response) else ["no output text"]
+
+
+def _truncated(request: ChatRequest, response: ChatResponse) -> list[str]:
+    return ["stopped at max_tokens"] if response.finish_reason == "length" else []
+
+
+def _refusal(request: ChatRequest, response: ChatResponse) -> list[str]:
+    # Only the opening: a refusal comes first, while "I cannot stress enough" deep in an answer
+    # is just prose.
+    match = _REFUSAL.search(_text(response)[:300])
+    return [repr(match.group(0))] if match else []
+
+
+def _uncertain(request: ChatRequest, response: ChatResponse) -> list[str]:
+    return [repr(m) for m in _UNCERTAIN.findall(_text(response))[:1]]
+
+
+def _hedging(request: ChatRequest, response: ChatResponse) -> list[str]:
+    return [repr(m) for m in _HEDGES.findall(_text(response))]
+
+
+def _invalid_json(request: ChatRequest, response: ChatResponse) -> list[str]:
+    text = _text(response)
+    if request.response_format != "json" or not text:
+        return []
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        return [f"output is not JSON ({exc.msg})"]
+    return []
+
+
+#: The default signs and their weights. A new sign is one detector plus one entry here.
+DEFAULT_SIGNALS: tuple[Signal, ...] = (
+    Signal("empty", 0.0, _empty),
+    Signal("truncated", 0.5, _truncated),
+    Signal("refusal", 0.3, _refusal),
+    Signal("uncertain", 0.5, _uncertain),  # says outright it does not know
+    Signal("hedging", 0.85, _hedging, max_count=4),  # soft hedges add up, down to 0.85**4 ~ 0.52
+    Signal("invalid_json", 0.1, _invalid_json),
+)
+
+
+@dataclass(frozen=True)
+class AnswerSignalConfidence:
+    """Reads the answer text and finish reason: 1.0 times the factor of each signal that fires."""
+
+    signals: Sequence[Signal] = DEFAULT_SIGNALS
+
+    def check(self, request: ChatRequest, response: ChatResponse) -> Confidence:
+        value = 1.0
+        reasons: list[str] = []
+        for signal in self.signals:
+            evidence = signal.detect(request, response)[: signal.max_count]
+            if evidence:
+                value *= signal.factor ** len(evidence)
+                reasons.append(f"{signal.name}: {', '.join(evidence)} (x{signal.factor:g})")
+        return Confidence(value=_clamp(value), signals=tuple(reasons))
+
+
+@dataclass(frozen=True)
+class DefaultConfidence:
+    """Token certainty (or `prior` without logprobs) times the answer signals.
+
+    The prior sits above the default tier threshold (0.7) so that, with no logprobs, a clean answer
+    passes and any one strong signal (truncated, refusal, uncertain, invalid JSON) escalates.
+    """
+
+    tokens: ConfidenceChecker = field(default_factory=LogprobConfidence)
+    answer: ConfidenceChecker = field(default_factory=AnswerSignalConfidence)
+    prior: float = 0.9
+
+    def check(self, request: ChatRequest, response: ChatResponse) -> Confidence:
+        if response.logprobs:
+            base = self.tokens.check(request, response)
+        else:
+            base = Confidence(value=self.prior, signals=(f"logprobs: none, prior {self.prior:g}",))
+        answer = self.answer.check(request, response)
+        return Confidence(
+            value=_clamp(base.value * answer.value), signals=base.signals + answer.signals
+        )

@@ -1,0 +1,235 @@
+"""Settings: where things are (environment) and how routing behaves (YAML).
+
+Two sources, two models. `Settings` comes from `PARJANYA_*` environment variables (pydantic-settings)
+and says where the broker, the store and the config file are. `ParjanyaConfig` is the routing and
+reliability policy loaded from `config/parjanya.yaml`; its pydantic defaults are the documented
+defaults, and a test keeps the shipped YAML equal to them. Strings in the YAML may use
+`${VAR:-default}` so one file serves a laptop, CI and a cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from parjanya.queues import TIERS, Tier
+
+DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_SIM_PORT = 8686
+
+
+class Settings(BaseSettings):
+    """Process environment. Only locations and switches live here, never routing policy."""
+
+    model_config = SettingsConfigDict(env_prefix="PARJANYA_", extra="ignore")
+
+    broker_url: str = DEFAULT_BROKER_URL
+    result_url: str | None = None  # the store; defaults to the broker's Redis
+    config: Path | None = None  # YAML policy file; see `load_config`
+    data_dir: Path = Path(".parjanya")
+
+    @property
+    def store_url(self) -> str:
+        return self.result_url or self.broker_url
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Deployment(_Strict):
+    """One model behind one HTTP endpoint."""
+
+    name: str
+    provider: Literal["openai", "anthropic"] = "openai"
+    base_url: str
+    model: str
+    api_key_env: str | None = None  # the *name* of the variable holding the key, never the key
+    price_in_per_mtok: float = Field(ge=0)
+    price_out_per_mtok: float = Field(ge=0)
+    context_window: int = Field(gt=0)
+    capabilities: list[str] = Field(default_factory=lambda: ["chat"])
+    timeout_s: float = Field(default=60.0, gt=0)
+
+    def cost_usd(self, tokens_in: int, tokens_out: int) -> float:
+        """The one place that prices a call."""
+        return (tokens_in * self.price_in_per_mtok + tokens_out * self.price_out_per_mtok) / 1e6
+
+
+class TierConfig(_Strict):
+    confidence_threshold: float = Field(default=0.7, ge=0, le=1)
+    deployments: list[Deployment] = Field(min_length=1)
+
+
+class Weights(_Strict):
+    structural: float = 0.25
+    cognitive: float = 0.25
+    context: float = 0.20
+    ambiguity: float = 0.15
+    risk: float = 0.15
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> Weights:
+        total = self.structural + self.cognitive + self.context + self.ambiguity + self.risk
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"complexity weights must sum to 1.0, not {total:.4f}")
+        return self
+
+
+class Thresholds(_Strict):
+    """Score cut points: score <= low goes low, <= mid goes mid, above goes high."""
+
+    low: float = Field(default=3.5, ge=1, le=10)
+    mid: float = Field(default=6.5, ge=1, le=10)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Thresholds:
+        if self.low >= self.mid:
+            raise ValueError("thresholds.low must be below thresholds.mid")
+        return self
+
+
+class SlaPolicy(_Strict):
+    min_tier: Tier | None = None
+    max_tier: Tier | None = None
+
+
+class RoutingConfig(_Strict):
+    weights: Weights = Field(default_factory=Weights)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    max_escalations: int = Field(default=1, ge=0, le=len(TIERS) - 1)
+    sla: dict[str, SlaPolicy] = Field(
+        default_factory=lambda: {
+            "critical": SlaPolicy(min_tier="mid"),
+            "standard": SlaPolicy(),
+            "batch": SlaPolicy(),
+        }
+    )
+    pii_action: Literal["record", "redact"] = "record"
+    expected_output_tokens: int = Field(default=512, ge=1)  # for budget estimates before a call
+
+
+class RetryConfig(_Strict):
+    """Retries of one deployment before falling back to the next one of the tier."""
+
+    max_attempts: int = Field(default=2, ge=1, le=10)
+    backoff_s: float = Field(default=0.2, ge=0)
+    max_backoff_s: float = Field(default=5.0, ge=0)
+
+
+class ReliabilityConfig(_Strict):
+    """The knobs of RELIABILITY.md: leases, delivery caps, timeouts. Same for every pool."""
+
+    lease_ttl_s: float = Field(default=30.0, gt=0)
+    max_deliveries: int = Field(default=5, ge=1)
+    requeue_after_s: float = Field(default=600.0, gt=0)  # a queued hop untouched this long is republished
+    reaper_interval_s: float = Field(default=5.0, gt=0)
+    result_ttl_s: int = Field(default=7 * 24 * 3600, gt=0)
+    idempotency_ttl_s: int = Field(default=24 * 3600, gt=0)
+    task_time_limit_s: float = Field(default=300.0, gt=0)
+    visibility_timeout_s: float = Field(default=900.0, gt=0)
+    max_replays: int = Field(default=5, ge=0)
+
+    @model_validator(mode="after")
+    def _visibility_covers_tasks(self) -> ReliabilityConfig:
+        if self.visibility_timeout_s < 2 * self.task_time_limit_s:
+            raise ValueError(
+                "visibility_timeout_s must be at least 2 x task_time_limit_s, or Redis redelivers "
+                "messages that are still running (RELIABILITY.md, mode 4)"
+            )
+        return self
+
+
+def _sim_deployment(name: str, price_in: float, price_out: float, window: int) -> Deployment:
+    return Deployment(
+        name=name,
+        base_url=f"http://127.0.0.1:{DEFAULT_SIM_PORT}/v1",
+        model=name,
+        price_in_per_mtok=price_in,
+        price_out_per_mtok=price_out,
+        context_window=window,
+        capabilities=["chat", "code", "json"],
+        timeout_s=30.0,
+    )
+
+
+def _default_tiers() -> dict[Tier, TierConfig]:
+    return {
+        "low": TierConfig(deployments=[_sim_deployment("sim-small", 0.15, 0.60, 16_000)]),
+        "mid": TierConfig(deployments=[_sim_deployment("sim-medium", 1.0, 4.0, 64_000)]),
+        "high": TierConfig(deployments=[_sim_deployment("sim-large", 5.0, 20.0, 200_000)]),
+    }
+
+
+class ParjanyaConfig(_Strict):
+    tiers: dict[Tier, TierConfig] = Field(default_factory=_default_tiers)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    reliability: ReliabilityConfig = Field(default_factory=ReliabilityConfig)
+
+    @model_validator(mode="after")
+    def _every_tier_present(self) -> ParjanyaConfig:
+        missing = [t for t in TIERS if t not in self.tiers]
+        if missing:
+            raise ValueError(f"tiers {missing} have no deployments")
+        return self
+
+    def deployment(self, name: str) -> Deployment:
+        for tier in self.tiers.values():
+            for deployment in tier.deployments:
+                if deployment.name == name:
+                    return deployment
+        raise KeyError(name)
+
+
+_ENV_PATTERN = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?::-(?P<default>[^}]*))?\}")
+
+
+def expand_env(value: Any) -> Any:
+    """Replace `${VAR}` / `${VAR:-default}` in every string of a parsed YAML tree."""
+    if isinstance(value, str):
+        return _ENV_PATTERN.sub(
+            lambda m: os.environ.get(m["name"], m["default"] if m["default"] is not None else ""),
+            value,
+        )
+    if isinstance(value, dict):
+        return {k: expand_env(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v) for v in value]
+    return value
+
+
+def default_config_path() -> Path | None:
+    """`config/parjanya.yaml` in the working directory, else the one of this source checkout."""
+    for candidate in (
+        Path.cwd() / "config" / "parjanya.yaml",
+        Path(__file__).resolve().parents[2] / "config" / "parjanya.yaml",
+    ):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(path: Path | None = None) -> ParjanyaConfig:
+    path = path or Settings().config or default_config_path()
+    if path is None:
+        return ParjanyaConfig()
+    raw = yaml.safe_load(Path(path).read_text()) or {}
+    return ParjanyaConfig.model_validate(expand_env(raw))
+
+
+@lru_cache(maxsize=1)
+def get_config() -> ParjanyaConfig:
+    """The process-wide policy, loaded once. Tests that change it call `get_config.cache_clear()`."""
+    return load_config()
+
+
+def get_settings() -> Settings:
+    return Settings()

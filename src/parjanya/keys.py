@@ -1,0 +1,33 @@
+"""Every Redis key Parjanya's store writes, built in one place (queue names live in `queues.py`)."""
+
+from __future__ import annotations
+
+PREFIX = "parjanya:"
+
+#: Sorted set of non-terminal task ids, scored by the time the reaper should look at them next.
+INFLIGHT = PREFIX + "inflight"
+#: Sorted set of dead-letter ids, scored by the time they died.
+DEAD_LETTER_INDEX = PREFIX + "dlq:index"
+#: One value shared by every worker; a worker with another value refuses to start.
+VISIBILITY_TIMEOUT = PREFIX + "cluster:visibility_timeout"
+#: Held by whichever worker is reaping this period.
+REAPER_LOCK = PREFIX + "reaper:lock"
+#: Hash of counters (deduplicated deliveries, reaper republishes, ...) for ops and tests.
+COUNTERS = PREFIX + "counters"
+
+
+def task(task_id: str) -> str:
+    return f"{PREFIX}task:{task_id}"
+
+
+def done(task_id: str) -> str:
+    """A one-element list that exists once the task is terminal: waiters block on it."""
+    return f"{PREFIX}done:{task_id}"
+
+
+def idempotency(key: str) -> str:
+    return f"{PREFIX}idem:{key}"
+
+
+def dead_letter(dead_letter_id: str) -> str:
+    return f"{PREFIX}dlq:entry:{dead_letter_id}"

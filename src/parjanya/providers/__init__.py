@@ -1,0 +1,43 @@
+"""Model adapters behind one protocol: `build_provider(deployment, client).chat(request)`."""
+
+from parjanya.providers.base import (
+    ADAPTERS,
+    AuthError,
+    BadRequest,
+    ChatRequest,
+    ChatResponse,
+    ConnectFailed,
+    ContentFiltered,
+    ContextTooLong,
+    InternalError,
+    MalformedResponse,
+    Provider,
+    ProviderError,
+    ProviderFactory,
+    ProviderTimeout,
+    RateLimited,
+    ServerError,
+    build_provider,
+    redact,
+)
+
+__all__ = [
+    "ADAPTERS",
+    "AuthError",
+    "BadRequest",
+    "ChatRequest",
+    "ChatResponse",
+    "ConnectFailed",
+    "ContentFiltered",
+    "ContextTooLong",
+    "InternalError",
+    "MalformedResponse",
+    "Provider",
+    "ProviderError",
+    "ProviderFactory",
+    "ProviderTimeout",
+    "RateLimited",
+    "ServerError",
+    "build_provider",
+    "redact",
+]

@@ -1,0 +1,48 @@
+"""The one place that names queues and tiers. Nothing else builds a queue name by hand."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+Tier = Literal["low", "mid", "high"]
+Stage = Literal["intake", "low", "mid", "high"]
+
+#: Tiers from cheapest to most capable; escalation moves one step right.
+TIERS: tuple[Tier, ...] = get_args(Tier)
+STAGES: tuple[Stage, ...] = get_args(Stage)
+
+INTAKE_QUEUE = "parjanya.intake"
+
+#: Celery task names: one for the classifier hop, one for every tier hop (the queue picks the tier).
+INTAKE_TASK = "parjanya.intake"
+TIER_TASK = "parjanya.tier"
+
+
+def queue_for(stage: Stage) -> str:
+    """Work queue of a stage: `parjanya.intake` or `parjanya.tier.<tier>`."""
+    return INTAKE_QUEUE if stage == "intake" else f"parjanya.tier.{stage}"
+
+
+def dead_letter_queue_for(stage: Stage) -> str:
+    """Dead-letter queue of a stage: `parjanya.dlq.intake` or `parjanya.dlq.<tier>`."""
+    return f"parjanya.dlq.{stage}"
+
+
+def stage_of_queue(queue: str) -> Stage | None:
+    for stage in STAGES:
+        if queue in (queue_for(stage), dead_letter_queue_for(stage)):
+            return stage
+    return None
+
+
+def next_tier(tier: Tier) -> Tier | None:
+    index = TIERS.index(tier)
+    return TIERS[index + 1] if index + 1 < len(TIERS) else None
+
+
+def tier_rank(tier: Tier) -> int:
+    return TIERS.index(tier)
+
+
+ALL_WORK_QUEUES: tuple[str, ...] = tuple(queue_for(s) for s in STAGES)
+ALL_DEAD_LETTER_QUEUES: tuple[str, ...] = tuple(dead_letter_queue_for(s) for s in STAGES)

@@ -1,0 +1,133 @@
+"""`parjanya up`: broker (embedded if none answers), sim, classifier, three tier pools, Flower.
+
+Everything runs as child processes of this one, logs go to `<data dir>/logs/`, and a Ctrl-C or
+SIGTERM stops every child (workers get SIGTERM and their soft-shutdown window first).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from types import FrameType
+from urllib.parse import urlparse
+
+from rich.console import Console
+from rich.table import Table
+
+from parjanya.config import DEFAULT_SIM_PORT, Settings
+from parjanya.queues import TIERS
+from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port, is_listening, is_local
+from parjanya.runtime.supervisor import Supervisor
+
+console = Console()
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    demo_tasks: int = 20
+    exit_after_demo: bool = False
+    tier_concurrency: int = 8
+    flower: bool = True
+    flower_port: int = 5555
+    sim_port: int = DEFAULT_SIM_PORT
+    sim_latency_scale: float = 1.0
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _ensure_broker(settings: Settings) -> EmbeddedRedis | None:
+    if is_listening(settings.broker_url):
+        console.print(f"broker: using the Redis at {settings.broker_url}")
+        return None
+    if not is_local(settings.broker_url):
+        console.print(f"[red]no Redis answers at {settings.broker_url}[/red]")
+        raise SystemExit(1)
+    port = urlparse(settings.broker_url).port or 6379
+    embedded = EmbeddedRedis(port, settings.data_dir / "redis").start()
+    console.print(
+        f"broker: nothing listened at {settings.broker_url}, so Parjanya started an embedded "
+        f"redis-server there (append-only, fsync always) with data in {embedded.data_dir}"
+    )
+    return embedded
+
+
+def _start_children(sup: Supervisor, options: UpOptions, sim_port: int) -> None:
+    python = [sys.executable, "-m"]
+    sup.start("sim", [*python, "parjanya", "sim", "--port", str(sim_port),
+                      "--latency-scale", str(options.sim_latency_scale)],
+              url=f"http://127.0.0.1:{sim_port}/v1")
+    sup.start("classifier", [*python, "parjanya", "worker", "--classifier", "-c", "2"],
+              url="queue parjanya.intake")
+    for tier in TIERS:
+        sup.start(f"worker-{tier}", [*python, "parjanya", "worker", "--tier", tier, "--pool",
+                                     "threads", "-c", str(options.tier_concurrency)],
+                  url=f"queue parjanya.tier.{tier}")
+    if options.flower:
+        sup.start("flower", [*python, "celery", "-A", "parjanya.app", "flower",
+                             f"--port={options.flower_port}", "--address=127.0.0.1"],
+                  url=f"http://127.0.0.1:{options.flower_port}")
+
+
+def _print_where(sup: Supervisor, settings: Settings) -> None:
+    table = Table(title="Parjanya is up")
+    for column in ("component", "pid", "where", "log"):
+        table.add_column(column)
+    table.add_row("broker + store", "-", settings.broker_url, "-")
+    for child in sup.children:
+        pid = str(child.process.pid) if child.process else "-"
+        table.add_row(child.name, pid, child.url, str(child.log_path))
+    console.print(table)
+
+
+def run_up(options: UpOptions) -> int:
+    from parjanya.runtime.demo import run_demo
+
+    settings = Settings()
+    embedded = _ensure_broker(settings)
+    sim_port = options.sim_port if _port_free(options.sim_port) else free_port()
+    sup = Supervisor(settings.data_dir / "logs", env={
+        "PARJANYA_BROKER_URL": settings.broker_url,
+        "PARJANYA_SIM_URL": f"http://127.0.0.1:{sim_port}",
+        **({"PARJANYA_RESULT_URL": settings.result_url} if settings.result_url else {}),
+    })
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    code = 0
+    try:
+        _start_children(sup, options, sim_port)
+        workers = [c for c in sup.children if c.name.startswith(("classifier", "worker-"))]
+        if not all(sup.wait_for_log(c, "ready.", 90) for c in workers):
+            console.print(f"[red]a worker did not start; see {sup.log_dir}[/red]")
+            return 1
+        _print_where(sup, settings)
+        if options.demo_tasks > 0:
+            code = run_demo(options.demo_tasks)
+        if options.exit_after_demo:
+            return code
+        console.print("Running. Ctrl-C stops everything.")
+        while not stop.wait(1.0):
+            for child in sup.dead():
+                console.print(f"[yellow]{child.name} exited; see {child.log_path}[/yellow]")
+                sup.children.remove(child)
+        return code
+    finally:
+        console.print("stopping...")
+        sup.stop_all()
+        if embedded is not None:
+            embedded.stop()
+        console.print("stopped.")
+
+
+__all__ = ["UpOptions", "run_up"]

@@ -1,0 +1,257 @@
+"""The data that crosses a boundary: what producers submit, what the store keeps, what callers read.
+
+Everything here is a pydantic v2 model so that bad input fails at the producer with a message that
+names the field, before anything is enqueued. Models are strict about unknown fields: a typo in an
+option (`max_teir`) must be an error, not a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+
+from parjanya.queues import TIERS, Tier
+
+#: A prompt larger than this is refused at the producer (about 100k tokens). Deployments have their
+#: own context windows; this bound only keeps a runaway caller from filling the broker.
+MAX_PROMPT_CHARS = 400_000
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Sla(StrEnum):
+    critical = "critical"  # user-facing or business-critical: never the cheapest tier
+    standard = "standard"
+    batch = "batch"  # throughput over latency: cheapest capable tier, no rush
+
+
+class TaskStatus(StrEnum):
+    queued = "queued"  # accepted and waiting on a queue (intake or a tier)
+    classifying = "classifying"  # a classifier worker holds it
+    running = "running"  # a tier worker holds it and is calling a model
+    succeeded = "succeeded"  # terminal: an answer is stored (maybe flagged low_confidence)
+    dead_lettered = "dead_lettered"  # terminal until replayed: failed everywhere, history kept
+    failed = "failed"  # terminal: refused by policy (e.g. no tier fits the budget); not replayable
+
+    @property
+    def terminal(self) -> bool:
+        return self in (TaskStatus.succeeded, TaskStatus.dead_lettered, TaskStatus.failed)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ChatMessage(_Strict):
+    """One message in OpenAI chat format (text content only)."""
+
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: str
+    name: str | None = None
+
+
+class TaskRequest(_Strict):
+    """What a producer submits. Exactly one of `messages` or `prompt`."""
+
+    messages: list[ChatMessage] | None = Field(default=None, min_length=1)
+    prompt: str | None = Field(default=None, min_length=1)
+    task_type: str | None = Field(default=None, max_length=64)
+    context_tokens: int | None = Field(
+        default=None, ge=0, description="Caller's hint of extra context (files, retrieved docs)."
+    )
+    sla: Sla = Sla.standard
+    deadline_s: float | None = Field(default=None, gt=0, le=86_400)
+    budget_usd: float | None = Field(default=None, ge=0)
+    min_tier: Tier | None = None
+    max_tier: Tier | None = None
+    tenant: str | None = Field(default=None, max_length=128)
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=256)
+    response_format: Literal["text", "json"] = "text"
+    max_output_tokens: int = Field(default=1024, ge=1, le=128_000)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> TaskRequest:
+        if (self.messages is None) == (self.prompt is None):
+            raise ValueError("give exactly one of 'messages' or 'prompt'")
+        size = self.prompt_chars()
+        if size > MAX_PROMPT_CHARS:
+            raise ValueError(
+                f"prompt is {size} characters; the limit is {MAX_PROMPT_CHARS} "
+                "(send large context by reference, or split the task)"
+            )
+        if (
+            self.min_tier is not None
+            and self.max_tier is not None
+            and TIERS.index(self.min_tier) > TIERS.index(self.max_tier)
+        ):
+            raise ValueError(f"min_tier {self.min_tier!r} is above max_tier {self.max_tier!r}")
+        return self
+
+    def chat_messages(self) -> list[ChatMessage]:
+        if self.messages is not None:
+            return list(self.messages)
+        assert self.prompt is not None
+        return [ChatMessage(role="user", content=self.prompt)]
+
+    def text(self) -> str:
+        """All message text joined: what the classifier reads."""
+        return "\n".join(m.content for m in self.chat_messages())
+
+    def prompt_chars(self) -> int:
+        if self.prompt is not None:
+            return len(self.prompt)
+        return sum(len(m.content) for m in self.messages or [])
+
+
+Score = Annotated[float, Field(ge=0, le=10)]
+
+
+class DimensionScores(_Strict):
+    """The five complexity dimensions, each 0-10."""
+
+    structural: Score
+    cognitive: Score
+    context: Score
+    ambiguity: Score
+    risk: Score
+
+
+class Complexity(_Strict):
+    score: float = Field(ge=1, le=10)
+    dimensions: DimensionScores
+    domain: str
+    pii: list[str] = Field(default_factory=list)
+    scorer: str = "features-v1"
+
+
+class RoutingDecision(_Strict):
+    """What the classifier decided, and why: kept with the result so a route can be audited."""
+
+    tier: Tier
+    complexity: Complexity
+    reasons: list[str] = Field(default_factory=list)
+    max_tier: Tier = "high"
+    estimated_input_tokens: int = 0
+
+
+class ErrorInfo(_Strict):
+    type: str
+    message: str
+
+
+class Attempt(_Strict):
+    """One try at one deployment (or one classifier pass): the unit of a task's history."""
+
+    hop: int
+    stage: str  # "intake" or a tier name
+    tier: Tier | None = None
+    deployment: str | None = None
+    model: str | None = None
+    outcome: Literal["ok", "low_confidence", "error", "classified", "rejected", "dead_lettered"]
+    error_type: str | None = None
+    error: str | None = None
+    confidence: float | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    started_at: datetime
+    finished_at: datetime
+
+
+class HopTiming(_Strict):
+    hop: int
+    stage: str
+    queued_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def wait_s(self) -> float | None:
+        return None if self.started_at is None else (self.started_at - self.queued_at).total_seconds()
+
+    @property
+    def run_s(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+class PriorAnswer(_Strict):
+    """A cheaper tier's answer, carried up an escalation so the caller can compare."""
+
+    tier: Tier
+    model: str
+    output: str
+    confidence: float
+
+
+class TaskResult(_Strict):
+    """The one document per task id, across all hops. The store holds it; clients read it."""
+
+    id: str
+    status: TaskStatus
+    output: str | None = None
+    model: str | None = None
+    deployment: str | None = None
+    tier_path: list[Tier] = Field(default_factory=list)
+    complexity: Complexity | None = None
+    routing: RoutingDecision | None = None
+    confidence: float | None = None
+    low_confidence: bool = False
+    escalations: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    timings: list[HopTiming] = Field(default_factory=list)
+    attempts: list[Attempt] = Field(default_factory=list)
+    previous_answers: list[PriorAnswer] = Field(default_factory=list)
+    error: ErrorInfo | None = None
+    replays: int = 0
+    tenant: str | None = None
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status.terminal
+
+
+class HopMessage(_Strict):
+    """The body of every Parjanya Celery message: a pointer into the store, never the payload.
+
+    Keeping the request in the store (written once, before the first publish) means a redelivered or
+    republished message can never carry stale data, and messages stay tiny on the broker.
+    """
+
+    task_id: str = Field(min_length=1, max_length=64)
+    hop: int = Field(ge=0)
+    stage: Literal["intake", "low", "mid", "high"]
+
+
+class DeadLetter(_Strict):
+    """One entry of the dead-letter store: a failed task, or a message that could not be read."""
+
+    id: str
+    queue: str
+    reason: str
+    task_id: str | None = None
+    error: ErrorInfo | None = None
+    raw: str | None = None  # the undecodable body (truncated) when there is no task behind it
+    dead_at: datetime = Field(default_factory=utcnow)
+    replays: int = 0
+
+
+def dump_json(model: BaseModel) -> str:
+    return model.model_dump_json(exclude_none=False)
+
+
+def jsonable(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json")

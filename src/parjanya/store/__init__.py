@@ -1,0 +1,6 @@
+"""Task state, results and dead letters in Redis: the truth that the broker only hints at."""
+
+from parjanya.store.deadletters import DeadLetterStore
+from parjanya.store.tasks import Claim, Created, IdempotencyConflict, TaskStore
+
+__all__ = ["Claim", "Created", "DeadLetterStore", "IdempotencyConflict", "TaskStore"]

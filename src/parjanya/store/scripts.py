@@ -1,0 +1,188 @@
+"""The store's state machine, as Lua scripts: each transition is one atomic compare-and-set.
+
+A task hash holds: state, hop, stage, token (fencing), lease_until, deliveries and republishes of the
+current hop, the request JSON, and `doc` (the TaskResult JSON). The broker only hints that a hop
+should run; these scripts decide whether it may. See RELIABILITY.md § Idempotency:
+
+- CLAIM refuses terminal tasks (a redelivered message after commit does no work), stale hops (a copy
+  of a message the task has moved past) and hops held under a live lease (a parallel copy); it counts
+  deliveries so a hop that keeps killing its worker is dead-lettered instead of looping.
+- TRANSITION commits only while the caller's fencing token is current, so a worker presumed dead that
+  wakes up late cannot overwrite the work of the one that replaced it. Terminal states absorb.
+- REAP returns hops whose holder stopped renewing its lease, or that sat queued too long, to be
+  republished (the outbox: the store, not the broker, remembers that a hop is owed).
+"""
+
+from __future__ import annotations
+
+_TERMINAL = """
+local function is_terminal(s)
+  return s == 'succeeded' or s == 'dead_lettered' or s == 'failed'
+end
+local function is_held(s)
+  return s == 'classifying' or s == 'running'
+end
+"""
+
+# KEYS: task, inflight, idempotency key ('' when none)
+# ARGV: id, request, doc, deadline, idempotency ttl, request fingerprint
+CREATE = """
+if KEYS[3] ~= '' then
+  local existing = redis.call('GET', KEYS[3])
+  if existing then
+    local sep = string.find(existing, '|', 1, true)
+    local id = string.sub(existing, 1, sep - 1)
+    local same = (string.sub(existing, sep + 1) == ARGV[6]) and 1 or 0
+    return {'duplicate', id, same}
+  end
+  redis.call('SET', KEYS[3], ARGV[1] .. '|' .. ARGV[6], 'EX', ARGV[5])
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return {'duplicate', ARGV[1], 1}
+end
+redis.call('HSET', KEYS[1], 'state', 'queued', 'hop', 0, 'stage', 'intake', 'token', 0,
+  'deliveries', 0, 'republishes', 0, 'lease_until', 0, 'request', ARGV[2], 'doc', ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+return {'created', ARGV[1], 1}
+"""
+
+# KEYS: task, inflight, idempotency key ('' when none)
+# ARGV: id
+# Undo a create whose publish failed, only if nobody has touched it since.
+UNCREATE = """
+local h = redis.call('HMGET', KEYS[1], 'state', 'hop', 'deliveries')
+if h[1] == 'queued' and tonumber(h[2]) == 0 and tonumber(h[3]) == 0 then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  if KEYS[3] ~= '' then redis.call('DEL', KEYS[3]) end
+  return 1
+end
+return 0
+"""
+
+# KEYS: task, inflight
+# ARGV: id, hop, stage, now, lease ttl, max deliveries, holding state
+CLAIM = (
+    _TERMINAL
+    + """
+local h = redis.call('HMGET', KEYS[1], 'state', 'hop', 'stage', 'lease_until')
+local state = h[1]
+if not state then return {'missing'} end
+if is_terminal(state) then return {'terminal', state} end
+if tonumber(h[2]) ~= tonumber(ARGV[2]) or h[3] ~= ARGV[3] then return {'stale', h[2]} end
+local now = tonumber(ARGV[4])
+if is_held(state) and tonumber(h[4]) > now then return {'busy', h[4]} end
+local deliveries = redis.call('HINCRBY', KEYS[1], 'deliveries', 1)
+local token = redis.call('HINCRBY', KEYS[1], 'token', 1)
+local lease = now + tonumber(ARGV[5])
+redis.call('HSET', KEYS[1], 'state', ARGV[7], 'lease_until', tostring(lease))
+redis.call('ZADD', KEYS[2], lease, ARGV[1])
+local verdict = 'claimed'
+if deliveries > tonumber(ARGV[6]) then verdict = 'poison' end
+local body = redis.call('HMGET', KEYS[1], 'request', 'doc')
+return {verdict, tostring(token), body[1], body[2], tostring(deliveries)}
+"""
+)
+
+# KEYS: task, inflight
+# ARGV: id, token, lease_until
+HEARTBEAT = (
+    _TERMINAL
+    + """
+local h = redis.call('HMGET', KEYS[1], 'token', 'state')
+if h[1] ~= ARGV[2] or not is_held(h[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'lease_until', ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+return 1
+"""
+)
+
+# KEYS: task, inflight, done, dead-letter list, dead-letter index, dead-letter entry
+# ARGV: id, token, new state, new hop, new stage, doc, deadline, ttl (0: keep forever),
+#       dead-letter entry JSON ('' when not dead-lettering), now
+TRANSITION = (
+    _TERMINAL
+    + """
+local h = redis.call('HMGET', KEYS[1], 'token', 'state', 'hop')
+if h[1] ~= ARGV[2] or is_terminal(h[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[3], 'doc', ARGV[6], 'lease_until', 0)
+if tonumber(h[3]) ~= tonumber(ARGV[4]) then
+  redis.call('HSET', KEYS[1], 'hop', ARGV[4], 'stage', ARGV[5], 'deliveries', 0, 'republishes', 0)
+end
+if is_terminal(ARGV[3]) then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('DEL', KEYS[3])
+  redis.call('RPUSH', KEYS[3], ARGV[3])
+  local ttl = tonumber(ARGV[8])
+  if ttl > 0 then
+    redis.call('EXPIRE', KEYS[1], ttl)
+    redis.call('EXPIRE', KEYS[3], ttl)
+  else
+    redis.call('PERSIST', KEYS[1])
+  end
+  if ARGV[9] ~= '' then
+    redis.call('SET', KEYS[6], ARGV[9])
+    redis.call('ZADD', KEYS[5], ARGV[10], ARGV[1])
+    redis.call('LPUSH', KEYS[4], ARGV[9])
+    redis.call('HSET', KEYS[1], 'dlq_entry', ARGV[9], 'dlq_list', KEYS[4])
+  end
+else
+  redis.call('ZADD', KEYS[2], ARGV[7], ARGV[1])
+end
+return 1
+"""
+)
+
+# KEYS: dead-letter list, dead-letter index, dead-letter entry
+# ARGV: entry JSON, now, id
+DEAD_LETTER_RAW = """
+redis.call('SET', KEYS[3], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+redis.call('LPUSH', KEYS[1], ARGV[1])
+return 1
+"""
+
+# KEYS: task, inflight, done, dead-letter index, dead-letter entry
+# ARGV: id, expected hop, new doc, deadline, max replays
+# Compare-and-set dead -> queued on a new hop: of two concurrent replays exactly one wins.
+REPLAY = """
+local h = redis.call('HMGET', KEYS[1], 'state', 'hop', 'dlq_entry', 'dlq_list', 'replays')
+if h[1] ~= 'dead_lettered' or tonumber(h[2]) ~= tonumber(ARGV[2]) then return -1 end
+local replays = tonumber(h[5] or '0')
+if replays >= tonumber(ARGV[5]) then return -2 end
+local hop = tonumber(h[2]) + 1
+redis.call('HSET', KEYS[1], 'state', 'queued', 'hop', hop, 'stage', 'intake', 'deliveries', 0,
+  'republishes', 0, 'lease_until', 0, 'doc', ARGV[3], 'replays', replays + 1)
+redis.call('HDEL', KEYS[1], 'dlq_entry', 'dlq_list')
+redis.call('PERSIST', KEYS[1])
+redis.call('DEL', KEYS[3])
+if h[3] and h[4] then redis.call('LREM', h[4], 0, h[3]) end
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('DEL', KEYS[5])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+return hop
+"""
+
+# KEYS: task, inflight
+# ARGV: id, now, requeue after (s)
+REAP = (
+    _TERMINAL
+    + """
+local h = redis.call('HMGET', KEYS[1], 'state', 'hop', 'stage', 'lease_until')
+if not h[1] or is_terminal(h[1]) then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return {'gone'}
+end
+local now = tonumber(ARGV[2])
+if is_held(h[1]) then
+  if tonumber(h[4]) > now then
+    redis.call('ZADD', KEYS[2], h[4], ARGV[1])
+    return {'alive'}
+  end
+  redis.call('HSET', KEYS[1], 'state', 'queued', 'lease_until', 0)
+end
+local n = redis.call('HINCRBY', KEYS[1], 'republishes', 1)
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]) * math.pow(2, math.min(n - 1, 10)), ARGV[1])
+return {'republish', h[2], h[3], tostring(n)}
+"""
+)

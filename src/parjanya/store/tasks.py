@@ -1,0 +1,299 @@
+"""Task state and results in Redis: the source of truth for every hop of every task.
+
+The one place that writes task state. Callers get typed results (`Claim`, `Created`) instead of the
+raw Lua replies, and every write is a compare-and-set from `scripts.py`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import redis
+
+from parjanya import keys
+from parjanya.queues import Stage, dead_letter_queue_for
+from parjanya.schema import (
+    DeadLetter,
+    HopMessage,
+    HopTiming,
+    TaskRequest,
+    TaskResult,
+    TaskStatus,
+    utcnow,
+)
+from parjanya.store import scripts
+
+ClaimVerdict = Literal["claimed", "poison", "terminal", "stale", "busy", "missing"]
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key was used before with a different request body (HTTP 409)."""
+
+    def __init__(self, key: str, task_id: str) -> None:
+        super().__init__(
+            f"idempotency_key {key!r} was already used for task {task_id} with a different request"
+        )
+        self.key = key
+        self.task_id = task_id
+
+
+@dataclass(frozen=True)
+class Created:
+    task_id: str
+    created: bool  # False: an earlier submission with the same idempotency key is returned
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The answer to 'may I run this hop?'. Only `claimed` and `poison` carry a token and data."""
+
+    verdict: ClaimVerdict
+    token: str = ""
+    request: TaskRequest | None = None
+    doc: TaskResult | None = None
+    deliveries: int = 0
+
+    @property
+    def granted(self) -> bool:
+        return self.verdict in ("claimed", "poison")
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def fingerprint(request: TaskRequest) -> str:
+    body = request.model_dump_json(exclude={"idempotency_key"})
+    return hashlib.sha256(body.encode()).hexdigest()[:32]
+
+
+def new_task_id() -> str:
+    return uuid.uuid4().hex
+
+
+class TaskStore:
+    def __init__(self, client: redis.Redis, *, idempotency_ttl_s: int = 86_400) -> None:
+        self.redis = client
+        self.idempotency_ttl_s = idempotency_ttl_s
+        self._create = client.register_script(scripts.CREATE)
+        self._uncreate = client.register_script(scripts.UNCREATE)
+        self._claim = client.register_script(scripts.CLAIM)
+        self._heartbeat = client.register_script(scripts.HEARTBEAT)
+        self._transition = client.register_script(scripts.TRANSITION)
+        self._dead_letter_raw = client.register_script(scripts.DEAD_LETTER_RAW)
+        self._replay = client.register_script(scripts.REPLAY)
+        self._reap = client.register_script(scripts.REAP)
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> TaskStore:
+        client = redis.Redis.from_url(
+            url, socket_timeout=30, socket_connect_timeout=5, health_check_interval=30
+        )
+        return cls(client, **kwargs)
+
+    # -- producers ---------------------------------------------------------------------------
+
+    def create(self, request: TaskRequest, *, requeue_after_s: float) -> Created:
+        task_id = new_task_id()
+        now = utcnow()
+        doc = TaskResult(
+            id=task_id,
+            status=TaskStatus.queued,
+            tenant=request.tenant,
+            metadata=request.metadata,
+            created_at=now,
+            timings=[HopTiming(hop=0, stage="intake", queued_at=now)],
+        )
+        idem_key = keys.idempotency(request.idempotency_key) if request.idempotency_key else ""
+        reply = self._create(
+            keys=[keys.task(task_id), keys.INFLIGHT, idem_key],
+            args=[
+                task_id,
+                request.model_dump_json(),
+                doc.model_dump_json(),
+                time.time() + requeue_after_s,
+                self.idempotency_ttl_s,
+                fingerprint(request),
+            ],
+        )
+        verdict, existing_id, same = (_text(v) for v in reply)
+        if verdict == "duplicate" and same != "1":
+            raise IdempotencyConflict(request.idempotency_key or "", existing_id)
+        return Created(task_id=existing_id, created=verdict == "created")
+
+    def uncreate(self, task_id: str, request: TaskRequest) -> bool:
+        idem_key = keys.idempotency(request.idempotency_key) if request.idempotency_key else ""
+        return bool(self._uncreate(keys=[keys.task(task_id), keys.INFLIGHT, idem_key], args=[task_id]))
+
+    # -- readers -----------------------------------------------------------------------------
+
+    def get(self, task_id: str) -> TaskResult | None:
+        state, doc = self.redis.hmget(keys.task(task_id), ["state", "doc"])
+        if state is None or doc is None:
+            return None
+        result = TaskResult.model_validate_json(doc)
+        result.status = TaskStatus(_text(state))
+        return result
+
+    def get_request(self, task_id: str) -> TaskRequest | None:
+        raw = self.redis.hget(keys.task(task_id), "request")
+        return None if raw is None else TaskRequest.model_validate_json(raw)
+
+    def hop_of(self, task_id: str) -> tuple[int, Stage] | None:
+        hop, stage = self.redis.hmget(keys.task(task_id), ["hop", "stage"])
+        if hop is None or stage is None:
+            return None
+        return int(hop), _text(stage)  # type: ignore[return-value]
+
+    def wait_done(self, task_id: str, timeout_s: float) -> bool:
+        """Block until the task is terminal. BLMOVE onto the same list wakes every waiter."""
+        done_key = keys.done(task_id)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self.redis.exists(done_key):
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            # Redis >= 6 takes fractional seconds; the stubs say int.
+            wait = min(remaining, 1.0)
+            if self.redis.blmove(done_key, done_key, wait, "RIGHT", "LEFT"):  # type: ignore[arg-type]
+                return True
+
+    # -- workers -----------------------------------------------------------------------------
+
+    def claim(
+        self, message: HopMessage, *, holding: TaskStatus, lease_ttl_s: float, max_deliveries: int
+    ) -> Claim:
+        reply = self._claim(
+            keys=[keys.task(message.task_id), keys.INFLIGHT],
+            args=[
+                message.task_id,
+                message.hop,
+                message.stage,
+                time.time(),
+                lease_ttl_s,
+                max_deliveries,
+                holding.value,
+            ],
+        )
+        verdict = _text(reply[0])
+        if verdict not in ("claimed", "poison"):
+            if verdict in ("terminal", "stale", "busy"):
+                self.count(f"dedup_{verdict}")
+            return Claim(verdict=verdict)  # type: ignore[arg-type]
+        return Claim(
+            verdict=verdict,  # type: ignore[arg-type]
+            token=_text(reply[1]),
+            request=TaskRequest.model_validate_json(reply[2]),
+            doc=TaskResult.model_validate_json(reply[3]),
+            deliveries=int(reply[4]),
+        )
+
+    def heartbeat(self, task_id: str, token: str, lease_ttl_s: float) -> bool:
+        return bool(
+            self._heartbeat(
+                keys=[keys.task(task_id), keys.INFLIGHT],
+                args=[task_id, token, time.time() + lease_ttl_s],
+            )
+        )
+
+    def transition(
+        self,
+        doc: TaskResult,
+        *,
+        token: str,
+        hop: int,
+        stage: Stage,
+        deadline_s: float = 0.0,
+        ttl_s: int = 0,
+        dead_letter: DeadLetter | None = None,
+    ) -> bool:
+        """Write the next state if `token` is still current. False: fenced off, do nothing more."""
+        dlq_stage = stage
+        entry = "" if dead_letter is None else dead_letter.model_dump_json()
+        return bool(
+            self._transition(
+                keys=[
+                    keys.task(doc.id),
+                    keys.INFLIGHT,
+                    keys.done(doc.id),
+                    dead_letter_queue_for(dlq_stage),
+                    keys.DEAD_LETTER_INDEX,
+                    keys.dead_letter(doc.id),
+                ],
+                args=[
+                    doc.id,
+                    token,
+                    doc.status.value,
+                    hop,
+                    stage,
+                    doc.model_dump_json(),
+                    time.time() + deadline_s,
+                    ttl_s,
+                    entry,
+                    time.time(),
+                ],
+            )
+        )
+
+    def reap_due(self, *, requeue_after_s: float, limit: int = 200) -> list[HopMessage]:
+        """Hops owed a (re)publish: lease expired (holder died) or queued for too long."""
+        now = time.time()
+        due = self.redis.zrangebyscore(keys.INFLIGHT, "-inf", now, start=0, num=limit)
+        owed: list[HopMessage] = []
+        for raw_id in due:
+            task_id = _text(raw_id)
+            reply = self._reap(
+                keys=[keys.task(task_id), keys.INFLIGHT], args=[task_id, now, requeue_after_s]
+            )
+            if _text(reply[0]) == "republish":
+                owed.append(
+                    HopMessage(task_id=task_id, hop=int(reply[1]), stage=_text(reply[2]))
+                )
+        return owed
+
+    # -- dead letters (the store half; `store.deadletters` adds listing and replay) -------------
+
+    def dead_letter_raw(self, stage: Stage, reason: str, raw: str) -> DeadLetter:
+        entry = DeadLetter(
+            id=f"raw-{new_task_id()}",
+            queue=dead_letter_queue_for(stage),
+            reason=reason,
+            raw=raw[:4096],
+        )
+        self._dead_letter_raw(
+            keys=[entry.queue, keys.DEAD_LETTER_INDEX, keys.dead_letter(entry.id)],
+            args=[entry.model_dump_json(), time.time(), entry.id],
+        )
+        self.count("dead_letters_raw")
+        return entry
+
+    def replay(self, task_id: str, doc: TaskResult, *, expected_hop: int, max_replays: int,
+               requeue_after_s: float) -> int:
+        """CAS dead -> queued on hop+1. Returns the new hop, -1 if not dead (or raced), -2 capped."""
+        return int(
+            self._replay(
+                keys=[
+                    keys.task(task_id),
+                    keys.INFLIGHT,
+                    keys.done(task_id),
+                    keys.DEAD_LETTER_INDEX,
+                    keys.dead_letter(task_id),
+                ],
+                args=[task_id, expected_hop, doc.model_dump_json(), time.time() + requeue_after_s,
+                      max_replays],
+            )
+        )
+
+    # -- counters ----------------------------------------------------------------------------
+
+    def count(self, name: str, amount: int = 1) -> None:
+        self.redis.hincrby(keys.COUNTERS, name, amount)
+
+    def counters(self) -> dict[str, int]:
+        return {_text(k): int(v) for k, v in self.redis.hgetall(keys.COUNTERS).items()}

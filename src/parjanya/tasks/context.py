@@ -1,0 +1,65 @@
+"""Per-process resources of a worker, built lazily after fork and reused by every task."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import httpx
+from celery import Celery
+
+from parjanya.aio import LoopThread, loop_thread
+from parjanya.config import Deployment, ParjanyaConfig, Settings, get_config, get_settings
+from parjanya.providers import Provider, build_provider
+from parjanya.store import TaskStore
+
+
+def _new_http_client() -> httpx.AsyncClient:
+    """Built outside the loop (httpx binds to a loop on first use), so providers can be made lazily
+    from inside coroutines without calling back into the loop they run on."""
+    limits = httpx.Limits(max_connections=2000, max_keepalive_connections=200)
+    return httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(60.0, connect=5.0))
+
+
+@dataclass
+class WorkerContext:
+    settings: Settings
+    config: ParjanyaConfig
+    app: Celery
+    _providers: dict[str, Provider] = field(default_factory=dict)
+
+    @cached_property
+    def store(self) -> TaskStore:
+        return TaskStore.from_url(
+            self.settings.store_url, idempotency_ttl_s=self.config.reliability.idempotency_ttl_s
+        )
+
+    @property
+    def loop(self) -> LoopThread:
+        return loop_thread()
+
+    @cached_property
+    def http(self) -> httpx.AsyncClient:
+        return _new_http_client()
+
+    def provider(self, deployment: Deployment) -> Provider:
+        provider = self._providers.get(deployment.name)
+        if provider is None:
+            provider = self._providers[deployment.name] = build_provider(deployment, self.http)
+        return provider
+
+
+_lock = threading.Lock()
+_contexts: dict[int, WorkerContext] = {}
+
+
+def context() -> WorkerContext:
+    from parjanya.app import app
+
+    with _lock:
+        ctx = _contexts.get(os.getpid())
+        if ctx is None:
+            ctx = _contexts[os.getpid()] = WorkerContext(get_settings(), get_config(), app)
+        return ctx

@@ -1,0 +1,88 @@
+"""The envelope around every hop: decode, claim, keep the lease, and never let an error escape.
+
+Every task body is total (RELIABILITY.md mode 8): a message that does not decode is dead-lettered
+raw; a hop that is terminal, stale or held elsewhere is acknowledged without work; a hop delivered
+too often is dead-lettered without running; any exception in the handler dead-letters the task with
+its history. Nothing here raises into Celery, so nothing is acked unrecorded or redelivered forever.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+from pydantic import ValidationError
+
+from parjanya.broker.poison import divert
+from parjanya.schema import ErrorInfo, HopMessage, TaskStatus
+from parjanya.store import Claim
+from parjanya.tasks.context import WorkerContext, context
+from parjanya.tasks.deadletter import dead_letter
+from parjanya.tasks.lease import LeaseKeeper
+
+log = logging.getLogger("parjanya.worker")
+
+HopHandler = Callable[[WorkerContext, HopMessage, Claim], None]
+
+
+def _decode(args: tuple[Any, ...], kwargs: dict[str, Any]) -> HopMessage:
+    payload = args[0] if len(args) == 1 and not kwargs else kwargs.get("message", kwargs)
+    return HopMessage.model_validate(payload)
+
+
+def run_hop(
+    queue: str | None,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    holding: TaskStatus,
+    handler: HopHandler,
+) -> str:
+    """Returns what happened (for logs and tests): a claim verdict, 'done' or 'poison'."""
+    ctx = context()
+    try:
+        message = _decode(args, kwargs)
+    except ValidationError as exc:
+        divert(queue, f"invalid hop message: {exc.errors(include_url=False)}",
+               json.dumps({"args": args, "kwargs": kwargs}, default=repr))
+        return "poison"
+    limits = ctx.config.reliability
+    claim = ctx.store.claim(
+        message, holding=holding, lease_ttl_s=limits.lease_ttl_s,
+        max_deliveries=limits.max_deliveries,
+    )
+    if claim.verdict == "missing":
+        divert(queue, f"no task {message.task_id} in the store", message.model_dump_json())
+        return "missing"
+    if not claim.granted:
+        log.info("hop %s/%s skipped: %s", message.task_id, message.hop, claim.verdict)
+        return claim.verdict
+    assert claim.doc is not None
+    if claim.verdict == "poison":
+        error = ErrorInfo(
+            type="poison",
+            message=f"delivered {claim.deliveries} times without finishing "
+            f"(limit {limits.max_deliveries}); the worker may be dying on it",
+        )
+        dead_letter(ctx.store, claim.doc, token=claim.token, hop=message.hop,
+                    stage=message.stage, error=error)
+        return "poison"
+    with LeaseKeeper(ctx.store, message.task_id, claim.token, limits.lease_ttl_s):
+        try:
+            handler(ctx, message, claim)
+        except SoftTimeLimitExceeded:
+            _give_up(ctx, message, claim, ErrorInfo(type="timeout", message="task time limit hit"))
+        except Exception as exc:
+            log.exception("hop %s/%s failed", message.task_id, message.hop)
+            _give_up(ctx, message, claim, ErrorInfo(type="internal", message=repr(exc)[:500]))
+    return "done"
+
+
+def _give_up(ctx: WorkerContext, message: HopMessage, claim: Claim, error: ErrorInfo) -> None:
+    # The handler may have added attempts to the claimed doc before failing: they are history too.
+    assert claim.doc is not None
+    dead_letter(ctx.store, claim.doc, token=claim.token, hop=message.hop, stage=message.stage,
+                error=error)

@@ -1,0 +1,50 @@
+"""The classifier hop: score the task, decide its tier, hand it to that tier's queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task
+
+from parjanya import results
+from parjanya.app import app
+from parjanya.classify import PolicyRejection, classify
+from parjanya.queues import INTAKE_TASK
+from parjanya.schema import Attempt, ErrorInfo, HopMessage, TaskStatus, utcnow
+from parjanya.store import Claim
+from parjanya.tasks.context import WorkerContext
+from parjanya.tasks.guard import run_hop
+from parjanya.tasks.publish import publish_hop
+
+
+def classify_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
+    assert claim.request is not None and claim.doc is not None
+    doc, hop = claim.doc, message.hop
+    results.start_hop(doc, hop)
+    started = utcnow()
+    try:
+        decision = classify(claim.request, ctx.config)
+    except PolicyRejection as exc:
+        results.record(doc, Attempt(hop=hop, stage="intake", outcome="rejected",
+                                    error_type="policy", error=str(exc),
+                                    started_at=started, finished_at=utcnow()))
+        results.end(doc, hop, TaskStatus.failed, ErrorInfo(type="policy", message=str(exc)))
+        ctx.store.transition(doc, token=claim.token, hop=hop, stage="intake",
+                             ttl_s=ctx.config.reliability.result_ttl_s)
+        return
+    doc.complexity = decision.complexity
+    doc.routing = decision
+    results.record(doc, Attempt(hop=hop, stage="intake", outcome="classified", tier=decision.tier,
+                                started_at=started, finished_at=utcnow()))
+    results.close_hop(doc, hop)
+    following = HopMessage(task_id=doc.id, hop=hop + 1, stage=decision.tier)
+    results.open_hop(doc, following.hop, following.stage)
+    if ctx.store.transition(doc, token=claim.token, hop=following.hop, stage=following.stage,
+                            deadline_s=ctx.config.reliability.requeue_after_s):
+        publish_hop(ctx.app, following)
+
+
+@app.task(name=INTAKE_TASK, bind=True, typing=False)
+def intake(self: Task[Any, Any], *args: Any, **kwargs: Any) -> str:
+    queue = (self.request.delivery_info or {}).get("routing_key")
+    return run_hop(queue, args, kwargs, holding=TaskStatus.classifying, handler=classify_hop)

@@ -1,0 +1,73 @@
+"""Worker start-up and shutdown hooks shared by every pool (Celery signals)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import signals
+
+from parjanya import keys
+from parjanya.config import get_config, get_settings
+from parjanya.store import TaskStore
+from parjanya.tasks.reaper import Reaper
+
+log = logging.getLogger("parjanya.worker")
+
+_reaper: Reaper | None = None
+
+
+class VisibilityTimeoutMismatch(RuntimeError):
+    pass
+
+
+def check_visibility_timeout(store: TaskStore, ours: float) -> None:
+    """Refuse to start with a visibility timeout other than the deployment's (RELIABILITY.md #4).
+
+    The shortest timeout of any worker on the same Redis applies to every queue, because kombu's
+    restore sweep is global: one pool with a short value makes long tasks of other pools run twice.
+    """
+    store.redis.set(keys.VISIBILITY_TIMEOUT, repr(float(ours)), nx=True)
+    recorded = store.redis.get(keys.VISIBILITY_TIMEOUT)
+    theirs = float(recorded) if recorded is not None else ours
+    if theirs != float(ours):
+        raise VisibilityTimeoutMismatch(
+            f"this worker's visibility_timeout_s is {ours}, but workers on this broker use "
+            f"{theirs}. Use one value everywhere (or delete {keys.VISIBILITY_TIMEOUT} after "
+            "stopping every worker)."
+        )
+
+
+@signals.worker_init.connect
+def _on_worker_init(sender: Any = None, **_: Any) -> None:
+    config = get_config()
+    store = TaskStore.from_url(get_settings().store_url)
+    try:
+        check_visibility_timeout(store, config.reliability.visibility_timeout_s)
+    except VisibilityTimeoutMismatch as exc:
+        # Celery logs and swallows exceptions from signal handlers; SystemExit is what stops it.
+        log.critical("%s", exc)
+        raise SystemExit(f"parjanya: refusing to start: {exc}") from exc
+
+
+@signals.worker_ready.connect
+def _on_worker_ready(sender: Any = None, **_: Any) -> None:
+    global _reaper
+    config = get_config()
+    app = sender.app if sender is not None else None
+    if app is None:
+        return
+    _reaper = Reaper(
+        TaskStore.from_url(get_settings().store_url),
+        app,
+        interval_s=config.reliability.reaper_interval_s,
+        requeue_after_s=config.reliability.requeue_after_s,
+    )
+    _reaper.start()
+    log.info("reaper started (every %.1fs)", config.reliability.reaper_interval_s)
+
+
+@signals.worker_shutdown.connect
+def _on_worker_shutdown(**_: Any) -> None:
+    if _reaper is not None:
+        _reaper.stop()

@@ -1,0 +1,121 @@
+"""The tier hop: call the tier's models, check the answer, then finish, escalate or dead-letter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task
+
+from parjanya import results
+from parjanya.app import app
+from parjanya.classify import redact_pii
+from parjanya.confidence import DefaultConfidence
+from parjanya.escalation import Escalate, Finish, GiveUp, decide
+from parjanya.providers import ChatRequest, ChatResponse
+from parjanya.queues import TIER_TASK, Tier
+from parjanya.resilience.fallback import TierCall, call_tier
+from parjanya.schema import (
+    ChatMessage,
+    ErrorInfo,
+    HopMessage,
+    PriorAnswer,
+    TaskRequest,
+    TaskResult,
+    TaskStatus,
+)
+from parjanya.store import Claim
+from parjanya.tasks.context import WorkerContext
+from parjanya.tasks.deadletter import dead_letter
+from parjanya.tasks.guard import run_hop
+from parjanya.tasks.publish import publish_hop
+
+_confidence = DefaultConfidence()
+
+
+def chat_request_for(request: TaskRequest, *, redact: bool) -> ChatRequest:
+    messages = request.chat_messages()
+    if redact:
+        messages = [ChatMessage(role=m.role, content=redact_pii(m.content), name=m.name)
+                    for m in messages]
+    return ChatRequest(
+        messages=messages,
+        max_tokens=request.max_output_tokens,
+        temperature=request.temperature,
+        response_format=request.response_format,
+        logprobs=True,
+    )
+
+
+def _finish(doc: TaskResult, call: TierCall, response: ChatResponse, confidence: float,
+            flagged: bool) -> None:
+    doc.output = response.text
+    doc.model = response.model
+    doc.deployment = call.deployment.name if call.deployment else None
+    doc.confidence = confidence
+    doc.low_confidence = flagged
+
+
+def tier_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
+    assert claim.request is not None and claim.doc is not None and message.stage != "intake"
+    tier: Tier = message.stage
+    doc, hop = claim.doc, message.hop
+    tier_config = ctx.config.tiers[tier]
+    results.start_hop(doc, hop)
+    chat = chat_request_for(claim.request, redact=ctx.config.routing.pii_action == "redact")
+    call = ctx.loop.run(
+        call_tier(tier_config.deployments, chat, providers=ctx.provider, retry=ctx.config.retry,
+                  hop=hop, tier=tier),
+        timeout=ctx.config.reliability.task_time_limit_s,
+    )
+    results.record(doc, *call.attempts)
+    doc.tier_path.append(tier)
+    confidence = None
+    if call.response is not None:
+        confidence = _confidence.check(chat, call.response).value
+        if doc.attempts:
+            doc.attempts[-1].confidence = confidence
+            if confidence < tier_config.confidence_threshold:
+                doc.attempts[-1].outcome = "low_confidence"
+    decision = decide(
+        tier=tier,
+        answered=call.response is not None,
+        confidence=confidence,
+        threshold=tier_config.confidence_threshold,
+        escalations=doc.escalations,
+        max_escalations=ctx.config.routing.max_escalations,
+        max_tier=doc.routing.max_tier if doc.routing else "high",
+    )
+    match decision:
+        case Finish(low_confidence=flagged):
+            assert call.response is not None and confidence is not None
+            _finish(doc, call, call.response, confidence, flagged)
+            results.end(doc, hop, TaskStatus.succeeded)
+            ctx.store.transition(doc, token=claim.token, hop=hop, stage=tier,
+                                 ttl_s=ctx.config.reliability.result_ttl_s)
+        case Escalate(to=higher, reason=reason):
+            if reason == "low_confidence":
+                assert call.response is not None and confidence is not None
+                doc.escalations += 1
+                doc.previous_answers.append(PriorAnswer(
+                    tier=tier, model=call.response.model, output=call.response.text,
+                    confidence=confidence))
+            results.close_hop(doc, hop)
+            results.charge(doc)
+            following = HopMessage(task_id=doc.id, hop=hop + 1, stage=higher)
+            results.open_hop(doc, following.hop, following.stage)
+            if ctx.store.transition(doc, token=claim.token, hop=following.hop, stage=higher,
+                                    deadline_s=ctx.config.reliability.requeue_after_s):
+                ctx.store.count(f"escalations_{reason}")
+                publish_hop(ctx.app, following)
+        case GiveUp(reason=why):
+            last = call.errors[-1] if call.errors else None
+            detail = f"{why}; last error: {last.error_type}: {last}" if last else why
+            dead_letter(ctx.store, doc, token=claim.token, hop=hop, stage=tier,
+                        error=ErrorInfo(type=last.error_type if last else "exhausted",
+                                        message=detail[:1000]))
+
+
+@app.task(name=TIER_TASK, bind=True, typing=False)
+def tier_task(self: Task[Any, Any], *args: Any, **kwargs: Any) -> str:
+    queue = (self.request.delivery_info or {}).get("routing_key")
+    return run_hop(queue, args, kwargs, holding=TaskStatus.running, handler=tier_hop)

