@@ -230,7 +230,13 @@ _FILLERS: Final[dict[str, tuple[str, ...]]] = {
     "language": ("German", "Spanish", "Japanese", "French"),
     "message": ("File not found", "Your session has expired", "Payment declined", "Invalid input"),
     "module": ("os", "json", "itertools", "typing", "requests", "lodash"),
-    "version_pair": ("1.4.2 to 1.4.3", "0.9.0 to 0.10.0", "2.1.0 to 2.2.0"),
+    "version_pair": (
+        "1.4.2 to 1.4.3", "0.9.0 to 0.10.0", "2.1.0 to 2.2.0", "3.0.0rc1 to 3.0.0", "1.12.4 to 1.13.0",
+    ),
+    "git_flag": (
+        "--force-with-lease flag of git push", "--autostash flag of git rebase",
+        "-p flag of git add", "--ff-only flag of git merge", "--depth flag of git clone",
+    ),
     "directory": ("build", ".venv", "coverage", "node_modules", ".mypy_cache"),
     "service": (
         "order service", "payment gateway", "notification worker", "search indexer",
@@ -296,7 +302,7 @@ _ROUTINE: Final[tuple[str, ...]] = (
     "Update the copyright year in the header of {path} to 2025.",
     "Add the `{directory}` directory to .gitignore.",
     "Extract the magic number 86400 in `{func}` into a constant named SECONDS_PER_DAY.",
-    "What does the --force-with-lease flag of git push do?",
+    "What does the {git_flag} do?",
     "Rename `{func}` to `{new}` in {path}; keep the old name as a deprecated alias.",
     "Add a trailing newline to {path} and strip trailing whitespace.",
     "Convert this list comprehension to a plain for loop:\n```python\n"
@@ -485,5 +491,5 @@ _PROFILES: Final[dict[Category, _Profile]] = {
         _weighted_sla(0.15, 0.1),
         _attached(0.5, 2_000, 12_000),
     ),
-    "research": _Profile(_RESEARCH, _weighted_sla(0.3, 0.0), _attached(0.75, 30_000, 120_000)),
+    "research": _Profile(_RESEARCH, _weighted_sla(0.3, 0.0), _attached(0.85, 30_000, 120_000)),
 }

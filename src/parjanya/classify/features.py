@@ -176,8 +176,8 @@ def _count_tags(counts: Counter[str], text: str) -> tuple[dict[str, int], int]:
     for group in lx.PHRASE_GROUPS:
         if group.first_word in counts or group.first_word_capitalized in counts:
             spaced = spaced or " " + " ".join(text.lower().split())
-            for phrase, phrase_tags in group.phrases:
-                hits = spaced.count(phrase)
+            for pattern, phrase_tags in group.phrases:
+                hits = len(pattern.findall(spaced))
                 for tag in phrase_tags:
                     tags[tag] = tags.get(tag, 0) + hits
     return tags, len(actions)

@@ -8,6 +8,7 @@ Inflections are listed explicitly because a stemmer would cost more than the loo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import NamedTuple
@@ -55,7 +56,8 @@ _FEATURE_WORDS: dict[str, str] = {
         failure failures risks compatibility versioning invalidation isolation semantics guarantee
         guarantees coordination concurrency concurrent ordering decide determine evolution
         durability idempotency mitigate mitigation restructure reorganize reorganise decouple
-        decoupling""",
+        decoupling probability probabilities bound bounds estimate deterministic determinism
+        consequence consequences orderings""",
     TRADEOFF: """tradeoff tradeoffs trade-off trade-offs versus vs pros cons alternatives alternative
         option options downside downsides balance weigh compare comparing cost-benefit""",
     EXPLAIN: "why how",
@@ -80,8 +82,8 @@ _FEATURE_WORDS: dict[str, str] = {
         patient patients medical clinical dosage security vulnerability vulnerabilities exploit cve
         authentication authorization encryption credentials secrets privilege injection breach pii
         regulatory liability safety fraud ledger consistency durability replication failover charge
-        charged charges refund refunds""",
-    DESTRUCTIVE: """delete deleting deletion drop truncate purge wipe destroy irreversible rollback
+        charged charges refund refunds safe unsafe dose doses erasure""",
+    DESTRUCTIVE: """delete deleting deletion erasure drop truncate purge wipe destroy irreversible rollback
         data-loss corruption corrupt corrupted overwrite force-push lost duplicate duplicated""",
     JSON: "json jsonl",
 }
@@ -104,6 +106,7 @@ _FEATURE_PHRASES: dict[str, str | tuple[str, ...]] = {
     "kind of": VAGUE,
     "sort of": VAGUE,
     "data loss": DESTRUCTIVE,
+    "personal data": RISK,
     "drop table": DESTRUCTIVE,
     "rm -rf": DESTRUCTIVE,
     "on the other hand": TRADEOFF,
@@ -135,7 +138,7 @@ _DOMAIN_WORDS: dict[str, str] = {
     "legal": """contract contracts clause clauses liability lawsuit gdpr legal law laws regulation
         nda attorney court statute licensing indemnify indemnification jurisdiction tort""",
     "medical": """patient patients diagnosis symptom symptoms dosage drug drugs clinical medical
-        treatment disease hipaa prescription doctor physician""",
+        treatment disease hipaa prescription doctor physician dose doses""",
     "finance": """payment payments invoice invoices billing revenue tax taxes ledger accounting stock
         stocks portfolio loan interest bank banking financial pricing refund refunds transaction
         transactions currency""",
@@ -171,7 +174,7 @@ DOMAIN_PREFIX = "domain:"
 class PhraseGroup(NamedTuple):
     first_word: str
     first_word_capitalized: str
-    phrases: tuple[tuple[str, tuple[str, ...]], ...]  # (" phrase", categories)
+    phrases: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]  # (" phrase" pattern, categories)
 
 
 def _build_table(
@@ -197,9 +200,11 @@ def _phrase_groups() -> tuple[PhraseGroup, ...]:
         tags[phrase] = [categories] if isinstance(categories, str) else list(categories)
     for phrase, domain in _DOMAIN_PHRASES.items():
         tags.setdefault(phrase, []).append(DOMAIN_PREFIX + domain)
-    grouped: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    grouped: dict[str, list[tuple[re.Pattern[str], tuple[str, ...]]]] = {}
     for phrase, phrase_tags in tags.items():
-        grouped.setdefault(phrase.split()[0], []).append((" " + phrase, tuple(phrase_tags)))
+        # leading space: word start and a literal prefix the engine scans for quickly
+        pattern = re.compile(" " + re.escape(phrase) + r"(?![\w-])")
+        grouped.setdefault(phrase.split()[0], []).append((pattern, tuple(phrase_tags)))
     return tuple(
         PhraseGroup(first, first.capitalize(), tuple(entries)) for first, entries in grouped.items()
     )
@@ -211,6 +216,6 @@ WORD_TAGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     _build_table(_FEATURE_WORDS, _DOMAIN_WORDS)
 )
 #: Phrases grouped by first word. A phrase is searched for only when its first word occurs in the
-#: text (a dictionary lookup), then counted with `str.count` on the text lowercased and padded with
-#: a leading space; most phrases are never searched at all.
+#: text (a dictionary lookup), then counted on the text lowercased, whitespace-normalised and
+#: padded with a leading space; most phrases are never searched at all.
 PHRASE_GROUPS: tuple[PhraseGroup, ...] = _phrase_groups()

@@ -1,0 +1,103 @@
+"""The operator's commands, run as an operator would: as processes, against the real cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from parjanya.runtime.embedded_redis import free_port, is_listening
+
+from .conftest import Cluster, SimControl
+
+pytestmark = pytest.mark.integration
+
+
+def _run(cluster: Cluster, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "parjanya", *args], env=cluster.env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_submit_wait_status_and_dlq_commands(cluster: Cluster, sim_control: SimControl) -> None:
+    done = _run(cluster, "submit", "Write a docstring for parse_date.", "--wait", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "succeeded" and result["tier_path"]
+
+    status = _run(cluster, "status", result["id"], "--json")
+    assert json.loads(status.stdout)["id"] == result["id"]
+    assert _run(cluster, "status", "no-such-id").returncode == 1
+
+    sim_control.set_faults({"default": {"outage": True}})
+    dead = json.loads(_run(cluster, "submit", "Sort these imports.", "--wait", "--json").stdout)
+    assert dead["status"] == "dead_lettered"
+    listed = json.loads(_run(cluster, "dlq", "list", "--json").stdout)
+    assert dead["id"] in [e["id"] for e in listed]
+    shown = _run(cluster, "dlq", "show", dead["id"])
+    assert shown.returncode == 0 and '"attempts"' in shown.stdout
+
+    sim_control.reset()
+    replayed = _run(cluster, "dlq", "replay", dead["id"])
+    assert replayed.returncode == 0 and "replayed" in replayed.stdout
+    again = _run(cluster, "dlq", "replay", dead["id"])
+    assert again.returncode == 1  # no longer dead: a second replay is refused
+    waited = _run(cluster, "status", dead["id"], "--json")
+    deadline = time.monotonic() + 30
+    while json.loads(waited.stdout)["status"] != "succeeded":
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+        waited = _run(cluster, "status", dead["id"], "--json")
+    assert _run(cluster, "dlq", "purge", "--yes").returncode == 0
+
+
+def _children_of(broker_url: str) -> list[int]:
+    """Live processes started with this broker URL in their environment."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if f"PARJANYA_BROKER_URL={broker_url}".encode() in environ:
+            found.append(int(entry.name))
+    return found
+
+
+def test_up_starts_everything_and_sigterm_stops_every_child(tmp_path: Path) -> None:
+    broker_url = f"redis://127.0.0.1:{free_port()}/0"
+    env = {**os.environ, "PARJANYA_BROKER_URL": broker_url, "PYTHONUNBUFFERED": "1",
+           "COLUMNS": "200"}
+    env.pop("PARJANYA_CONFIG", None)
+    log = tmp_path / "up.log"
+    with log.open("wb") as out:
+        up = subprocess.Popen([sys.executable, "-m", "parjanya", "up", "--demo", "6", "--no-flower",
+                               "--sim-latency-scale", "0.1"], cwd=tmp_path, env=env, stdout=out,
+                              stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 150
+        while "Running." not in log.read_text():
+            assert up.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+        text = log.read_text()
+        assert "started an embedded redis-server" in text and "demo results" in text
+        assert is_listening(broker_url)
+        assert len(_children_of(broker_url)) >= 5
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(timeout=90) == 0, log.read_text()
+    finally:
+        if up.poll() is None:
+            up.kill()
+    time.sleep(0.5)
+    assert not is_listening(broker_url)
+    assert _children_of(broker_url) == []
+    data = tmp_path / ".parjanya" / "redis"
+    assert (data / "appendonly.aof").exists() or (data / "appendonlydir").exists()  # 6.x / 7.x

@@ -1,0 +1,106 @@
+"""RELIABILITY.md's promises under real failures: kill -9, mixed settings, plain Celery workers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from parjanya.client import Client
+from parjanya.schema import TaskStatus
+from parjanya.sim.ledger import prompt_key
+from parjanya.sim.server import SimServer
+
+from .conftest import Cluster, SimControl, make_cluster, write_test_config
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def small_cluster(redis_url: str, sim: SimServer,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    running = make_cluster(redis_url, sim, tmp_path_factory.mktemp("reliability"))
+    try:
+        running.start("intake")
+        running.start("low")
+        yield running
+    finally:
+        running.stop()
+
+
+def _calls(sim_control: SimControl, prompt: str) -> int:
+    entry = sim_control.stats()["per_prompt"].get(prompt_key(prompt), {})  # type: ignore[union-attr]
+    return int(entry.get("total", 0)) if isinstance(entry, dict) else int(entry)
+
+
+def _wait_status(client: Client, task_id: str, status: TaskStatus, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while client.status(task_id).status != status:
+        assert time.monotonic() < deadline, f"never reached {status}"
+        time.sleep(0.05)
+
+
+def test_kill_9_of_a_tier_pool_mid_call_then_restart_gives_exactly_one_result(
+    redis_url: str, small_cluster: Cluster, sim_control: SimControl
+) -> None:
+    client = Client(redis_url, config=small_cluster.config)
+    prompt = "Fix the typo in the changelog entry. [[sim:latency=3]]"
+    handle = client.submit({"prompt": prompt, "max_tier": "low"})
+    _wait_status(client, handle.id, TaskStatus.running, 30)
+    time.sleep(0.5)  # the provider call is in flight
+
+    low = next(p for p in small_cluster.pools if p.stage == "low" and p.alive)
+    low.kill9()
+    killed_at = time.monotonic()
+    small_cluster.start("low")
+
+    result = handle.result(timeout=60)
+    recovered_in = time.monotonic() - killed_at
+    assert result.status == TaskStatus.succeeded and result.tier_path == ["low"]
+    limits = small_cluster.config.reliability
+    # lease expiry + one reaper period + the 3 s call again + worker start-up slack
+    assert recovered_in < limits.lease_ttl_s + limits.reaper_interval_s + 3 + 15
+    calls_after_recovery = _calls(sim_control, prompt)
+    assert calls_after_recovery <= 2  # the interrupted call and the one that finished
+
+    # Later, kombu restores the dead worker's unacked copy (visibility timeout). It must be
+    # acknowledged as a duplicate of a finished task, without another model call.
+    counters_before = client.store.counters().get("dedup_terminal", 0)
+    deadline = time.monotonic() + limits.visibility_timeout_s + 25
+    while client.store.counters().get("dedup_terminal", 0) == counters_before:
+        assert time.monotonic() < deadline, "the orphaned message was never redelivered"
+        time.sleep(0.5)
+    assert _calls(sim_control, prompt) == calls_after_recovery
+    final = client.status(handle.id)
+    assert final.status == TaskStatus.succeeded and final.output == result.output
+    client.close()
+
+
+def test_a_worker_with_another_visibility_timeout_refuses_to_start(
+    redis_url: str, small_cluster: Cluster, sim: SimServer, tmp_path: Path
+) -> None:
+    other = write_test_config(tmp_path / "other.yaml", sim.base_url, visibility_timeout_s=45.0)
+    env = {**small_cluster.env, "PARJANYA_CONFIG": str(other)}
+    finished = subprocess.run(
+        [sys.executable, "-m", "parjanya", "worker", "--tier", "high", "--pool", "solo"],
+        env=env, capture_output=True, timeout=60, text=True,
+    )
+    assert finished.returncode != 0
+    assert "refusing to start" in finished.stdout + finished.stderr
+
+
+def test_plain_celery_worker_command_serves_a_tier_queue(
+    redis_url: str, small_cluster: Cluster
+) -> None:
+    small_cluster.start("mid", argv=[sys.executable, "-m", "celery", "-A", "parjanya.app",
+                                     "worker", "-Q", "parjanya.tier.mid", "-P", "threads",
+                                     "-c", "2", "-l", "INFO", "--without-mingle",
+                                     "--without-gossip"])
+    with Client(redis_url, config=small_cluster.config) as client:
+        result = client.submit({"prompt": "Explain this stack trace briefly.",
+                                "min_tier": "mid", "max_tier": "mid"}).result(timeout=30)
+    assert result.status == TaskStatus.succeeded and result.tier_path == ["mid"]
