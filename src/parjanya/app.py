@@ -71,8 +71,10 @@ def create_app(settings: Settings | None = None, config: ParjanyaConfig | None =
         worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_soft_shutdown_timeout=30.0,
         worker_enable_soft_shutdown_on_idle=True,
-        worker_send_task_events=True,
-        task_send_sent_event=True,
+        # Task events cost a publish per state change; workers turn them on with `--events` (-E)
+        # where Flower should show tasks. Queue lengths in Flower need no events.
+        worker_send_task_events=False,
+        task_send_sent_event=False,
         worker_hijack_root_logger=False,
         imports=("parjanya.tasks.intake", "parjanya.tasks.tier", "parjanya.tasks.lifecycle"),
     )

@@ -110,11 +110,10 @@ class Client:
         return result
 
     def wait(self, task_id: str, timeout: float | None = 60.0) -> TaskResult:
-        if self.store.get(task_id) is None:
-            raise TaskNotFound(task_id)
         budget = float("inf") if timeout is None else timeout
         deadline = time.monotonic() + budget
         while not self.store.wait_done(task_id, min(deadline - time.monotonic(), 5.0)):
+            self.status(task_id)  # raises TaskNotFound for an id that never existed
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"task {task_id} not finished after {timeout}s")
         return self.status(task_id)

@@ -129,7 +129,9 @@ class ReliabilityConfig(_Strict):
 
     lease_ttl_s: float = Field(default=30.0, gt=0)
     max_deliveries: int = Field(default=5, ge=1)
-    requeue_after_s: float = Field(default=600.0, gt=0)  # a queued hop untouched this long is republished
+    requeue_after_s: float = Field(
+        default=600.0, gt=0
+    )  # a queued hop untouched this long is republished
     reaper_interval_s: float = Field(default=5.0, gt=0)
     result_ttl_s: int = Field(default=7 * 24 * 3600, gt=0)
     idempotency_ttl_s: int = Field(default=24 * 3600, gt=0)

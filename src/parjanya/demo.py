@@ -38,8 +38,12 @@ def demo_workload(n: int, seed: int = 7) -> list[tuple[str, TaskRequest]]:
 def _category_sequence(n: int) -> list[Category]:
     routine = round(n * MIX[0][1])
     architectural = min(n - routine, round(n * MIX[1][1]))
-    research = n - routine - architectural
-    return ["routine"] * routine + ["architectural"] * architectural + ["research"] * research
+    counts: dict[Category, int] = {
+        "routine": routine,
+        "architectural": architectural,
+        "research": n - routine - architectural,
+    }
+    return [category for category, count in counts.items() for _ in range(count)]
 
 
 def _build(category: Category, rng: random.Random) -> TaskRequest:
@@ -231,12 +235,15 @@ _FILLERS: Final[dict[str, tuple[str, ...]]] = {
     "message": ("File not found", "Your session has expired", "Payment declined", "Invalid input"),
     "module": ("os", "json", "itertools", "typing", "requests", "lodash"),
     "version_pair": (
-        "1.4.2 to 1.4.3", "0.9.0 to 0.10.0", "2.1.0 to 2.2.0", "3.0.0rc1 to 3.0.0", "1.12.4 to 1.13.0",
+        "1.4.2 to 1.4.3", "0.9.0 to 0.10.0", "2.1.0 to 2.2.0", "3.0.0rc1 to 3.0.0",
+        "1.12.4 to 1.13.0",
     ),
     "git_flag": (
         "--force-with-lease flag of git push", "--autostash flag of git rebase",
         "-p flag of git add", "--ff-only flag of git merge", "--depth flag of git clone",
     ),
+    "magic_constant": ("86400", "3600", "1024", "0.15", "65535"),
+    "collection": ("rows", "items", "orders", "prices", "events"),
     "directory": ("build", ".venv", "coverage", "node_modules", ".mypy_cache"),
     "service": (
         "order service", "payment gateway", "notification worker", "search indexer",
@@ -301,14 +308,14 @@ _ROUTINE: Final[tuple[str, ...]] = (
     "Make `{func}` return an empty list instead of None when nothing matches.",
     "Update the copyright year in the header of {path} to 2025.",
     "Add the `{directory}` directory to .gitignore.",
-    "Extract the magic number 86400 in `{func}` into a constant named SECONDS_PER_DAY.",
+    "Extract the magic number {magic_constant} in `{func}` into a named constant.",
     "What does the {git_flag} do?",
     "Rename `{func}` to `{new}` in {path}; keep the old name as a deprecated alias.",
     "Add a trailing newline to {path} and strip trailing whitespace.",
     "Convert this list comprehension to a plain for loop:\n```python\n"
-    "result = [normalize(row) for row in rows if row]\n```",
+    "result = [{func}(row) for row in {collection} if row]\n```",
     "Fix the off-by-one error in this loop so it visits every element:\n```python\n"
-    "for i in range(1, len(items)):\n    total += items[i]\n```",
+    "for i in range(1, len({collection})):\n    total += {collection}[i]\n```",
 )
 
 _ARCHITECTURAL: Final[tuple[str, ...]] = (
@@ -327,8 +334,8 @@ _ARCHITECTURAL: Final[tuple[str, ...]] = (
     "- no downtime for customers\n- it must {requirement}\n- rollback must be possible at every "
     "phase\nGive the phases, the dual-write or backfill strategy, and how to verify consistency "
     "before switching reads.",
-    "Propose a caching strategy for the {service}: what to cache, invalidation rules, TTLs, and how "
-    "to avoid a thundering herd when popular keys expire. Consider {store_a} versus {store_b} "
+    "Propose a caching strategy for the {service}: what to cache, invalidation rules, TTLs, and "
+    "how to avoid a thundering herd when popular keys expire. Consider {store_a} versus {store_b} "
     "and justify the choice.",
     "Design the retry and idempotency scheme for calls from the {service} to {dependency}. Clients "
     "may retry requests, and a duplicate must never cause a {entity} to be {bad_effect}. Explain "
@@ -351,7 +358,8 @@ _ARCHITECTURAL: Final[tuple[str, ...]] = (
     "to change first, and what are the trade-offs of schema-per-tenant versus a tenant_id column?",
     "Restructure the test suite of the {service}: unit tests take {minutes} minutes because they "
     "hit {dependency}. Propose test doubles, how to separate integration tests, and a CI layout "
-    "that keeps feedback under 5 minutes. Explain what coverage we might lose and how to mitigate it.",
+    "that keeps feedback under 5 minutes. Explain what coverage we might lose and how to "
+    "mitigate it.",
     "Design the public API of the {service}: endpoints, pagination, filtering, error model and "
     "versioning. Explain how you would keep it backward compatible when a required field is "
     "added, and compare URL versioning versus header versioning.",
@@ -365,8 +373,8 @@ _ARCHITECTURAL: Final[tuple[str, ...]] = (
     "set, and the alerts that should page someone. Explain the trade-offs between trace sampling "
     "rate and cost, and why each alert is actionable.",
     "Propose an architecture for the {service} that must handle 20,000 requests per second with "
-    "p99 latency below {milliseconds} ms. Identify the likely bottlenecks, the scaling strategy and "
-    "how to partition the data, and explain which assumption would break the design first.",
+    "p99 latency below {milliseconds} ms. Identify the likely bottlenecks, the scaling strategy "
+    "and how to partition the data, and explain which assumption would break the design first.",
 )
 
 _RESEARCH: Final[tuple[str, ...]] = (

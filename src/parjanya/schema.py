@@ -174,7 +174,9 @@ class HopTiming(_Strict):
 
     @property
     def wait_s(self) -> float | None:
-        return None if self.started_at is None else (self.started_at - self.queued_at).total_seconds()
+        return (
+            None if self.started_at is None else (self.started_at - self.queued_at).total_seconds()
+        )
 
     @property
     def run_s(self) -> float | None:

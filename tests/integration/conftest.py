@@ -80,11 +80,17 @@ def write_test_config(path: Path, sim_base: str, **reliability: object) -> Path:
             deployment["base_url"] = f"{sim_base}/v1"
             deployment["timeout_s"] = 5.0
     raw["retry"] = {"max_attempts": 2, "backoff_s": 0.05, "max_backoff_s": 0.2}
-    raw["reliability"].update({
-        "lease_ttl_s": 2.0, "reaper_interval_s": 0.5, "requeue_after_s": 30.0,
-        "max_deliveries": 4, "task_time_limit_s": 10.0, "visibility_timeout_s": 20.0,
-        **reliability,
-    })
+    raw["reliability"].update(
+        {
+            "lease_ttl_s": 2.0,
+            "reaper_interval_s": 0.5,
+            "requeue_after_s": 30.0,
+            "max_deliveries": 4,
+            "task_time_limit_s": 10.0,
+            "visibility_timeout_s": 20.0,
+            **reliability,
+        }
+    )
     path.write_text(yaml.safe_dump(raw))
     return path
 
@@ -113,15 +119,38 @@ class Cluster:
     config: ParjanyaConfig
     pools: list[Pool] = field(default_factory=list)
 
-    def start(self, stage: str, *, concurrency: int = 4, pool: str = "threads",
-              argv: list[str] | None = None) -> Pool:
+    def start(
+        self,
+        stage: str,
+        *,
+        concurrency: int = 4,
+        pool: str = "threads",
+        argv: list[str] | None = None,
+    ) -> Pool:
         flag = ["--classifier"] if stage == "intake" else ["--tier", stage]
-        command = argv or [sys.executable, "-m", "parjanya", "worker", *flag, "-c",
-                           str(concurrency), "--pool", pool, "--loglevel", "INFO"]
+        command = argv or [
+            sys.executable,
+            "-m",
+            "parjanya",
+            "worker",
+            *flag,
+            "-c",
+            str(concurrency),
+            "--pool",
+            pool,
+            "--loglevel",
+            "INFO",
+        ]
         log = self.log_dir / f"{stage}-{len(self.pools)}.log"
         with log.open("wb") as out:
-            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
-                                       env=self.env, start_new_session=True, cwd=self.log_dir)
+            process = subprocess.Popen(
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                start_new_session=True,
+                cwd=self.log_dir,
+            )
         started = Pool(stage, process, log)
         self.pools.append(started)
         self.wait_ready(started)
@@ -150,15 +179,21 @@ class Cluster:
 
 def make_cluster(redis_url: str, sim: SimServer, tmp: Path, **reliability: object) -> Cluster:
     config_path = write_test_config(tmp / "parjanya.yaml", sim.base_url, **reliability)
-    env = {**os.environ, "PARJANYA_BROKER_URL": redis_url, "PARJANYA_CONFIG": str(config_path),
-           "PARJANYA_SIM_URL": sim.base_url, "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "PARJANYA_BROKER_URL": redis_url,
+        "PARJANYA_CONFIG": str(config_path),
+        "PARJANYA_SIM_URL": sim.base_url,
+        "PYTHONUNBUFFERED": "1",
+    }
     env.pop("PARJANYA_RESULT_URL", None)
     return Cluster(env=env, log_dir=tmp, config=load_config(config_path))
 
 
 @pytest.fixture(scope="module")
-def cluster(redis_url: str, sim: SimServer,
-            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(
+    redis_url: str, sim: SimServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
     """One classifier and one pool per tier, shared by a test module."""
     running = make_cluster(redis_url, sim, tmp_path_factory.mktemp("cluster"))
     try:

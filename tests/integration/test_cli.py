@@ -20,8 +20,13 @@ pytestmark = pytest.mark.integration
 
 
 def _run(cluster: Cluster, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "parjanya", *args], env=cluster.env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "parjanya", *args],
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_submit_wait_status_and_dlq_commands(cluster: Cluster, sim_control: SimControl) -> None:
@@ -73,14 +78,32 @@ def _children_of(broker_url: str) -> list[int]:
 
 def test_up_starts_everything_and_sigterm_stops_every_child(tmp_path: Path) -> None:
     broker_url = f"redis://127.0.0.1:{free_port()}/0"
-    env = {**os.environ, "PARJANYA_BROKER_URL": broker_url, "PYTHONUNBUFFERED": "1",
-           "COLUMNS": "200"}
+    env = {
+        **os.environ,
+        "PARJANYA_BROKER_URL": broker_url,
+        "PYTHONUNBUFFERED": "1",
+        "COLUMNS": "200",
+    }
     env.pop("PARJANYA_CONFIG", None)
     log = tmp_path / "up.log"
     with log.open("wb") as out:
-        up = subprocess.Popen([sys.executable, "-m", "parjanya", "up", "--demo", "6", "--no-flower",
-                               "--sim-latency-scale", "0.1"], cwd=tmp_path, env=env, stdout=out,
-                              stderr=subprocess.STDOUT)
+        up = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "parjanya",
+                "up",
+                "--demo",
+                "6",
+                "--no-flower",
+                "--sim-latency-scale",
+                "0.1",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 150
         while "Running." not in log.read_text():

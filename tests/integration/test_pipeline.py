@@ -34,21 +34,25 @@ def test_a_60_30_10_mix_lands_mostly_on_low_mid_high(client: Client) -> None:
 
     assert Counter(c for c, _ in workload) == {"routine": 24, "architectural": 12, "research": 4}
     assert all(r.status == TaskStatus.succeeded for _, r in results), [
-        (r.status, r.error) for _, r in results if r.status != TaskStatus.succeeded]
-    first_tier = {cat: Counter(r.tier_path[0] for c, r in results if c == cat)
-                  for cat in ("routine", "architectural", "research")}
+        (r.status, r.error) for _, r in results if r.status != TaskStatus.succeeded
+    ]
+    first_tier = {
+        cat: Counter(r.tier_path[0] for c, r in results if c == cat)
+        for cat in ("routine", "architectural", "research")
+    }
     assert first_tier["routine"]["low"] >= 0.75 * 24, first_tier
     assert first_tier["architectural"]["mid"] >= 0.6 * 12, first_tier
     assert first_tier["research"]["high"] >= 0.75 * 4, first_tier
     for _, result in results:
         assert result.complexity is not None and 1 <= result.complexity.score <= 10
         assert result.output and result.model and result.cost_usd > 0
-        assert [t.stage for t in result.timings][0] == "intake"
+        assert next(t.stage for t in result.timings) == "intake"
         assert all(t.finished_at is not None for t in result.timings)
 
 
-def test_a_low_confidence_answer_escalates_exactly_once(client: Client,
-                                                        sim_control: SimControl) -> None:
+def test_a_low_confidence_answer_escalates_exactly_once(
+    client: Client, sim_control: SimControl
+) -> None:
     fixable = "Fix the typo in the README title. [[sim:difficulty=0.5]]"
     hopeless = "Fix the typo in the README heading. [[sim:difficulty=0.99]]"
     fixed = client.submit(fixable).result(timeout=30)
@@ -84,8 +88,13 @@ def test_a_total_outage_dead_letters_with_history_and_replay_succeeds(
     sim_control.reset()
     limits = client.config.reliability
     for result in dead:
-        outcome = replay(client.store, client.app, result.id, max_replays=limits.max_replays,
-                         requeue_after_s=limits.requeue_after_s)
+        outcome = replay(
+            client.store,
+            client.app,
+            result.id,
+            max_replays=limits.max_replays,
+            requeue_after_s=limits.requeue_after_s,
+        )
         assert outcome.replayed, outcome.reason
     for before, handle in zip(dead, handles, strict=True):
         after = handle.result(timeout=60)
@@ -104,10 +113,20 @@ def test_a_malformed_message_is_dead_lettered_and_the_worker_keeps_serving(
     before = broker.llen(dlq)
     broker.lpush(queue_for("intake"), b"\x00this is not json{")
     broker.lpush(queue_for("intake"), b'{"json": "but not a kombu envelope"}')
-    client.app.send_task(TIER_TASK, args=[{"bogus": True}], queue=queue_for("intake"),
-                         routing_key=queue_for("intake"), exchange="")
-    client.app.send_task("no.such.task", args=[], queue=queue_for("intake"),
-                         routing_key=queue_for("intake"), exchange="")
+    client.app.send_task(
+        TIER_TASK,
+        args=[{"bogus": True}],
+        queue=queue_for("intake"),
+        routing_key=queue_for("intake"),
+        exchange="",
+    )
+    client.app.send_task(
+        "no.such.task",
+        args=[],
+        queue=queue_for("intake"),
+        routing_key=queue_for("intake"),
+        exchange="",
+    )
 
     after = client.submit("Rename the variable tmp to total in cart.py.").result(timeout=30)
     assert after.status == TaskStatus.succeeded

@@ -21,8 +21,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def small_cluster(redis_url: str, sim: SimServer,
-                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def small_cluster(
+    redis_url: str, sim: SimServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
     running = make_cluster(redis_url, sim, tmp_path_factory.mktemp("reliability"))
     try:
         running.start("intake")
@@ -87,7 +88,10 @@ def test_a_worker_with_another_visibility_timeout_refuses_to_start(
     env = {**small_cluster.env, "PARJANYA_CONFIG": str(other)}
     finished = subprocess.run(
         [sys.executable, "-m", "parjanya", "worker", "--tier", "high", "--pool", "solo"],
-        env=env, capture_output=True, timeout=60, text=True,
+        env=env,
+        capture_output=True,
+        timeout=60,
+        text=True,
     )
     assert finished.returncode != 0
     assert "refusing to start" in finished.stdout + finished.stderr
@@ -96,11 +100,29 @@ def test_a_worker_with_another_visibility_timeout_refuses_to_start(
 def test_plain_celery_worker_command_serves_a_tier_queue(
     redis_url: str, small_cluster: Cluster
 ) -> None:
-    small_cluster.start("mid", argv=[sys.executable, "-m", "celery", "-A", "parjanya.app",
-                                     "worker", "-Q", "parjanya.tier.mid", "-P", "threads",
-                                     "-c", "2", "-l", "INFO", "--without-mingle",
-                                     "--without-gossip"])
+    small_cluster.start(
+        "mid",
+        argv=[
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "parjanya.app",
+            "worker",
+            "-Q",
+            "parjanya.tier.mid",
+            "-P",
+            "threads",
+            "-c",
+            "2",
+            "-l",
+            "INFO",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+    )
     with Client(redis_url, config=small_cluster.config) as client:
-        result = client.submit({"prompt": "Explain this stack trace briefly.",
-                                "min_tier": "mid", "max_tier": "mid"}).result(timeout=30)
+        result = client.submit(
+            {"prompt": "Explain this stack trace briefly.", "min_tier": "mid", "max_tier": "mid"}
+        ).result(timeout=30)
     assert result.status == TaskStatus.succeeded and result.tier_path == ["mid"]

@@ -105,7 +105,10 @@ def test_empty_ish_text() -> None:
         ("Does this NDA clause limit our liability under GDPR?", "legal"),
         ("What dosage adjustments are needed for a patient with renal impairment?", "medical"),
         ("Reconcile the invoice totals with the ledger before the tax filing.", "finance"),
-        ("Is this endpoint vulnerable to SQL injection or XSS? Check the password reset.", "security"),
+        (
+            "Is this endpoint vulnerable to SQL injection or XSS? Check the password reset.",
+            "security",
+        ),
         ("Analyze the churn trends in the quarterly metrics report.", "analysis"),
         ("Hi! How are you today?", "chat"),
     ],

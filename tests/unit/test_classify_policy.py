@@ -1,4 +1,4 @@
-"""Policy: score -> tier, then request bounds, SLA, context window and budget, each with a reason."""
+"""Policy: score -> tier, then request bounds, SLA, context window and budget, with reasons."""
 
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ class FixedScorer:
 
 def uniform(value: float) -> FixedScorer:
     """Every dimension at `value`: the weighted sum is `value` whatever the weights."""
-    return FixedScorer(structural=value, cognitive=value, context=value, ambiguity=value, risk=value)
+    return FixedScorer(
+        structural=value, cognitive=value, context=value, ambiguity=value, risk=value
+    )
 
 
 LOW, MID, HIGH = uniform(1.0), uniform(4.0), uniform(8.0)  # scores 1.9, 4.6, 8.2
@@ -134,7 +136,9 @@ def test_a_big_context_moves_up_to_the_lowest_tier_that_fits(config: ParjanyaCon
 
 def test_output_tokens_count_against_the_window(config: ParjanyaConfig) -> None:
     assert classify(request(context_tokens=14_000), config, LOW).tier == "low"
-    assert classify(request(context_tokens=14_000, max_output_tokens=4_000), config, LOW).tier == "mid"
+    assert (
+        classify(request(context_tokens=14_000, max_output_tokens=4_000), config, LOW).tier == "mid"
+    )
 
 
 def test_context_larger_than_every_window_is_rejected(config: ParjanyaConfig) -> None:

@@ -12,13 +12,21 @@ runner = CliRunner()
 
 
 def test_classify_json_prints_the_breakdown_and_tier() -> None:
-    result = runner.invoke(app, ["classify", "Rename tmp to total in cart.py", "--json"],
-                           env={"PARJANYA_BROKER_URL": "redis://127.0.0.1:1/0"})
+    result = runner.invoke(
+        app,
+        ["classify", "Rename tmp to total in cart.py", "--json"],
+        env={"PARJANYA_BROKER_URL": "redis://127.0.0.1:1/0"},
+    )
     assert result.exit_code == 0, result.output
     decision = json.loads(result.output)
     assert decision["tier"] == "low"
     assert set(decision["complexity"]["dimensions"]) == {
-        "structural", "cognitive", "context", "ambiguity", "risk"}
+        "structural",
+        "cognitive",
+        "context",
+        "ambiguity",
+        "risk",
+    }
     assert 1 <= decision["complexity"]["score"] <= 10
 
 

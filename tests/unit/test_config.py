@@ -19,11 +19,13 @@ def test_shipped_yaml_equals_the_built_in_defaults(monkeypatch: pytest.MonkeyPat
 
 def test_env_expansion_with_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIM", "http://sim:1")
-    assert expand_env({"a": ["${SIM:-x}/v1", "${NOPE_NOT_SET:-y}"]}) == {"a": ["http://sim:1/v1", "y"]}
+    assert expand_env({"a": ["${SIM:-x}/v1", "${NOPE_NOT_SET:-y}"]}) == {
+        "a": ["http://sim:1/v1", "y"]
+    }
 
 
 def test_weights_must_sum_to_one() -> None:
-    with pytest.raises(ValidationError, match="sum to 1.0"):
+    with pytest.raises(ValidationError, match=r"sum to 1\.0"):
         Weights(structural=0.5)
 
 

@@ -8,8 +8,15 @@ from parjanya.escalation import Escalate, Finish, GiveUp, decide
 
 
 def _decide(**overrides: Any) -> object:
-    args: dict[str, Any] = dict(tier="low", answered=True, confidence=0.9, threshold=0.7,
-                                escalations=0, max_escalations=1, max_tier="high")
+    args: dict[str, Any] = dict(
+        tier="low",
+        answered=True,
+        confidence=0.9,
+        threshold=0.7,
+        escalations=0,
+        max_escalations=1,
+        max_tier="high",
+    )
     args.update(overrides)
     return decide(**args)
 

@@ -22,8 +22,12 @@ def _submit(store: TaskStore, prompt: str = "hello", **extra: object) -> str:
 
 
 def _claim(store: TaskStore, task_id: str, hop: int = 0, stage: str = "intake", ttl: float = 30):
-    return store.claim(HopMessage(task_id=task_id, hop=hop, stage=stage),  # type: ignore[arg-type]
-                       holding=TaskStatus.classifying, lease_ttl_s=ttl, max_deliveries=3)
+    return store.claim(
+        HopMessage(task_id=task_id, hop=hop, stage=stage),  # type: ignore[arg-type]
+        holding=TaskStatus.classifying,
+        lease_ttl_s=ttl,
+        max_deliveries=3,
+    )
 
 
 def test_a_claimed_hop_is_busy_for_a_parallel_copy(store: TaskStore) -> None:
@@ -126,8 +130,10 @@ def test_of_two_concurrent_replays_exactly_one_wins(store: TaskStore) -> None:
     task_id = _dead(store)
     doc = store.get(task_id)
     assert doc is not None
-    outcomes = [store.replay(task_id, doc, expected_hop=0, max_replays=5, requeue_after_s=600)
-                for _ in range(2)]
+    outcomes = [
+        store.replay(task_id, doc, expected_hop=0, max_replays=5, requeue_after_s=600)
+        for _ in range(2)
+    ]
     assert outcomes == [1, -1]
     assert DeadLetterStore(store.redis).queue_lengths()["parjanya.dlq.intake"] == 0
     assert DeadLetterStore(store.redis).count() == 0

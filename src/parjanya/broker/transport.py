@@ -33,6 +33,23 @@ def _envelope(raw: bytes | str) -> dict[str, Any] | None:
 
 
 class Channel(kombu_redis.Channel):
+    def _create_client(self, asynchronous: bool = False) -> Any:
+        """Reuse one synchronous client per connection pool.
+
+        kombu builds a new `redis.Redis` for every ack, publish and QoS update; with redis-py 8
+        that constructor is a tenth of a hop's CPU (bench/pipeline.py). A redis-py client is a
+        thread-safe wrapper around its pool, so one per pool is enough. A new pool (after close
+        or fork) gets a new client.
+        """
+        if asynchronous:
+            return super()._create_client(asynchronous=True)  # type: ignore[misc]
+        pool = self.pool
+        cached = self.__dict__.get("_parjanya_sync_client")
+        if cached is None or cached[0] is not pool:
+            cached = (pool, super()._create_client(asynchronous=False))  # type: ignore[misc]
+            self.__dict__["_parjanya_sync_client"] = cached
+        return cached[1]
+
     def _brpop_read(self, **options: Any) -> bool:
         try:
             try:
@@ -74,4 +91,3 @@ class Channel(kombu_redis.Channel):
 
 class Transport(kombu_redis.Transport):
     Channel = Channel
-

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,21 +21,24 @@ class Curve:
 
     knots: tuple[tuple[float, float], ...]
     _xs: tuple[float, ...] = field(init=False, repr=False, compare=False)
+    _ends: tuple[float, float, float, float] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         xs = tuple(x for x, _ in self.knots)
-        if len(xs) < 2 or any(b <= a for a, b in zip(xs, xs[1:], strict=False)):
+        if len(xs) < 2 or any(b <= a for a, b in pairwise(xs)):
             raise ValueError(f"curve knots must be at least two, strictly increasing: {self.knots}")
+        (first_x, first_y), (last_x, last_y) = self.knots[0], self.knots[-1]
         object.__setattr__(self, "_xs", xs)
+        object.__setattr__(self, "_ends", (first_x, first_y, last_x, last_y))
 
     def __call__(self, value: float) -> float:
-        knots = self.knots
-        if value <= knots[0][0]:
-            return knots[0][1]
-        if value >= knots[-1][0]:
-            return knots[-1][1]
+        first_x, first_y, last_x, last_y = self._ends
+        if value <= first_x:  # the common case: most features of most prompts are zero
+            return first_y
+        if value >= last_x:
+            return last_y
         index = bisect_right(self._xs, value)
-        (x0, y0), (x1, y1) = knots[index - 1], knots[index]
+        (x0, y0), (x1, y1) = self.knots[index - 1], self.knots[index]
         return y0 + (y1 - y0) * (value - x0) / (x1 - x0)
 
 

@@ -1,12 +1,13 @@
 """The default scorer, "features-v1": measured features through calibration curves, per dimension.
 
 Why not count keywords: a list of "hard" words fires on any prompt that mentions them, so a short
-question that says "prove" scores like a real proof and a long, many-constraint task without the
-magic words scores like a typo fix; that is why keyword routers pick the prompts needing a strong
-model no better than chance. Here every dimension is a sum of *terms*; each term reads one measured
-quantity (how many numbered steps, how many distinct deliverables, how long, how vague per 100
-words), passes it through a saturating curve, and contributes at most its `points` of the
-dimension's 10. No single cue can carry a dimension: structure, length and evidence have to agree.
+question that says "prove" scores like a real proof, and a long, many-constraint task without the
+magic words scores like a typo fix (the product brief found keyword routers such as LiteLLM's no
+better than chance at picking the prompts that need a strong model). Here every dimension is a
+sum of *terms*; each term reads one measured quantity (numbered steps, distinct deliverables,
+words, distinct concepts, vague words per 100 words, log-scaled tokens), passes it through a
+saturating curve, and contributes at most its `points` of the dimension's 10. Word lists feed only
+some terms, and no single term can carry a dimension: structure, breadth and evidence must agree.
 
 All calibration lives in the `CALIBRATION` table below and nowhere else. Each term's points and
 knots are a claim a reviewer can check against examples; change them here, and the unit tests on
@@ -87,8 +88,9 @@ def _sla_risk(f: TextFeatures) -> float:
 
 # -- calibration: the one place the numbers live --------------------------------------------------
 
-#: Knots read as (measured value, fraction of the term's points). Points per dimension add up to
-#: about 10-11, so a prompt strong on every term saturates at 10 and one strong term alone cannot.
+#: Knots read as (measured value, fraction of the term's points). A dimension's points add up to
+#: 10-17 and no term has more than 6 (10 for context, which is one measurement): a request strong
+#: on most terms saturates at 10, and one strong term alone cannot get there.
 CALIBRATION: Mapping[str, tuple[Term, ...]] = MappingProxyType(
     {
         "structural": (
@@ -97,22 +99,28 @@ CALIBRATION: Mapping[str, tuple[Term, ...]] = MappingProxyType(
                  curve((0, 0), (1, 0.2), (2, 0.4), (4, 0.7), (7, 0.9), (12, 1)), 3.0),
             # parts listed inline: "endpoints, pagination, filtering and versioning".
             Term("enumerated parts", _attr("clause_breaks"),
-                 curve((0, 0), (1, 0.2), (2, 0.4), (4, 0.65), (8, 0.9), (14, 1)), 3.0),
+                 curve((0, 0), (1, 0.25), (2, 0.45), (3, 0.6), (5, 0.78), (8, 0.92), (14, 1)), 3.0),
             # distinct things asked for: "rename" is one, "design, compare, plan, estimate" four.
             Term("deliverables", _attr("deliverables"),
                  curve((1, 0), (2, 0.4), (3, 0.6), (5, 0.85), (8, 1)), 2.5),
-            Term("sub-questions", _attr("questions"), curve((0, 0), (1, 0.4), (2, 0.65), (4, 1)), 1.5),
+            Term("sub-questions", _attr("questions"),
+                 curve((0, 0), (1, 0.4), (2, 0.65), (4, 1)), 1.5),
             Term("conditionals", _attr("conditionals"),
                  curve((0, 0), (1, 0.35), (3, 0.75), (6, 1)), 1.0),
-            Term("sentences", _attr("sentences"),
-                 curve((1, 0), (2, 0.2), (3, 0.4), (6, 0.75), (12, 1)), 1.5),
+            # how much is being said: a one-line fix is ~10 words, a design brief 40+.
+            Term("length", _attr("words"),
+                 curve((10, 0), (20, 0.2), (30, 0.45), (50, 0.7), (100, 0.9), (250, 1)), 2.5),
             Term("structured output", _attr("wants_json"), curve((0, 0), (1, 1)), 0.5),
         ),
         "cognitive": (
             # analysis / design / proof / debugging demands; saturates so repetition stops paying.
             Term("reasoning demands", _attr("reasoning_words"),
-                 curve((0, 0), (1, 0.3), (2, 0.5), (3, 0.62), (5, 0.78), (8, 0.92), (12, 1)), 6.5),
-            Term("trade-offs", _attr("tradeoff_words"), curve((0, 0), (1, 0.5), (2, 0.8), (3, 1)), 1.5),
+                 curve((0, 0), (1, 0.4), (2, 0.55), (3, 0.65), (5, 0.8), (8, 0.92), (12, 1)), 6.0),
+            # breadth: how many distinct concepts must be held together at once.
+            Term("concepts", _attr("concepts"),
+                 curve((3, 0), (5, 0.25), (8, 0.5), (12, 0.7), (20, 0.88), (35, 1)), 3.0),
+            Term("trade-offs", _attr("tradeoff_words"),
+                 curve((0, 0), (1, 0.5), (2, 0.8), (3, 1)), 1.5),
             Term("why / how", _attr("explanation_requests"), curve((0, 0), (1, 0.6), (2, 1)), 1.0),
             Term("math", _attr("math_symbols"), curve((0, 0), (2, 0.5), (6, 1)), 1.5),
             # many constraints to satisfy at once is reasoning load, not just length.
@@ -135,7 +143,8 @@ CALIBRATION: Mapping[str, tuple[Term, ...]] = MappingProxyType(
             # few anchors per 100 words: a request that names nothing concrete.
             Term("missing specifics", _specifics_density,
                  curve((0, 1), (4, 0.6), (10, 0.2), (20, 0)), 2.0),
-            Term("unanchored questions", _unanchored_questions, curve((0, 0), (1, 0.5), (3, 1)), 1.0),
+            Term("unanchored questions", _unanchored_questions,
+                 curve((0, 0), (1, 0.5), (3, 1)), 1.0),
         ),
         "risk": (
             Term("SLA", _sla_risk, curve((0, 0), (1, 1)), 3.0),
@@ -152,7 +161,9 @@ CALIBRATION: Mapping[str, tuple[Term, ...]] = MappingProxyType(
 
 
 def score_dimension(terms: tuple[Term, ...], features: TextFeatures) -> float:
-    total = sum(term.score(features) for term in terms)
+    total = 0.0
+    for term in terms:  # a plain loop: this runs ~25 times per request, on the hot path
+        total += term.points * term.curve(term.measure(features))
     return round(min(MAX_SCORE, max(0.0, total)), 2)
 
 

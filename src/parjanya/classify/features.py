@@ -3,7 +3,8 @@
 Scorers, domain detection and policy never look at the raw text again: they read `TextFeatures`.
 That keeps the text pass in one place (where its cost is paid and measured) and makes a scorer a
 pure function of numbers, which is what a learned scorer will need too. Patterns are compiled at
-import; word cues are one `findall` plus dictionary lookups over distinct words.
+import; word cues are one tokenising `findall`, then set and dictionary lookups over the distinct
+words, never one regex per keyword.
 """
 
 from __future__ import annotations
@@ -18,9 +19,13 @@ from parjanya.schema import Sla, TaskRequest
 
 #: A rough, tokenizer-free estimate: English prose and code average about four characters a token.
 CHARS_PER_TOKEN = 4
+#: Words at least this long count as concepts (see `_concepts`).
+CONCEPT_MIN_LETTERS = 7
 
-# Every pattern below starts with a literal or a rare character class, so the regex engine skips
-# ahead in C instead of trying a match at each position; that is what keeps the pass in microseconds.
+# Python's regex engine scans fast only for a literal first character; a pattern that starts with
+# a character class is tried at nearly every position. So patterns here start with a literal
+# (often "\n", on text prefixed with one), counts come from the token table where possible, and
+# the few class-first scans (tokens, math symbols) run once or only when a substring test passes.
 _TOKEN = re.compile(r"[A-Za-z0-9]\w*(?:['-]\w+)*")  # "don't", "trade-off"; not "customers'"
 _BULLET = re.compile(r"\n[ \t]*[-*•+][ \t]+\S")
 _NUMBERED_LINE = re.compile(r"\n[ \t]*(?:\d{1,2}[.)]|\(\d{1,2}\)|[a-h][.)]|[Ss]tep[ \t]+\d+\b)")
@@ -31,14 +36,16 @@ _CODE_LINE_START = re.compile(
 )
 _CODE_LINE_ENDINGS = (";\n", "{\n", "}\n", "):\n", "=>\n")
 _TIMESTAMP = re.compile(r":\d\d:\d\d")
-_LOG_LEVEL = re.compile(r"(?:ERROR|WARN|INFO|DEBUG|FATAL|PANIC|Traceback|Exception)\b")
-_MATH_SYMBOL = re.compile(r"[≤≥∑∫√π∞±×÷∀∃∈∉⊆⊂∪∩⇒⇔≈≠θλσμΘΩ]")  # skipped for ASCII text
+#: Words that mark a pasted log line; counted from the token table, not by another text scan.
+_LOG_MARKERS = ("ERROR", "WARN", "WARNING", "INFO", "DEBUG", "FATAL", "PANIC", "Traceback")
+_MATH_SYMBOL = re.compile(r"[≤≥∑∫√π∞±×÷∀∃∈∉⊆⊂∪∩⇒⇔≈≠θλσμΘΩ]")  # noqa: RUF001 (skipped for ASCII)
 _MATH_NOTATION = re.compile(
     r"O\([^()\n]{1,20}\)"
     r"|\\(?:frac|sum|int|sqrt|log|cdot|leq|geq|forall|exists)\b"
     r"|\^[\d{a-z(]"
     r"|log ?\(?n\b"
 )
+_MATH_HINTS = ("O(", "\\", "^", "log")
 _SENTENCE_ENDS = (". ", ".\n", "? ", "?\n", "! ", "!\n")
 _PATH = re.compile(r"/[\w.-]+(?:/[\w.-]+)*")
 _FILE_EXTENSION = re.compile(
@@ -50,7 +57,7 @@ _CODE_FENCE = "```"
 
 @dataclass(frozen=True, slots=True)
 class TextFeatures:
-    """Counts measured from one request. Counts are raw; curves in `dimensions.py` give them meaning."""
+    """Counts measured from one request: raw, with meaning given by `dimensions.py` curves."""
 
     chars: int
     words: int
@@ -67,10 +74,11 @@ class TextFeatures:
     math_symbols: int
     questions: int
     clause_breaks: int  # ", " and "; ": inline enumerations of parts ("pagination, filtering, ...")
-    explanation_requests: int  # "why", "how would", "how to": asks for reasoning, not just output
+    explanation_requests: int  # "why" and "how": asks for reasoning, not just an artefact
     constraint_words: int
     conditionals: int
-    technical_terms: int  # distinct identifiers: snake_case, CamelCase, ACRONYMS, `inline code`
+    technical_terms: int  # distinct identifiers: snake_case, CamelCase, ACRONYMS
+    concepts: int  # distinct words of 7+ letters: how many things the request is about
     numbers: int
     vague_words: int
     open_scope_words: int
@@ -101,7 +109,7 @@ class TextFeatures:
 def measure(request: TaskRequest) -> TextFeatures:
     """The features of a request: its text plus the hints it carries (context size, SLA, format)."""
     return measure_text(
-        request.text(),
+        request.prompt if request.prompt is not None else request.text(),
         context_tokens=request.context_tokens or 0,
         sla=request.sla,
         wants_json=request.response_format == "json",
@@ -117,6 +125,7 @@ def measure_text(
     wants_json: bool = False,
     max_output_tokens: int = 1024,
 ) -> TextFeatures:
+    """The features of bare text, for callers (tests, offline scoring) that have no request."""
     tokens = _TOKEN.findall(text)
     counts = Counter(tokens)
     tags, deliverables = _count_tags(counts, text)
@@ -125,7 +134,7 @@ def measure_text(
     return TextFeatures(
         chars=len(text),
         words=len(tokens),
-        text_tokens=-(-len(text) // CHARS_PER_TOKEN),
+        text_tokens=(len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN,
         context_tokens=context_tokens,
         sentences=_sentences(text),
         lines=lined.count("\n"),
@@ -134,7 +143,7 @@ def measure_text(
         sequence_markers=tags[lx.SEQUENCE],
         code_blocks=code_blocks,
         code_lines=max(fenced_lines, _code_like_lines(lined)),
-        log_lines=max(len(_TIMESTAMP.findall(text)), len(_LOG_LEVEL.findall(text))),
+        log_lines=max(len(_TIMESTAMP.findall(text)), sum(counts[m] for m in _LOG_MARKERS)),
         math_symbols=_math_symbols(text),
         questions=text.count("?"),
         clause_breaks=text.count(", ") + text.count("; "),
@@ -142,7 +151,8 @@ def measure_text(
         constraint_words=tags[lx.CONSTRAINT],
         conditionals=tags[lx.CONDITIONAL],
         technical_terms=_identifiers(counts),
-        numbers=sum(count for word, count in counts.items() if word[0].isdigit()),
+        concepts=_concepts(counts),
+        numbers=sum([count for word, count in counts.items() if word[0].isdigit()]),
         vague_words=tags[lx.VAGUE],
         open_scope_words=tags[lx.OPEN_SCOPE],
         reasoning_words=tags[lx.REASONING],
@@ -162,37 +172,44 @@ def measure_text(
 
 def _count_tags(counts: Counter[str], text: str) -> tuple[dict[str, int], int]:
     """Hits per lexicon category, and how many distinct action verbs appear."""
-    tags: dict[str, int] = dict.fromkeys(lx.CATEGORIES, 0)
+    tags = dict(lx.NO_TAGS)
     actions: set[str] = set()
     table = lx.WORD_TAGS
     for word in counts.keys() & table.keys():
         count = counts[word]
         word_tags = table[word]
         for tag in word_tags:
-            tags[tag] = tags.get(tag, 0) + count
+            tags[tag] += count
         if lx.ACTION in word_tags:
             actions.add(word.lower())
-    spaced = ""
-    for group in lx.PHRASE_GROUPS:
-        if group.first_word in counts or group.first_word_capitalized in counts:
-            spaced = spaced or " " + " ".join(text.lower().split())
-            for pattern, phrase_tags in group.phrases:
+    firsts = {lx.PHRASE_FIRST_WORDS[word] for word in counts.keys() & lx.PHRASE_FIRST_WORDS.keys()}
+    if firsts:
+        spaced = " " + " ".join(text.lower().split())
+        for first in firsts:
+            for pattern, phrase_tags in lx.PHRASES[first]:
                 hits = len(pattern.findall(spaced))
                 for tag in phrase_tags:
-                    tags[tag] = tags.get(tag, 0) + hits
+                    tags[tag] += hits
     return tags, len(actions)
 
 
 def _identifiers(counts: Counter[str]) -> int:
-    """Distinct snake_case, camelCase, PascalCase-with-inner-capital or ACRONYM words: named things."""
+    """Distinct snake_case, camelCase, inner-capital PascalCase or ACRONYM words: named things."""
     return len(
         [w for w in counts if w[0].isalpha() and ("_" in w or not (w.islower() or w.istitle()))]
     )
 
 
 def _math_symbols(text: str) -> int:
-    notation = len(_MATH_NOTATION.findall(text))
+    """Notation and symbols; each regex runs only if a cheap substring test says it could match."""
+    notation = len(_MATH_NOTATION.findall(text)) if any(hint in text for hint in _MATH_HINTS) else 0
     return notation if text.isascii() else notation + len(_MATH_SYMBOL.findall(text))
+
+
+def _concepts(counts: Counter[str]) -> int:
+    """Distinct words of 7+ letters, case-folded. Long words are overwhelmingly content words
+    (nouns, technical terms), so their variety measures how many things a request is about."""
+    return len({w.lower() for w in counts if len(w) >= CONCEPT_MIN_LETTERS and w[0].isalpha()})
 
 
 def _sentences(text: str) -> int:

@@ -21,7 +21,7 @@ CARD = "card"
 SECRET = "secret"
 SSN = "ssn"
 
-Narrow = Callable[[str], str]
+Narrow = Callable[["TextViews"], str]
 Validator = Callable[[re.Match[str]], bool]
 
 
@@ -50,12 +50,14 @@ def _standalone_number(match: re.Match[str]) -> bool:
     text, start, end = match.string, match.start(), match.end()
     before = text[start - 1] if start else " "
     after = text[end] if end < len(text) else " "
-    return before not in _NUMBER_GLUE and not (after in _NUMBER_GLUE and text[end + 1 : end + 2].isdigit())
+    return before not in _NUMBER_GLUE and not (
+        after in _NUMBER_GLUE and text[end + 1 : end + 2].isdigit()
+    )
 
 
 def _is_card(match: re.Match[str]) -> bool:
     if match.end() - match.start() < 13:
-        return False  # most digit runs in prose are short: skip the digit extraction
+        return False  # short runs cannot be cards: skip extracting the digits
     digits = _NON_DIGIT.sub("", match.group(0))
     return (
         13 <= len(digits) <= 19
@@ -85,8 +87,6 @@ _KEY_NAME = re.compile(
 def _is_assigned_secret(match: re.Match[str]) -> bool:
     """`=`/`:` followed by a long value is only a secret when the name before it says so."""
     start = match.start()
-    if start == 0 or not (match.string[start - 1].isalpha() or match.string[start - 1] in "\"' \t"):
-        return False  # `12:00:01.123`, `x[0]=...`: no name at all, skip the slower check
     return _KEY_NAME.search(match.string, max(0, start - 24), start) is not None
 
 
@@ -98,29 +98,62 @@ def _word_bounded(match: re.Match[str]) -> bool:
 # -- narrowing: the part of the text a pattern could possibly match ------------------------------
 
 _DIGIT_RUN = re.compile(r"[(+\d][\d ().+-]{6,}+")
+_NOT_DIGITS = str.maketrans("", "", " ().+-")
 
 
-def _digit_runs(text: str) -> str:
-    return "\n".join(_DIGIT_RUN.findall(text))
+class TextViews:
+    """Cheap views of one text, each computed at most once and shared by every pattern."""
+
+    __slots__ = ("_chunks", "_runs", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._chunks: list[str] | None = None
+        self._runs: list[tuple[str, int]] | None = None
+
+    @property
+    def chunks(self) -> list[str]:
+        """Whitespace-separated pieces: keys and e-mail addresses never contain spaces."""
+        if self._chunks is None:
+            self._chunks = self.text.split()
+        return self._chunks
+
+    @property
+    def digit_runs(self) -> list[tuple[str, int]]:
+        """(run, digit count) for each stretch of digits and phone/card separators."""
+        if self._runs is None:
+            runs = _DIGIT_RUN.findall(self.text)
+            self._runs = [(run, len(run.translate(_NOT_DIGITS))) for run in runs]
+        return self._runs
 
 
-def _long_chunks(text: str) -> str:
+def _runs_with(least_digits: int) -> Narrow:
+    """Only digit runs long enough to hold the kind: cards 13+, SSNs 9+, phones 7+ digits."""
+
+    def narrow(views: TextViews) -> str:
+        return "\n".join([run for run, digits in views.digit_runs if digits >= least_digits])
+
+    return narrow
+
+
+def _long_chunks(views: TextViews) -> str:
     """Keys are long and unbroken; the private-key header is the one exception, kept whole."""
-    if "PRIVATE KEY" in text:
-        return text
-    return "\n".join([chunk for chunk in text.split() if len(chunk) >= 16])
+    if "PRIVATE KEY" in views.text:
+        return views.text
+    return "\n".join([chunk for chunk in views.chunks if len(chunk) >= 16])
 
 
-def _assignments(text: str) -> str:
-    return text if ("=" in text or ":" in text) else ""
+def _containing(*needles: str) -> Narrow:
+    def narrow(views: TextViews) -> str:
+        return views.text if any(needle in views.text for needle in needles) else ""
+
+    return narrow
 
 
-def _bearer_headers(text: str) -> str:
-    return text if ("earer" in text or "EARER" in text) else ""
-
-
-def _with_at_sign(text: str) -> str:
-    return "\n".join([chunk for chunk in text.split() if "@" in chunk]) if "@" in text else ""
+def _with_at_sign(views: TextViews) -> str:
+    if "@" not in views.text:
+        return ""
+    return "\n".join([chunk for chunk in views.chunks if "@" in chunk])
 
 
 def _always(match: re.Match[str]) -> bool:
@@ -149,9 +182,12 @@ _SECRET_TOKENS = re.compile(
     """,
     re.VERBOSE,
 )
-_SECRET_ASSIGNMENT = re.compile(r"[:=][ \t]*[\"']?(?P<value>[^\s\"',;]{8,})")
+# One pattern per sign, each starting with it as a literal so the engine skips ahead quickly; the
+# lookbehind right after drops `12:00:01`-style matches (a digit before the sign) at once.
+_SECRET_AFTER_COLON = re.compile(r":(?<=[A-Za-z_\"' \t]:)[ \t]*[\"']?(?P<value>[^\s\"',;]{8,})")
+_SECRET_AFTER_EQUALS = re.compile(r"=(?<=[A-Za-z_\"' \t]=)[ \t]*[\"']?(?P<value>[^\s\"',;]{8,})")
 _BEARER = re.compile(r"(?i:bearer)[ \t]+(?P<value>[A-Za-z0-9._~+/-]{16,}=*)")
-_CARD = re.compile(r"\d(?:[ -]?\d)*+")  # a whole digit run; `_is_card` checks its length
+_CARD = re.compile(r"\d(?:[ -]?+\d)*+")  # a whole run of digits; `_is_card` checks its length
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 _SSN = re.compile(r"\d{3}-\d{2}-\d{4}")
 _PHONE = re.compile(
@@ -170,25 +206,28 @@ def _is_phone(match: re.Match[str]) -> bool:
 #: Order is redaction order: secrets first (they may hold digits or '@'), cards before phones.
 PATTERNS: tuple[PiiPattern, ...] = (
     PiiPattern(SECRET, _SECRET_TOKENS, "[SECRET]", _long_chunks, _word_bounded),
-    PiiPattern(SECRET, _SECRET_ASSIGNMENT, "[SECRET]", _assignments, _is_assigned_secret, True),
-    PiiPattern(SECRET, _BEARER, "[SECRET]", _bearer_headers, mask_group=True),
-    PiiPattern(CARD, _CARD, "[CARD]", _digit_runs, _is_card),
+    PiiPattern(
+        SECRET, _SECRET_AFTER_COLON, "[SECRET]", _containing(":"), _is_assigned_secret, True
+    ),
+    PiiPattern(
+        SECRET, _SECRET_AFTER_EQUALS, "[SECRET]", _containing("="), _is_assigned_secret, True
+    ),
+    PiiPattern(SECRET, _BEARER, "[SECRET]", _containing("earer", "EARER"), mask_group=True),
+    PiiPattern(CARD, _CARD, "[CARD]", _runs_with(13), _is_card),
     PiiPattern(EMAIL, _EMAIL, "[EMAIL]", _with_at_sign, _word_bounded),
-    PiiPattern(SSN, _SSN, "[SSN]", _digit_runs, _is_ssn),
-    PiiPattern(PHONE, _PHONE, "[PHONE]", _digit_runs, _is_phone),
+    PiiPattern(SSN, _SSN, "[SSN]", _runs_with(9), _is_ssn),
+    PiiPattern(PHONE, _PHONE, "[PHONE]", _runs_with(7), _is_phone),
 )
 
 
 def detect_pii(text: str) -> list[str]:
     """The kinds of sensitive data in `text`, sorted and unique (empty when there is none)."""
     kinds: set[str] = set()
-    narrowed: dict[Narrow, str] = {}
+    views = TextViews(text)
     for entry in PATTERNS:
         if entry.kind in kinds:
             continue
-        haystack = narrowed.get(entry.narrow)
-        if haystack is None:
-            haystack = narrowed[entry.narrow] = entry.narrow(text)
+        haystack = entry.narrow(views)
         if haystack and any(entry.valid(m) for m in entry.pattern.finditer(haystack)):
             kinds.add(entry.kind)
     return sorted(kinds)

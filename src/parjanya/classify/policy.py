@@ -31,7 +31,7 @@ class PolicyRejection(Exception):
 
 
 def complexity_score(dimensions: DimensionScores, weights: Weights) -> float:
-    weighted = sum(getattr(dimensions, name) * getattr(weights, name) for name in DIMENSIONS)
+    weighted: float = sum(getattr(dimensions, name) * getattr(weights, name) for name in DIMENSIONS)
     return round(min(10.0, max(SCORE_FLOOR, SCORE_FLOOR + SCORE_SLOPE * weighted)), 2)
 
 
@@ -46,7 +46,7 @@ def tier_for_score(score: float, thresholds: Thresholds) -> Tier:
 
 @dataclass(slots=True)
 class Draft:
-    """A decision being made: the tier so far and the range it (and later escalation) must stay in."""
+    """A decision in progress: the tier so far, and the range it and later escalation must keep."""
 
     request: TaskRequest
     config: ParjanyaConfig
@@ -79,7 +79,7 @@ def request_bounds(draft: Draft) -> None:
 
 
 def sla_policy(draft: Draft) -> None:
-    """The configured bounds of the request's SLA class; an explicit request bound wins a conflict."""
+    """The configured bounds of the request's SLA class; an explicit request bound wins."""
     sla = draft.request.sla
     policy = draft.config.routing.sla.get(sla.value)
     if policy is None:
@@ -137,8 +137,12 @@ def budget(draft: Draft) -> None:
     limit = draft.request.budget_usd
     if limit is None:
         return
-    output_tokens = min(draft.request.max_output_tokens, draft.config.routing.expected_output_tokens)
-    costs = [_cheapest_call(draft.config, tier, draft.input_tokens, output_tokens) for tier in TIERS]
+    output_tokens = min(
+        draft.request.max_output_tokens, draft.config.routing.expected_output_tokens
+    )
+    costs = [
+        _cheapest_call(draft.config, tier, draft.input_tokens, output_tokens) for tier in TIERS
+    ]
     allowed = range(draft.floor, draft.ceiling + 1)
     affordable = [rank for rank in allowed if costs[rank] <= limit]
     if not affordable:

@@ -34,8 +34,9 @@ def list_dead(
     for column in ("id", "queue", "dead at", "reason"):
         table.add_column(column)
     for entry in entries:
-        table.add_row(entry.id, entry.queue, entry.dead_at.strftime("%Y-%m-%d %H:%M:%S"),
-                      entry.reason[:80])
+        table.add_row(
+            entry.id, entry.queue, entry.dead_at.strftime("%Y-%m-%d %H:%M:%S"), entry.reason[:80]
+        )
     console.print(table)
     console.print("  ".join(f"{q}: {n}" for q, n in lengths.items()))
 
@@ -65,19 +66,26 @@ def replay(
         raise typer.BadParameter("give an ID or --all")
     with Client() as client:
         if replay_all:
-            ids = [e.id for e in DeadLetterStore(client.store.redis).list(limit=100_000)
-                   if e.task_id]
+            ids = [
+                e.id for e in DeadLetterStore(client.store.redis).list(limit=100_000) if e.task_id
+            ]
         else:
             ids = [dead_letter_id or ""]
         limits = client.config.reliability
         failures = 0
         for task_id in ids:
-            outcome = replay_task(client.store, client.app, task_id,
-                                  max_replays=limits.max_replays,
-                                  requeue_after_s=limits.requeue_after_s)
+            outcome = replay_task(
+                client.store,
+                client.app,
+                task_id,
+                max_replays=limits.max_replays,
+                requeue_after_s=limits.requeue_after_s,
+            )
             failures += not outcome.replayed
-            console.print(f"{task_id}: {'replayed' if outcome.replayed else 'not replayed'}"
-                          f" ({outcome.reason})")
+            console.print(
+                f"{task_id}: {'replayed' if outcome.replayed else 'not replayed'}"
+                f" ({outcome.reason})"
+            )
     if failures and not replay_all:
         raise typer.Exit(1)
 

@@ -15,10 +15,22 @@ from parjanya.schema import Sla, TaskRequest, TaskResult
 console = Console()
 
 
-def _request(text: str, sla: Sla, min_tier: str | None, max_tier: str | None,
-             budget: float | None, idempotency_key: str | None) -> TaskRequest:
-    fields = {"prompt": text, "sla": sla, "min_tier": min_tier, "max_tier": max_tier,
-              "budget_usd": budget, "idempotency_key": idempotency_key}
+def _request(
+    text: str,
+    sla: Sla,
+    min_tier: str | None,
+    max_tier: str | None,
+    budget: float | None,
+    idempotency_key: str | None,
+) -> TaskRequest:
+    fields = {
+        "prompt": text,
+        "sla": sla,
+        "min_tier": min_tier,
+        "max_tier": max_tier,
+        "budget_usd": budget,
+        "idempotency_key": idempotency_key,
+    }
     try:
         return TaskRequest.model_validate({k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:

@@ -18,7 +18,12 @@ def up(
     sim_latency_scale: Annotated[float, typer.Option()] = 1.0,
 ) -> None:
     """Start broker (embedded if none answers), sim, classifier, low/mid/high pools and Flower."""
-    options = UpOptions(demo_tasks=demo, exit_after_demo=exit_after_demo,
-                        tier_concurrency=tier_concurrency, flower=flower,
-                        flower_port=flower_port, sim_latency_scale=sim_latency_scale)
+    options = UpOptions(
+        demo_tasks=demo,
+        exit_after_demo=exit_after_demo,
+        tier_concurrency=tier_concurrency,
+        flower=flower,
+        flower_port=flower_port,
+        sim_latency_scale=sim_latency_scale,
+    )
     raise typer.Exit(run_up(options))

@@ -23,8 +23,10 @@ def _all_high_cost(result: TaskResult) -> float:
 
 def run_demo(count: int, timeout_s: float = 120.0) -> int:
     workload = demo_workload(count)
-    console.print(f"demo: submitting {len(workload)} tasks (60% routine / 30% architectural / "
-                  "10% research) to the simulated provider...")
+    console.print(
+        f"demo: submitting {len(workload)} tasks (60% routine / 30% architectural / "
+        "10% research) to the simulated provider..."
+    )
     with Client() as client:
         handles = [(category, client.submit(request)) for category, request in workload]
         done = [(category, handle.result(timeout=timeout_s)) for category, handle in handles]
@@ -37,7 +39,8 @@ def run_demo(count: int, timeout_s: float = 120.0) -> int:
             continue
         first = Counter(r.tier_path[0] for r in rows if r.tier_path)
         table.add_row(
-            category, str(len(rows)),
+            category,
+            str(len(rows)),
             ", ".join(f"{t}:{n}" for t, n in sorted(first.items())),
             str(sum(r.escalations > 0 for r in rows)),
             str(sum(r.status == TaskStatus.succeeded for r in rows)),
@@ -47,8 +50,10 @@ def run_demo(count: int, timeout_s: float = 120.0) -> int:
     spent = sum(r.cost_usd for _, r in done)
     baseline = sum(_all_high_cost(r) for _, r in done)
     if baseline > 0:
-        console.print(f"cost {spent:.6f} USD vs {baseline:.6f} USD had every task gone to the high "
-                      f"tier ({100 * (1 - spent / baseline):.0f}% less; simulated prices)")
+        console.print(
+            f"cost {spent:.6f} USD vs {baseline:.6f} USD had every task gone to the high "
+            f"tier ({100 * (1 - spent / baseline):.0f}% less; simulated prices)"
+        )
     failed = [r for _, r in done if r.status != TaskStatus.succeeded]
     for result in failed:
         console.print(f"[yellow]{result.id}: {result.status.value} {result.error}[/yellow]")

@@ -61,21 +61,31 @@ class EmbeddedRedis:
     def command(self) -> list[str]:
         return [
             redis_server_binary(),
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", str(self.data_dir.resolve()),
-            "--appendonly", "yes" if self.appendonly else "no",
-            "--appendfsync", "always",
-            "--save", "",
-            "--maxmemory-policy", "noeviction",
-            "--logfile", str((self.data_dir / "redis.log").resolve()),
-            "--daemonize", "no",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir.resolve()),
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--appendfsync",
+            "always",
+            "--save",
+            "",
+            "--maxmemory-policy",
+            "noeviction",
+            "--logfile",
+            str((self.data_dir / "redis.log").resolve()),
+            "--daemonize",
+            "no",
         ]
 
     def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + timeout_s
         while not is_listening(self.url, timeout=0.2):
             if self.process.poll() is not None:

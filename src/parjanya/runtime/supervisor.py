@@ -39,7 +39,10 @@ class Supervisor:
         child = Child(name, argv, self.log_dir / f"{name}.log", url)
         log = child.log_path.open("ab")
         child.process = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env},
             start_new_session=True,
         )
         log.close()

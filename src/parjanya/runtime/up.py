@@ -60,19 +60,56 @@ def _ensure_broker(settings: Settings) -> EmbeddedRedis | None:
 
 def _start_children(sup: Supervisor, options: UpOptions, sim_port: int) -> None:
     python = [sys.executable, "-m"]
-    sup.start("sim", [*python, "parjanya", "sim", "--port", str(sim_port),
-                      "--latency-scale", str(options.sim_latency_scale)],
-              url=f"http://127.0.0.1:{sim_port}/v1")
-    sup.start("classifier", [*python, "parjanya", "worker", "--classifier", "-c", "2"],
-              url="queue parjanya.intake")
+    sup.start(
+        "sim",
+        [
+            *python,
+            "parjanya",
+            "sim",
+            "--port",
+            str(sim_port),
+            "--latency-scale",
+            str(options.sim_latency_scale),
+        ],
+        url=f"http://127.0.0.1:{sim_port}/v1",
+    )
+    events = ["--events"] if options.flower else []
+    sup.start(
+        "classifier",
+        [*python, "parjanya", "worker", "--classifier", "-c", "2", *events],
+        url="queue parjanya.intake",
+    )
     for tier in TIERS:
-        sup.start(f"worker-{tier}", [*python, "parjanya", "worker", "--tier", tier, "--pool",
-                                     "threads", "-c", str(options.tier_concurrency)],
-                  url=f"queue parjanya.tier.{tier}")
+        sup.start(
+            f"worker-{tier}",
+            [
+                *python,
+                "parjanya",
+                "worker",
+                "--tier",
+                tier,
+                "--pool",
+                "threads",
+                "-c",
+                str(options.tier_concurrency),
+                *events,
+            ],
+            url=f"queue parjanya.tier.{tier}",
+        )
     if options.flower:
-        sup.start("flower", [*python, "celery", "-A", "parjanya.app", "flower",
-                             f"--port={options.flower_port}", "--address=127.0.0.1"],
-                  url=f"http://127.0.0.1:{options.flower_port}")
+        sup.start(
+            "flower",
+            [
+                *python,
+                "celery",
+                "-A",
+                "parjanya.app",
+                "flower",
+                f"--port={options.flower_port}",
+                "--address=127.0.0.1",
+            ],
+            url=f"http://127.0.0.1:{options.flower_port}",
+        )
 
 
 def _print_where(sup: Supervisor, settings: Settings) -> None:
@@ -92,11 +129,14 @@ def run_up(options: UpOptions) -> int:
     settings = Settings()
     embedded = _ensure_broker(settings)
     sim_port = options.sim_port if _port_free(options.sim_port) else free_port()
-    sup = Supervisor(settings.data_dir / "logs", env={
-        "PARJANYA_BROKER_URL": settings.broker_url,
-        "PARJANYA_SIM_URL": f"http://127.0.0.1:{sim_port}",
-        **({"PARJANYA_RESULT_URL": settings.result_url} if settings.result_url else {}),
-    })
+    sup = Supervisor(
+        settings.data_dir / "logs",
+        env={
+            "PARJANYA_BROKER_URL": settings.broker_url,
+            "PARJANYA_SIM_URL": f"http://127.0.0.1:{sim_port}",
+            **({"PARJANYA_RESULT_URL": settings.result_url} if settings.result_url else {}),
+        },
+    )
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:

@@ -41,8 +41,10 @@ class DeadLetterStore:
 
     def purge(self) -> int:
         """Forget every dead letter. Tasks behind them stay readable (status dead_lettered)."""
-        ids = [i.decode() if isinstance(i, bytes) else str(i)
-               for i in self.redis.zrange(keys.DEAD_LETTER_INDEX, 0, -1)]
+        ids = [
+            i.decode() if isinstance(i, bytes) else str(i)
+            for i in self.redis.zrange(keys.DEAD_LETTER_INDEX, 0, -1)
+        ]
         with self.redis.pipeline() as pipe:
             for dead_letter_id in ids:
                 pipe.delete(keys.dead_letter(dead_letter_id))

@@ -127,7 +127,9 @@ class TaskStore:
 
     def uncreate(self, task_id: str, request: TaskRequest) -> bool:
         idem_key = keys.idempotency(request.idempotency_key) if request.idempotency_key else ""
-        return bool(self._uncreate(keys=[keys.task(task_id), keys.INFLIGHT, idem_key], args=[task_id]))
+        return bool(
+            self._uncreate(keys=[keys.task(task_id), keys.INFLIGHT, idem_key], args=[task_id])
+        )
 
     # -- readers -----------------------------------------------------------------------------
 
@@ -154,13 +156,11 @@ class TaskStore:
         done_key = keys.done(task_id)
         deadline = time.monotonic() + timeout_s
         while True:
-            if self.redis.exists(done_key):
-                return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return False
+                return bool(self.redis.exists(done_key))
             # Redis >= 6 takes fractional seconds; the stubs say int.
-            wait = min(remaining, 1.0)
+            wait = max(0.01, min(remaining, 1.0))  # 0 would mean 'block forever'
             if self.redis.blmove(done_key, done_key, wait, "RIGHT", "LEFT"):  # type: ignore[arg-type]
                 return True
 
@@ -252,9 +252,7 @@ class TaskStore:
                 keys=[keys.task(task_id), keys.INFLIGHT], args=[task_id, now, requeue_after_s]
             )
             if _text(reply[0]) == "republish":
-                owed.append(
-                    HopMessage(task_id=task_id, hop=int(reply[1]), stage=_text(reply[2]))
-                )
+                owed.append(HopMessage(task_id=task_id, hop=int(reply[1]), stage=_text(reply[2])))
         return owed
 
     # -- dead letters (the store half; `store.deadletters` adds listing and replay) -------------
@@ -273,8 +271,15 @@ class TaskStore:
         self.count("dead_letters_raw")
         return entry
 
-    def replay(self, task_id: str, doc: TaskResult, *, expected_hop: int, max_replays: int,
-               requeue_after_s: float) -> int:
+    def replay(
+        self,
+        task_id: str,
+        doc: TaskResult,
+        *,
+        expected_hop: int,
+        max_replays: int,
+        requeue_after_s: float,
+    ) -> int:
         """CAS dead -> queued on hop+1. Returns the new hop, -1 if not dead (or raced), -2 capped."""
         return int(
             self._replay(
@@ -285,8 +290,13 @@ class TaskStore:
                     keys.DEAD_LETTER_INDEX,
                     keys.dead_letter(task_id),
                 ],
-                args=[task_id, expected_hop, doc.model_dump_json(), time.time() + requeue_after_s,
-                      max_replays],
+                args=[
+                    task_id,
+                    expected_hop,
+                    doc.model_dump_json(),
+                    time.time() + requeue_after_s,
+                    max_replays,
+                ],
             )
         )
 

@@ -14,6 +14,7 @@ from parjanya.aio import LoopThread, loop_thread
 from parjanya.config import Deployment, ParjanyaConfig, Settings, get_config, get_settings
 from parjanya.providers import Provider, build_provider
 from parjanya.store import TaskStore
+from parjanya.tasks.lease import LeaseRenewer
 
 
 def _new_http_client() -> httpx.AsyncClient:
@@ -35,6 +36,10 @@ class WorkerContext:
         return TaskStore.from_url(
             self.settings.store_url, idempotency_ttl_s=self.config.reliability.idempotency_ttl_s
         )
+
+    @cached_property
+    def leases(self) -> LeaseRenewer:
+        return LeaseRenewer(self.store, self.config.reliability.lease_ttl_s)
 
     @property
     def loop(self) -> LoopThread:

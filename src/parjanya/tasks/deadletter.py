@@ -8,7 +8,15 @@ from celery import Celery
 
 from parjanya import results
 from parjanya.queues import Stage, dead_letter_queue_for
-from parjanya.schema import Attempt, DeadLetter, ErrorInfo, HopMessage, TaskResult, TaskStatus, utcnow
+from parjanya.schema import (
+    Attempt,
+    DeadLetter,
+    ErrorInfo,
+    HopMessage,
+    TaskResult,
+    TaskStatus,
+    utcnow,
+)
 from parjanya.store import TaskStore
 from parjanya.tasks.publish import publish_hop
 
@@ -21,8 +29,13 @@ def dead_letter(
     results.record(
         doc,
         Attempt(
-            hop=hop, stage=stage, outcome="dead_lettered", error_type=error.type,
-            error=error.message, started_at=now, finished_at=now,
+            hop=hop,
+            stage=stage,
+            outcome="dead_lettered",
+            error_type=error.type,
+            error=error.message,
+            started_at=now,
+            finished_at=now,
         ),
     )
     results.end(doc, hop, TaskStatus.dead_lettered, error)
@@ -47,8 +60,9 @@ class ReplayOutcome:
     reason: str
 
 
-def replay(store: TaskStore, app: Celery, task_id: str, *, max_replays: int,
-           requeue_after_s: float) -> ReplayOutcome:
+def replay(
+    store: TaskStore, app: Celery, task_id: str, *, max_replays: int, requeue_after_s: float
+) -> ReplayOutcome:
     """Send a dead task back through the classifier on a new hop; its history is kept."""
     doc = store.get(task_id)
     where = store.hop_of(task_id)
@@ -63,8 +77,9 @@ def replay(store: TaskStore, app: Celery, task_id: str, *, max_replays: int,
     doc.tier_path = []
     doc.escalations = 0
     results.open_hop(doc, hop + 1, "intake")
-    new_hop = store.replay(task_id, doc, expected_hop=hop, max_replays=max_replays,
-                           requeue_after_s=requeue_after_s)
+    new_hop = store.replay(
+        task_id, doc, expected_hop=hop, max_replays=max_replays, requeue_after_s=requeue_after_s
+    )
     if new_hop == -2:
         return ReplayOutcome(task_id, False, f"replayed {max_replays} times already")
     if new_hop < 0:

@@ -21,7 +21,6 @@ from parjanya.schema import ErrorInfo, HopMessage, TaskStatus
 from parjanya.store import Claim
 from parjanya.tasks.context import WorkerContext, context
 from parjanya.tasks.deadletter import dead_letter
-from parjanya.tasks.lease import LeaseKeeper
 
 log = logging.getLogger("parjanya.worker")
 
@@ -46,12 +45,17 @@ def run_hop(
     try:
         message = _decode(args, kwargs)
     except ValidationError as exc:
-        divert(queue, f"invalid hop message: {exc.errors(include_url=False)}",
-               json.dumps({"args": args, "kwargs": kwargs}, default=repr))
+        divert(
+            queue,
+            f"invalid hop message: {exc.errors(include_url=False)}",
+            json.dumps({"args": args, "kwargs": kwargs}, default=repr),
+        )
         return "poison"
     limits = ctx.config.reliability
     claim = ctx.store.claim(
-        message, holding=holding, lease_ttl_s=limits.lease_ttl_s,
+        message,
+        holding=holding,
+        lease_ttl_s=limits.lease_ttl_s,
         max_deliveries=limits.max_deliveries,
     )
     if claim.verdict == "missing":
@@ -67,10 +71,16 @@ def run_hop(
             message=f"delivered {claim.deliveries} times without finishing "
             f"(limit {limits.max_deliveries}); the worker may be dying on it",
         )
-        dead_letter(ctx.store, claim.doc, token=claim.token, hop=message.hop,
-                    stage=message.stage, error=error)
+        dead_letter(
+            ctx.store,
+            claim.doc,
+            token=claim.token,
+            hop=message.hop,
+            stage=message.stage,
+            error=error,
+        )
         return "poison"
-    with LeaseKeeper(ctx.store, message.task_id, claim.token, limits.lease_ttl_s):
+    with ctx.leases.hold(message.task_id, claim.token):
         try:
             handler(ctx, message, claim)
         except SoftTimeLimitExceeded:
@@ -84,5 +94,6 @@ def run_hop(
 def _give_up(ctx: WorkerContext, message: HopMessage, claim: Claim, error: ErrorInfo) -> None:
     # The handler may have added attempts to the claimed doc before failing: they are history too.
     assert claim.doc is not None
-    dead_letter(ctx.store, claim.doc, token=claim.token, hop=message.hop, stage=message.stage,
-                error=error)
+    dead_letter(
+        ctx.store, claim.doc, token=claim.token, hop=message.hop, stage=message.stage, error=error
+    )

@@ -25,22 +25,50 @@ def classify_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
     try:
         decision = classify(claim.request, ctx.config)
     except PolicyRejection as exc:
-        results.record(doc, Attempt(hop=hop, stage="intake", outcome="rejected",
-                                    error_type="policy", error=str(exc),
-                                    started_at=started, finished_at=utcnow()))
+        results.record(
+            doc,
+            Attempt(
+                hop=hop,
+                stage="intake",
+                outcome="rejected",
+                error_type="policy",
+                error=str(exc),
+                started_at=started,
+                finished_at=utcnow(),
+            ),
+        )
         results.end(doc, hop, TaskStatus.failed, ErrorInfo(type="policy", message=str(exc)))
-        ctx.store.transition(doc, token=claim.token, hop=hop, stage="intake",
-                             ttl_s=ctx.config.reliability.result_ttl_s)
+        ctx.store.transition(
+            doc,
+            token=claim.token,
+            hop=hop,
+            stage="intake",
+            ttl_s=ctx.config.reliability.result_ttl_s,
+        )
         return
     doc.complexity = decision.complexity
     doc.routing = decision
-    results.record(doc, Attempt(hop=hop, stage="intake", outcome="classified", tier=decision.tier,
-                                started_at=started, finished_at=utcnow()))
+    results.record(
+        doc,
+        Attempt(
+            hop=hop,
+            stage="intake",
+            outcome="classified",
+            tier=decision.tier,
+            started_at=started,
+            finished_at=utcnow(),
+        ),
+    )
     results.close_hop(doc, hop)
     following = HopMessage(task_id=doc.id, hop=hop + 1, stage=decision.tier)
     results.open_hop(doc, following.hop, following.stage)
-    if ctx.store.transition(doc, token=claim.token, hop=following.hop, stage=following.stage,
-                            deadline_s=ctx.config.reliability.requeue_after_s):
+    if ctx.store.transition(
+        doc,
+        token=claim.token,
+        hop=following.hop,
+        stage=following.stage,
+        deadline_s=ctx.config.reliability.requeue_after_s,
+    ):
         publish_hop(ctx.app, following)
 
 

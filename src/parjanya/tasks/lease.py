@@ -1,9 +1,14 @@
-"""Keep a hop's lease alive while its holder works, so the reaper only takes back dead holders."""
+"""Keep hops' leases alive while their holders work, so the reaper only takes back dead holders.
+
+One renewer thread per worker process serves every hop in flight (a registry, not a thread per
+hop): cheap at one task, and still one thread when a process holds hundreds of calls.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from types import TracebackType
 
 from parjanya.store import TaskStore
@@ -11,27 +16,50 @@ from parjanya.store import TaskStore
 log = logging.getLogger("parjanya.lease")
 
 
-class LeaseKeeper:
-    """Renews the lease every third of its TTL until the block exits or the token is superseded."""
-
-    def __init__(self, store: TaskStore, task_id: str, token: str, ttl_s: float) -> None:
-        self.store, self.task_id, self.token, self.ttl_s = store, task_id, token, ttl_s
-        self.lost = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._renew, name="parjanya-lease", daemon=True)
-
-    def _renew(self) -> None:
-        while not self._stop.wait(self.ttl_s / 3):
-            try:
-                if not self.store.heartbeat(self.task_id, self.token, self.ttl_s):
-                    log.warning("lease on %s superseded; this attempt is fenced off", self.task_id)
-                    self.lost.set()
-                    return
-            except Exception:
-                log.exception("lease renewal for %s failed; retrying", self.task_id)
-
-    def __enter__(self) -> LeaseKeeper:
+class LeaseRenewer:
+    def __init__(self, store: TaskStore, ttl_s: float) -> None:
+        self.store, self.ttl_s = store, ttl_s
+        self._held: dict[tuple[str, str], threading.Event] = {}
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, name="parjanya-lease", daemon=True)
         self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(self.ttl_s / 3)
+            with self._lock:
+                held = list(self._held.items())
+            for (task_id, token), lost in held:
+                try:
+                    if not self.store.heartbeat(task_id, token, self.ttl_s):
+                        log.warning("lease on %s superseded; this attempt is fenced off", task_id)
+                        lost.set()
+                except Exception:
+                    log.exception("lease renewal for %s failed; retrying", task_id)
+
+    def hold(self, task_id: str, token: str) -> Lease:
+        return Lease(self, task_id, token)
+
+    def _add(self, key: tuple[str, str]) -> threading.Event:
+        lost = threading.Event()
+        with self._lock:
+            self._held[key] = lost
+        return lost
+
+    def _remove(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._held.pop(key, None)
+
+
+class Lease:
+    """`with renewer.hold(task_id, token) as lease:` renews until the block exits."""
+
+    def __init__(self, renewer: LeaseRenewer, task_id: str, token: str) -> None:
+        self._renewer, self._key = renewer, (task_id, token)
+        self.lost = threading.Event()
+
+    def __enter__(self) -> Lease:
+        self.lost = self._renewer._add(self._key)
         return self
 
     def __exit__(
@@ -40,5 +68,4 @@ class LeaseKeeper:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        self._renewer._remove(self._key)

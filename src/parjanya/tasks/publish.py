@@ -1,21 +1,63 @@
-"""The one place that puts a hop on a queue."""
+"""The one place that puts a hop on a queue.
+
+Messages are ordinary Celery protocol-2 task messages (built by `app.amqp.as_task_v2`), so any
+Celery worker, Flower and `celery inspect` understand them. They are published with a kombu
+producer kept per thread instead of `Celery.send_task`, which spends about three times the CPU
+on routing, signals and pool checkout (bench/pipeline.py: 440 against 140 microseconds per message),
+and a task costs two or three publishes.
+"""
 
 from __future__ import annotations
 
+import os
+import threading
+import uuid
+from typing import Any
+
 from celery import Celery
+from kombu import Producer
 
 from parjanya.queues import INTAKE_TASK, TIER_TASK, queue_for
 from parjanya.schema import HopMessage
 
+_RETRY_POLICY = {"max_retries": 5, "interval_start": 0.1, "interval_step": 0.5, "interval_max": 2}
+
+
+class _Producers(threading.local):
+    """A producer per (thread, process, app): kombu channels are not shared across threads."""
+
+    def __init__(self) -> None:
+        self.by_app: dict[tuple[int, int], tuple[Any, Producer]] = {}
+
+
+_producers = _Producers()
+
+
+def _producer(app: Celery) -> Producer:
+    key = (os.getpid(), id(app))
+    entry = _producers.by_app.get(key)
+    if entry is None:
+        connection = app.connection_for_write()
+        entry = (connection, Producer(connection.default_channel))
+        _producers.by_app[key] = entry
+    return entry[1]
+
 
 def publish_hop(app: Celery, message: HopMessage) -> None:
     """Send one hop. The store already says the hop is owed, so a lost publish is republished."""
-    app.send_task(
+    queue = queue_for(message.stage)
+    task = app.amqp.as_task_v2(
+        uuid.uuid4().hex,
         INTAKE_TASK if message.stage == "intake" else TIER_TASK,
-        args=[message.model_dump()],
-        queue=queue_for(message.stage),
-        routing_key=queue_for(message.stage),
+        args=(message.model_dump(),),
+    )
+    _producer(app).publish(
+        task.body,
         exchange="",
+        routing_key=queue,
+        headers=task.headers,
+        serializer="json",
         retry=True,
-        retry_policy={"max_retries": 5, "interval_start": 0.1, "interval_step": 0.5},
+        retry_policy=_RETRY_POLICY,
+        **task.properties,
     )

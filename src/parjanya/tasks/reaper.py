@@ -27,16 +27,21 @@ def reap_once(store: TaskStore, app: Celery, *, requeue_after_s: float) -> int:
     owed = store.reap_due(requeue_after_s=requeue_after_s)
     for message in owed:
         publish_hop(app, message)
-        log.warning("republished %s hop %s (%s): lease expired or never picked up",
-                    message.task_id, message.hop, message.stage)
+        log.warning(
+            "republished %s hop %s (%s): lease expired or never picked up",
+            message.task_id,
+            message.hop,
+            message.stage,
+        )
     if owed:
         store.count("reaper_republished", len(owed))
     return len(owed)
 
 
 class Reaper:
-    def __init__(self, store: TaskStore, app: Celery, *, interval_s: float,
-                 requeue_after_s: float) -> None:
+    def __init__(
+        self, store: TaskStore, app: Celery, *, interval_s: float, requeue_after_s: float
+    ) -> None:
         self.store, self.app = store, app
         self.interval_s, self.requeue_after_s = interval_s, requeue_after_s
         self.owner = f"{socket.gethostname()}:{os.getpid()}"

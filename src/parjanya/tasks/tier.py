@@ -35,8 +35,9 @@ _confidence = DefaultConfidence()
 def chat_request_for(request: TaskRequest, *, redact: bool) -> ChatRequest:
     messages = request.chat_messages()
     if redact:
-        messages = [ChatMessage(role=m.role, content=redact_pii(m.content), name=m.name)
-                    for m in messages]
+        messages = [
+            ChatMessage(role=m.role, content=redact_pii(m.content), name=m.name) for m in messages
+        ]
     return ChatRequest(
         messages=messages,
         max_tokens=request.max_output_tokens,
@@ -46,8 +47,9 @@ def chat_request_for(request: TaskRequest, *, redact: bool) -> ChatRequest:
     )
 
 
-def _finish(doc: TaskResult, call: TierCall, response: ChatResponse, confidence: float,
-            flagged: bool) -> None:
+def _finish(
+    doc: TaskResult, call: TierCall, response: ChatResponse, confidence: float, flagged: bool
+) -> None:
     doc.output = response.text
     doc.model = response.model
     doc.deployment = call.deployment.name if call.deployment else None
@@ -63,8 +65,14 @@ def tier_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
     results.start_hop(doc, hop)
     chat = chat_request_for(claim.request, redact=ctx.config.routing.pii_action == "redact")
     call = ctx.loop.run(
-        call_tier(tier_config.deployments, chat, providers=ctx.provider, retry=ctx.config.retry,
-                  hop=hop, tier=tier),
+        call_tier(
+            tier_config.deployments,
+            chat,
+            providers=ctx.provider,
+            retry=ctx.config.retry,
+            hop=hop,
+            tier=tier,
+        ),
         timeout=ctx.config.reliability.task_time_limit_s,
     )
     results.record(doc, *call.attempts)
@@ -90,29 +98,51 @@ def tier_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
             assert call.response is not None and confidence is not None
             _finish(doc, call, call.response, confidence, flagged)
             results.end(doc, hop, TaskStatus.succeeded)
-            ctx.store.transition(doc, token=claim.token, hop=hop, stage=tier,
-                                 ttl_s=ctx.config.reliability.result_ttl_s)
+            ctx.store.transition(
+                doc,
+                token=claim.token,
+                hop=hop,
+                stage=tier,
+                ttl_s=ctx.config.reliability.result_ttl_s,
+            )
         case Escalate(to=higher, reason=reason):
             if reason == "low_confidence":
                 assert call.response is not None and confidence is not None
                 doc.escalations += 1
-                doc.previous_answers.append(PriorAnswer(
-                    tier=tier, model=call.response.model, output=call.response.text,
-                    confidence=confidence))
+                doc.previous_answers.append(
+                    PriorAnswer(
+                        tier=tier,
+                        model=call.response.model,
+                        output=call.response.text,
+                        confidence=confidence,
+                    )
+                )
             results.close_hop(doc, hop)
             results.charge(doc)
             following = HopMessage(task_id=doc.id, hop=hop + 1, stage=higher)
             results.open_hop(doc, following.hop, following.stage)
-            if ctx.store.transition(doc, token=claim.token, hop=following.hop, stage=higher,
-                                    deadline_s=ctx.config.reliability.requeue_after_s):
+            if ctx.store.transition(
+                doc,
+                token=claim.token,
+                hop=following.hop,
+                stage=higher,
+                deadline_s=ctx.config.reliability.requeue_after_s,
+            ):
                 ctx.store.count(f"escalations_{reason}")
                 publish_hop(ctx.app, following)
         case GiveUp(reason=why):
             last = call.errors[-1] if call.errors else None
             detail = f"{why}; last error: {last.error_type}: {last}" if last else why
-            dead_letter(ctx.store, doc, token=claim.token, hop=hop, stage=tier,
-                        error=ErrorInfo(type=last.error_type if last else "exhausted",
-                                        message=detail[:1000]))
+            dead_letter(
+                ctx.store,
+                doc,
+                token=claim.token,
+                hop=hop,
+                stage=tier,
+                error=ErrorInfo(
+                    type=last.error_type if last else "exhausted", message=detail[:1000]
+                ),
+            )
 
 
 @app.task(name=TIER_TASK, bind=True, typing=False)
