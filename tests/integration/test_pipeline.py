@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 import pytest
@@ -155,3 +156,14 @@ def test_idempotency_key_deduplicates_submissions(client: Client) -> None:
     first, second = client.submit(request), client.submit(request)
     assert first.id == second.id and first.created and not second.created
     assert first.result(timeout=30).status == TaskStatus.succeeded
+
+
+def test_asyncio_producers_submit_and_await(client: Client) -> None:
+    async def agent() -> list[TaskStatus]:
+        handles = await asyncio.gather(
+            *(client.asubmit(f"Add a type hint to helper_{i}.") for i in range(5))
+        )
+        results = await asyncio.gather(*(h.aresult(timeout=30) for h in handles))
+        return [r.status for r in results]
+
+    assert asyncio.run(agent()) == [TaskStatus.succeeded] * 5

@@ -120,3 +120,10 @@ def test_domain_detection(text: str, domain: str) -> None:
 def test_every_domain_has_words() -> None:
     tagged = {tag for tags in lexicon.WORD_TAGS.values() for tag in tags}
     assert {lexicon.DOMAIN_PREFIX + d for d in lexicon.DOMAINS} <= tagged
+
+
+def test_public_interface() -> None:
+    import parjanya.classify as classify_package
+
+    assert {"classify", "redact_pii", "PolicyRejection", "Scorer"} <= set(classify_package.__all__)
+    assert all(hasattr(classify_package, name) for name in classify_package.__all__)

@@ -1,8 +1,9 @@
 """The classifier: request in, routing decision out. Pure, deterministic, no broker, no network.
 
-One pass measures the text (`features`), a `Scorer` turns the measurements into five dimensions,
-`domain` and `pii` label the request, and `policy` applies thresholds, SLA, tier bounds, context
-windows and budget. Each stage is its own module; this one only wires them in that order.
+`features` measures the text once (PII kinds included, since the risk dimension reads them), a
+`Scorer` turns the measurements into five dimensions, `domain` names the subject, and `policy`
+applies thresholds, tier bounds, SLA, context windows and budget. Each stage is its own module;
+this one only wires them in that order.
 """
 
 from __future__ import annotations

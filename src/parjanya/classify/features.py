@@ -53,6 +53,7 @@ _FILE_EXTENSION = re.compile(
     r"|toml|ini|cfg|sql|sh|txt|log|csv|html|css|proto|tf|lock)\b"
 )
 _CODE_FENCE = "```"
+_DOMAIN_TAGS = tuple(sorted((domain, lx.DOMAIN_PREFIX + domain) for domain in lx.DOMAINS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,11 +250,4 @@ def _fenced_code(text: str) -> tuple[int, int]:
 
 
 def _domain_terms(tags: dict[str, int]) -> tuple[tuple[str, int], ...]:
-    prefix = lx.DOMAIN_PREFIX
-    return tuple(
-        sorted(
-            (tag[len(prefix) :], count)
-            for tag, count in tags.items()
-            if count and tag.startswith(prefix)
-        )
-    )
+    return tuple((domain, tags[tag]) for domain, tag in _DOMAIN_TAGS if tags[tag])
