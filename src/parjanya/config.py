@@ -57,14 +57,29 @@ class Deployment(_Strict):
     context_window: int = Field(gt=0)
     capabilities: list[str] = Field(default_factory=lambda: ["chat"])
     timeout_s: float = Field(default=60.0, gt=0)
+    rpm: int | None = Field(default=None, gt=0)  # requests per minute, shared by every worker
+    tpm: int | None = Field(default=None, gt=0)  # tokens per minute (in + out), shared likewise
+    weight: float = Field(default=1.0, gt=0)  # for the weighted balancer
 
     def cost_usd(self, tokens_in: int, tokens_out: int) -> float:
         """The one place that prices a call."""
         return (tokens_in * self.price_in_per_mtok + tokens_out * self.price_out_per_mtok) / 1e6
 
 
+BalanceStrategy = Literal[
+    "ordered",  # the config's order: primary, secondary, tertiary
+    "round_robin",
+    "weighted",
+    "least_busy",  # fewest calls in flight (counted in Redis across workers)
+    "lowest_latency",  # lowest EWMA latency
+    "lowest_cost",  # cheapest estimated call
+    "most_capacity",  # most remaining rpm/tpm budget
+]
+
+
 class TierConfig(_Strict):
     confidence_threshold: float = Field(default=0.7, ge=0, le=1)
+    balance: BalanceStrategy = "ordered"
     deployments: list[Deployment] = Field(min_length=1)
 
 
@@ -116,12 +131,52 @@ class RoutingConfig(_Strict):
     expected_output_tokens: int = Field(default=512, ge=1)  # for budget estimates before a call
 
 
+def _default_budgets() -> dict[str, int]:
+    # Tries on ONE deployment per error type before falling back (seed 003's decision matrix):
+    # 429 waits out Retry-After once then moves on; a timeout is retried once; 5xx falls back at
+    # once; a malformed body is retried once; auth, bad request, filtered, too long never retry.
+    return {
+        "rate_limited": 2,
+        "timeout": 2,
+        "server_error": 1,
+        "malformed_response": 2,
+        "connect_failed": 2,
+    }
+
+
 class RetryConfig(_Strict):
     """Retries of one deployment before falling back to the next one of the tier."""
 
     max_attempts: int = Field(default=2, ge=1, le=10)
     backoff_s: float = Field(default=0.2, ge=0)
     max_backoff_s: float = Field(default=5.0, ge=0)
+    budgets: dict[str, int] = Field(default_factory=_default_budgets)
+    max_retry_after_s: float = Field(default=5.0, ge=0)  # a longer Retry-After moves on instead
+
+
+class BreakerConfig(_Strict):
+    """Per-deployment circuit breaker, shared by every worker through Redis."""
+
+    failure_threshold: int = Field(default=5, ge=1)  # consecutive failures that open it
+    failure_rate: float | None = Field(default=None, gt=0, le=1)  # or: this rate over the window
+    window_s: float = Field(default=60.0, gt=0)
+    min_calls: int = Field(default=20, ge=1)  # calls in the window before the rate counts
+    reset_after_s: float = Field(default=30.0, gt=0)  # open -> half-open after this long
+
+
+class CacheConfig(_Strict):
+    """Exact-match response cache in Redis: a hit costs nothing and is marked in the result."""
+
+    enabled: bool = True
+    ttl_s: int = Field(default=3600, gt=0)
+    stale_ttl_s: int = Field(default=86_400, ge=0)  # served only when every deployment failed
+
+
+class ContextConfig(_Strict):
+    """What to do when a prompt fits no deployment of the tier (recorded in the result)."""
+
+    truncation: Literal["drop_oldest", "none"] = "drop_oldest"
+    reserve_output_tokens: bool = True
 
 
 class ReliabilityConfig(_Strict):
@@ -174,6 +229,9 @@ class ParjanyaConfig(_Strict):
     tiers: dict[Tier, TierConfig] = Field(default_factory=_default_tiers)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     retry: RetryConfig = Field(default_factory=RetryConfig)
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    context: ContextConfig = Field(default_factory=ContextConfig)
     reliability: ReliabilityConfig = Field(default_factory=ReliabilityConfig)
 
     @model_validator(mode="after")

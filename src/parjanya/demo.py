@@ -330,7 +330,7 @@ _ARCHITECTURAL: Final[tuple[str, ...]] = (
     "other modules. Describe the new module layout, which interfaces change, and how to keep "
     "backward compatibility for existing callers during the transition. Explain why your layout "
     "is easier to test.",
-    "Plan the migration of the {service} from {legacy_store} to {target_store}. Constraints:\n"
+    "Plan the migration of the {service} from {legacy_store} to {target_store}. Requirements:\n"
     "- no downtime for customers\n- it must {requirement}\n- rollback must be possible at every "
     "phase\nGive the phases, the dual-write or backfill strategy, and how to verify consistency "
     "before switching reads.",

@@ -75,6 +75,12 @@ class TaskRequest(_Strict):
     response_format: Literal["text", "json"] = "text"
     max_output_tokens: int = Field(default=1024, ge=1, le=128_000)
     temperature: float | None = Field(default=None, ge=0, le=2)
+    stop: list[str] | None = Field(default=None, max_length=8)
+    tools: list[dict[str, JsonValue]] | None = Field(
+        default=None, description="OpenAI-format tool definitions ({'type': 'function', ...})."
+    )
+    tool_choice: JsonValue = None
+    cache: bool = Field(default=True, description="False: never answer from the response cache.")
 
     @model_validator(mode="after")
     def _check_shape(self) -> TaskRequest:
@@ -154,7 +160,9 @@ class Attempt(_Strict):
     tier: Tier | None = None
     deployment: str | None = None
     model: str | None = None
-    outcome: Literal["ok", "low_confidence", "error", "classified", "rejected", "dead_lettered"]
+    outcome: Literal[
+        "ok", "cached", "low_confidence", "error", "classified", "rejected", "dead_lettered"
+    ]
     error_type: str | None = None
     error: str | None = None
     confidence: float | None = None
@@ -194,12 +202,30 @@ class PriorAnswer(_Strict):
     confidence: float
 
 
+class ToolCall(_Strict):
+    id: str
+    name: str
+    arguments: str  # JSON text, as the model produced it
+
+
+class Truncation(_Strict):
+    """The prompt was cut to fit a deployment: what policy, and how much."""
+
+    policy: str
+    dropped_messages: int
+    tokens_before: int
+    tokens_after: int
+
+
 class TaskResult(_Strict):
     """The one document per task id, across all hops. The store holds it; clients read it."""
 
     id: str
     status: TaskStatus
     output: str | None = None
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    cached: bool = False  # answered from the response cache: cost 0
+    truncated: Truncation | None = None
     model: str | None = None
     deployment: str | None = None
     tier_path: list[Tier] = Field(default_factory=list)

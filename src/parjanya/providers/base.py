@@ -13,7 +13,11 @@ maps its vendor's statuses and transport failures into this tree in one function
      ├── AuthError                "auth_error"          401/403, or the key variable is unset
      ├── BadRequest               "bad_request"         any other 4xx: the request itself is wrong
      ├── ConnectFailed            "connect_failed"      refused, reset, DNS, protocol breakage
-     └── InternalError            "internal"            a bug or an unexpected exception, wrapped
+     ├── InternalError            "internal"            a bug or an unexpected exception, wrapped
+     └── Refused                  (no call was made: a local guard said no)
+          ├── CircuitOpen         "circuit_open"        the deployment's shared breaker is open
+          ├── LocalRateLimited    "rate_limited_local"  the shared rpm/tpm budget has no room soon
+          └── DeploymentDisabled  "deployment_disabled" disabled after an auth error, until reset
 
 `error_type` is a stable snake_case name: it lands in `Attempt.error_type` and in metric labels, so
 renaming one is a breaking change. Messages are safe to store and show: `redact` strips anything
@@ -42,16 +46,20 @@ __all__ = [
     "BadRequest",
     "ChatRequest",
     "ChatResponse",
+    "CircuitOpen",
     "ConnectFailed",
     "ContentFiltered",
     "ContextTooLong",
+    "DeploymentDisabled",
     "InternalError",
+    "LocalRateLimited",
     "MalformedResponse",
     "Provider",
     "ProviderError",
     "ProviderFactory",
     "ProviderTimeout",
     "RateLimited",
+    "Refused",
     "ServerError",
     "build_provider",
     "redact",
@@ -195,6 +203,30 @@ class InternalError(ProviderError):
 
 
 # --- adapters ----------------------------------------------------------------------------------
+
+
+class Refused(ProviderError):
+    """A local guard refused before any HTTP call: nothing was spent, try the next deployment."""
+
+    error_type = "refused"
+
+
+class CircuitOpen(Refused):
+    error_type = "circuit_open"
+
+
+class LocalRateLimited(Refused):
+    error_type = "rate_limited_local"
+
+    def __init__(
+        self, message: str, *, deployment: str, wait_s: float | None = None, status: int | None = None
+    ) -> None:
+        super().__init__(message, deployment=deployment, status=status)
+        self.wait_s = wait_s
+
+
+class DeploymentDisabled(Refused):
+    error_type = "deployment_disabled"
 
 
 class Provider(Protocol):
