@@ -35,10 +35,10 @@ from collections.abc import Callable
 from typing import Any, Literal, Protocol, cast
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from parjanya.config import Deployment
-from parjanya.schema import ChatMessage
+from parjanya.schema import ChatMessage, ToolCall
 
 __all__ = [
     "ADAPTERS",
@@ -77,6 +77,8 @@ class ChatRequest(BaseModel):
     response_format: Literal["text", "json"] = "text"
     logprobs: bool = True  # the confidence checker reads them when the vendor has them
     stop: list[str] | None = None
+    tools: list[dict[str, JsonValue]] | None = None  # OpenAI format; adapters translate
+    tool_choice: JsonValue = None  # OpenAI format: "auto" | "none" | "required" | {...}
 
 
 class ChatResponse(BaseModel):
@@ -93,6 +95,8 @@ class ChatResponse(BaseModel):
     response_id: str | None = None
     latency_s: float = Field(default=0.0, ge=0)
     deployment: str
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    cached: bool = False  # served by the response cache: no call, no cost
 
 
 # --- errors ------------------------------------------------------------------------------------
