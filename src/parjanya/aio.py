@@ -12,6 +12,7 @@ import asyncio
 import os
 import threading
 from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -20,6 +21,8 @@ T = TypeVar("T")
 class LoopThread:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
+        # Blocking store writes of finished hops run here (asyncio.to_thread), off the loop.
+        self.loop.set_default_executor(ThreadPoolExecutor(32, thread_name_prefix="parjanya-io"))
         self._thread = threading.Thread(target=self._run, name="parjanya-aio", daemon=True)
         self._thread.start()
 

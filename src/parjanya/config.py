@@ -193,6 +193,9 @@ class ReliabilityConfig(_Strict):
     task_time_limit_s: float = Field(default=300.0, gt=0)
     visibility_timeout_s: float = Field(default=900.0, gt=0)
     max_replays: int = Field(default=5, ge=0)
+    # "async": tier hops run on the worker's event loop after the claim, many per process
+    # (tasks/dispatch.py); "blocking": one hop per Celery thread, acked after the call.
+    tier_dispatch: Literal["async", "blocking"] = "async"
 
     @model_validator(mode="after")
     def _visibility_covers_tasks(self) -> ReliabilityConfig:

@@ -31,3 +31,39 @@ def idempotency(key: str) -> str:
 
 def dead_letter(dead_letter_id: str) -> str:
     return f"{PREFIX}dlq:entry:{dead_letter_id}"
+
+
+# --- live call stats and the response cache (resilience/track.py, balance.py, cache.py) --------
+
+
+def track_inflight(deployment: str) -> str:
+    """Sorted set of one deployment's calls in flight (call id → lease deadline, unix seconds)."""
+    return f"{PREFIX}track:inflight:{deployment}"
+
+
+def track_latency(deployment: str) -> str:
+    """Hash of one deployment's latency: `ewma` (seconds) and `samples`."""
+    return f"{PREFIX}track:latency:{deployment}"
+
+
+def balance_rotation(group: str) -> str:
+    """The round-robin counter shared by every worker for one group of deployments."""
+    return f"{PREFIX}balance:rr:{group}"
+
+
+def cache_fresh(digest: str) -> str:
+    """A cached response for one exact request to one model."""
+    return f"{PREFIX}cache:fresh:{digest}"
+
+
+def cache_stale(digest: str) -> str:
+    """The longer-lived copy for one request to any model: served only when every deployment failed."""
+    return f"{PREFIX}cache:stale:{digest}"
+
+
+# --- deployments disabled after an auth error (resilience/disabled.py) -------------------------
+
+
+def disabled_deployment(deployment: str) -> str:
+    """Exists (with a TTL) while `deployment` is disabled; the value is the reason."""
+    return f"{PREFIX}disabled:{deployment}"

@@ -63,6 +63,7 @@ __all__ = [
     "ServerError",
     "build_provider",
     "redact",
+    "tool_call_id",
 ]
 
 
@@ -97,6 +98,15 @@ class ChatResponse(BaseModel):
     deployment: str
     tool_calls: list[ToolCall] = Field(default_factory=list)
     cached: bool = False  # served by the response cache: no call, no cost
+
+
+def tool_call_id(message: ChatMessage) -> str | None:
+    """The id of the tool call that a `tool` message answers (None for any other message).
+
+    `ChatMessage` has no `tool_call_id` field yet, so a tool result carries the id in `name`. Both
+    adapters read it through here only, so moving it to its own field is a change in one place.
+    """
+    return message.name if message.role == "tool" else None
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -223,7 +233,12 @@ class LocalRateLimited(Refused):
     error_type = "rate_limited_local"
 
     def __init__(
-        self, message: str, *, deployment: str, wait_s: float | None = None, status: int | None = None
+        self,
+        message: str,
+        *,
+        deployment: str,
+        wait_s: float | None = None,
+        status: int | None = None,
     ) -> None:
         super().__init__(message, deployment=deployment, status=status)
         self.wait_s = wait_s
@@ -247,6 +262,7 @@ ProviderFactory = Callable[[Deployment, httpx.AsyncClient], Provider]
 #: use: vendor modules import this one, so naming them here as strings avoids an import cycle.
 ADAPTERS: dict[str, str] = {
     "openai": "parjanya.providers.openai:OpenAIProvider",
+    "anthropic": "parjanya.providers.anthropic:AnthropicProvider",
 }
 
 

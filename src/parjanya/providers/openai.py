@@ -6,18 +6,15 @@ transport exceptions lives in `map_failure` alone; what a 2xx body can still get
 JSON, missing fields, a content-filter finish) is decided in `parse_completion`. Retrying, falling
 back and pricing belong to the caller.
 
+Tools pass through as they are (the request's tools are OpenAI's format already); a reply's
+`message.tool_calls` become `ToolCall`s, with `content` null and finish_reason "tool_calls".
+
 The key is read from the environment on each call (so a rotated key needs no restart), sent only in
 the Authorization header, never stored on the adapter, and scrubbed from every error message.
 """
 
 from __future__ import annotations
 
-import asyncio
-import math
-import os
-import time
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -26,27 +23,32 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from parjanya.config import Deployment
 from parjanya.providers.base import (
     AuthError,
-    BadRequest,
     ChatRequest,
     ChatResponse,
-    ConnectFailed,
     ContentFiltered,
     ContextTooLong,
-    InternalError,
-    MalformedResponse,
     ProviderError,
     ProviderTimeout,
     RateLimited,
-    ServerError,
     redact,
+    tool_call_id,
 )
+from parjanya.providers.http import (
+    api_key,
+    by_status_class,
+    malformed,
+    map_exception,
+    parse_retry_after,
+    post_json,
+)
+from parjanya.schema import ChatMessage, ToolCall
 
 __all__ = [
     "OpenAIProvider",
     "build_payload",
     "map_failure",
     "parse_completion",
-    "parse_retry_after",
+    "parse_retry_after",  # re-exported from `providers.http`, where it now lives
 ]
 
 #: Statuses whose meaning does not depend on the body.
@@ -67,23 +69,6 @@ _CODE_ERRORS: dict[str, type[ProviderError]] = {
     "invalid_api_key": AuthError,
 }
 
-#: Everything else, by status class; a status outside these (1xx, 3xx) is a broken response.
-_STATUS_RANGES: tuple[tuple[range, type[ProviderError]], ...] = (
-    (range(500, 600), ServerError),
-    (range(400, 500), BadRequest),
-)
-
-#: Exceptions from the transport, first match wins (order matters: timeouts are transport errors).
-_EXCEPTION_ERRORS: tuple[tuple[type[BaseException], type[ProviderError]], ...] = (
-    (httpx.TimeoutException, ProviderTimeout),
-    (TimeoutError, ProviderTimeout),  # the overall deadline around the whole call
-    (httpx.DecodingError, MalformedResponse),
-    (httpx.UnsupportedProtocol, BadRequest),  # base_url without http(s)://: configuration, not luck
-    (httpx.TooManyRedirects, BadRequest),
-    (httpx.TransportError, ConnectFailed),  # refused, reset, DNS, proxy, protocol breakage
-    (httpx.RequestError, ConnectFailed),
-)
-
 #: finish_reason values that make a 200 a failure.
 _FINISH_ERRORS: dict[str, type[ProviderError]] = {"content_filter": ContentFiltered}
 
@@ -100,9 +85,20 @@ class _Logprobs(_Wire):
     content: list[_TokenLogprob] | None = None
 
 
+class _Function(_Wire):
+    name: str
+    arguments: str = ""  # JSON text, as the model produced it (it may not parse)
+
+
+class _ToolCall(_Wire):
+    id: str
+    function: _Function
+
+
 class _Message(_Wire):
     content: str | None  # required key; null when the model refused or only called tools
     refusal: str | None = None
+    tool_calls: list[_ToolCall] | None = None
 
 
 class _Choice(_Wire):
@@ -132,34 +128,6 @@ class _ErrorBody(_Wire):
     error: _ErrorDetail
 
 
-def parse_retry_after(headers: httpx.Headers, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from `retry-after-ms` (OpenAI) or `Retry-After` (seconds or an HTTP date)."""
-    millis = _finite(headers.get("retry-after-ms"))
-    if millis is not None:
-        return max(0.0, millis / 1000)
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    seconds = _finite(value)
-    if seconds is not None:
-        return max(0.0, seconds)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-def _finite(value: str | None) -> float | None:
-    try:
-        number = float(value) if value is not None else math.nan
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _error_detail(response: httpx.Response) -> tuple[str | None, str]:
     """(OpenAI error code, human message) from an error body, tolerating non-JSON bodies."""
     try:
@@ -174,9 +142,7 @@ def map_failure(
 ) -> ProviderError:
     """Classify a non-2xx response or a transport exception into the taxonomy. The one place."""
     if not isinstance(failure, httpx.Response):
-        cls = next((e for t, e in _EXCEPTION_ERRORS if isinstance(failure, t)), InternalError)
-        text = f"{type(failure).__name__}: {failure}" if str(failure) else type(failure).__name__
-        return cls(redact(text, secret), deployment=deployment)
+        return map_exception(failure, deployment=deployment, secret=secret)
     status = failure.status_code
     code, detail = _error_detail(failure)
     message = redact(f"HTTP {status}: {detail}" if detail else f"HTTP {status}", secret)
@@ -184,22 +150,31 @@ def map_failure(
         retry_after = parse_retry_after(failure.headers)
         return RateLimited(message, deployment=deployment, retry_after=retry_after)
     by_code = _CODE_ERRORS.get(code or "") if 400 <= status < 500 else None
-    by_range = next((e for r, e in _STATUS_RANGES if status in r), MalformedResponse)
-    cls = by_code or _STATUS_ERRORS.get(status) or by_range
+    cls = by_code or _STATUS_ERRORS.get(status) or by_status_class(status)
     return cls(message, deployment=deployment, status=status)
+
+
+def _message(message: ChatMessage) -> dict[str, Any]:
+    call_id = tool_call_id(message)
+    if call_id is not None:
+        return {"role": "tool", "tool_call_id": call_id, "content": message.content}
+    return message.model_dump(exclude_none=True)
 
 
 def build_payload(deployment: Deployment, request: ChatRequest) -> dict[str, Any]:
     """The JSON body of the call; optional fields are left out rather than sent as null."""
+    tools = request.tools or None
     optional: dict[str, Any] = {
         "temperature": request.temperature,
         "stop": request.stop or None,
         "logprobs": True if request.logprobs else None,
         "response_format": {"type": "json_object"} if request.response_format == "json" else None,
+        "tools": tools,
+        "tool_choice": request.tool_choice if tools else None,  # alone, OpenAI refuses it
     }
     return {
         "model": deployment.model,
-        "messages": [m.model_dump(exclude_none=True) for m in request.messages],
+        "messages": [_message(m) for m in request.messages],
         "max_tokens": request.max_tokens,
         **{k: v for k, v in optional.items() if v is not None},
     }
@@ -212,13 +187,8 @@ def parse_completion(
     try:
         body = _Completion.model_validate_json(response.content)
     except ValidationError as exc:
-        problems = ", ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['type']}" for e in exc.errors()[:3]
-        )
-        raise MalformedResponse(
-            f"HTTP {response.status_code}: not a chat completion ({problems})",
-            deployment=deployment.name,
-            status=response.status_code,
+        raise malformed(
+            response, exc, what="a chat completion", deployment=deployment.name
         ) from None
     choice = body.choices[0]
     finish_error = _FINISH_ERRORS.get(choice.finish_reason or "")
@@ -240,6 +210,10 @@ def parse_completion(
         response_id=body.id,
         latency_s=latency_s,
         deployment=deployment.name,
+        tool_calls=[
+            ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments)
+            for c in choice.message.tool_calls or []
+        ],
     )
 
 
@@ -253,37 +227,14 @@ class OpenAIProvider:
     def __repr__(self) -> str:
         return f"OpenAIProvider(deployment={self.deployment.name!r})"
 
-    def _api_key(self) -> str | None:
-        variable = self.deployment.api_key_env
-        if variable is None:
-            return None
-        key = os.environ.get(variable)
-        if not key:
-            raise AuthError(
-                f"environment variable {variable} is not set", deployment=self.deployment.name
-            )
-        return key
-
     async def chat(self, request: ChatRequest) -> ChatResponse:
-        key = self._api_key()
+        key = api_key(self.deployment)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         url = f"{self.deployment.base_url.rstrip('/')}/chat/completions"
-        timeout = self.deployment.timeout_s
-        started = time.perf_counter()
-        try:
-            # httpx bounds each phase (connect, each read); the outer deadline bounds the whole
-            # call, so a server that trickles bytes cannot hold a worker forever.
-            async with asyncio.timeout(timeout):
-                response = await self._client.post(
-                    url,
-                    json=build_payload(self.deployment, request),
-                    headers=headers,
-                    timeout=timeout,
-                )
-        except (httpx.HTTPError, TimeoutError) as exc:
-            # `from None`: the httpx exception holds the request, and the request holds the key.
-            raise map_failure(exc, deployment=self.deployment.name, secret=key) from None
-        latency_s = time.perf_counter() - started
+        payload = build_payload(self.deployment, request)
+        response, latency_s = await post_json(
+            self._client, self.deployment, url, payload, headers=headers, secret=key
+        )
         if not response.is_success:
             raise map_failure(response, deployment=self.deployment.name, secret=key)
         return parse_completion(

@@ -3,38 +3,44 @@
 There is no default for what is retryable: the caller passes `retry_on`, a predicate that sees the
 exception and answers False/None (give up now), True (retry after exponential backoff with full
 jitter) or a number of seconds (retry after exactly that, e.g. a Retry-After header). Every wait is
-capped by `RetryConfig.max_backoff_s` and the number of tries by `RetryConfig.max_attempts`, so a
-retry loop can never outlive the task's time limit by more than the policy allows.
+capped by `max_wait` (the longer of `max_backoff_s` and `max_retry_after_s`) and the number of tries
+by `RetryConfig.max_attempts`, so a retry loop can never outlive the task's time limit by more than
+the policy allows.
 
-`default_retry_on` is that predicate built from the provider error taxonomy. `set_testing()` removes
-all waits process-wide (tests keep the attempt counts and the decisions, and lose only the time).
+The predicates here are built from the decision matrix (`matrix.py`): `default_retry_on` answers
+for one error alone, `budgeted_retry_on` is the one a tier uses, made fresh for each deployment, and
+also counts failures per error type against `RetryConfig.budgets`. A 429 whose Retry-After is at
+most `max_retry_after_s` waits that long plus a little jitter (so workers told the same instant do
+not return together); a longer one gives the deployment up at once.
+
+`set_testing()` removes all waits process-wide (tests keep the attempt counts and the decisions, and
+lose only the time); `on_retry` still sees every wait that would have happened.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TypeVar
 
 from parjanya.config import RetryConfig
-from parjanya.providers.base import (
-    ConnectFailed,
-    MalformedResponse,
-    ProviderTimeout,
-    RateLimited,
-    ServerError,
-)
+from parjanya.providers.base import RateLimited
+from parjanya.resilience.matrix import Action, budget, error_type_of, rule_for
 
 __all__ = [
     "OnRetry",
     "RetryDetails",
     "RetryOn",
     "backoff_delay",
+    "budgeted_retry_on",
     "default_retry_on",
     "is_testing",
+    "max_wait",
+    "retry_after_delay",
     "retry_call",
     "set_testing",
 ]
@@ -105,12 +111,24 @@ def backoff_delay(
     return rand() * ceiling
 
 
+def retry_after_delay(
+    policy: RetryConfig, retry_after: float, *, rand: Callable[[], float] = random.random
+) -> float:
+    """At least what the server asked for, plus up to `backoff_s` of jitter, within `max_wait`."""
+    return min(max(0.0, retry_after) + rand() * policy.backoff_s, max_wait(policy))
+
+
+def max_wait(policy: RetryConfig) -> float:
+    """The longest single wait the policy allows: a backoff or an honoured Retry-After."""
+    return max(policy.max_backoff_s, policy.max_retry_after_s)
+
+
 def _delay_for(decision: float | bool | None, policy: RetryConfig, attempt: int) -> float | None:
     if decision is None or decision is False:
         return None
     if decision is True:
         return backoff_delay(policy, attempt)
-    return min(max(0.0, float(decision)), policy.max_backoff_s)
+    return min(max(0.0, float(decision)), max_wait(policy))
 
 
 async def retry_call(
@@ -140,19 +158,39 @@ async def retry_call(
                 await sleep(delay)
 
 
-#: Errors a second try can fix. Everything else (auth, bad request, context too long, filtered,
-#: internal) would fail the same way again, so it goes straight to the next deployment.
-_TRANSIENT: tuple[type[Exception], ...] = (
-    RateLimited,
-    ProviderTimeout,
-    ServerError,
-    MalformedResponse,
-    ConnectFailed,
-)
-
-
 def default_retry_on(exc: Exception) -> float | bool:
-    """The taxonomy's answer: a rate limit with Retry-After waits exactly that (capped)."""
+    """The matrix's answer for one error, ignoring budgets: a rate limit with Retry-After waits
+    exactly that (capped by the policy), other retrying actions back off, the rest never retry."""
+    if not rule_for(exc).action.retries:
+        return False
     if isinstance(exc, RateLimited) and exc.retry_after is not None:
         return exc.retry_after
-    return isinstance(exc, _TRANSIENT)
+    return True
+
+
+def budgeted_retry_on(policy: RetryConfig, *, rand: Callable[[], float] = random.random) -> RetryOn:
+    """The predicate for one deployment of one tier call (make a fresh one per deployment).
+
+    It counts the failures of each error type; the deployment is retried while that count is
+    below `budget(policy, error_type)`. Refusals, auth errors, bad requests and the like are never
+    retried (see `matrix.MATRIX`), and a Retry-After longer than `max_retry_after_s` gives up.
+    """
+    failures: Counter[str] = Counter()
+
+    def retry_on(exc: Exception) -> float | bool:
+        rule = rule_for(exc)
+        if not rule.action.retries:
+            return False
+        error_type = error_type_of(exc)
+        failures[error_type] += 1
+        if failures[error_type] >= budget(policy, error_type):
+            return False
+        if rule.action is Action.WAIT_RETRY_AFTER and isinstance(exc, RateLimited):
+            if exc.retry_after is None:
+                return True
+            if exc.retry_after > policy.max_retry_after_s:
+                return False
+            return retry_after_delay(policy, exc.retry_after, rand=rand)
+        return True
+
+    return retry_on

@@ -202,6 +202,17 @@ class TaskStore:
             )
         )
 
+    def heartbeat_many(self, held: list[tuple[str, str]], lease_ttl_s: float) -> list[bool]:
+        """Renew many leases in one round trip: a process may hold a thousand hops."""
+        until = time.time() + lease_ttl_s
+        with self.redis.pipeline(transaction=False) as pipe:
+            for task_id, token in held:
+                self._heartbeat(
+                    keys=[keys.task(task_id), keys.INFLIGHT], args=[task_id, token, until],
+                    client=pipe,
+                )
+            return [bool(renewed) for renewed in pipe.execute()]
+
     def transition(
         self,
         doc: TaskResult,

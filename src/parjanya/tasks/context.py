@@ -14,6 +14,7 @@ from parjanya.aio import LoopThread, loop_thread
 from parjanya.config import Deployment, ParjanyaConfig, Settings, get_config, get_settings
 from parjanya.providers import Provider, build_provider
 from parjanya.store import TaskStore
+from parjanya.tasks.dispatch import Dispatcher, max_inflight_from_env
 from parjanya.tasks.lease import LeaseRenewer
 
 
@@ -46,6 +47,10 @@ class WorkerContext:
         return loop_thread()
 
     @cached_property
+    def dispatcher(self) -> Dispatcher:
+        return Dispatcher(self.loop, max_inflight_from_env())
+
+    @cached_property
     def http(self) -> httpx.AsyncClient:
         return _new_http_client()
 
@@ -58,6 +63,12 @@ class WorkerContext:
 
 _lock = threading.Lock()
 _contexts: dict[int, WorkerContext] = {}
+
+
+def current_context() -> WorkerContext | None:
+    """This process's context if one was built (shutdown hooks must not build one)."""
+    with _lock:
+        return _contexts.get(os.getpid())
 
 
 def context() -> WorkerContext:

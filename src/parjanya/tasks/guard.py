@@ -4,13 +4,18 @@ Every task body is total (RELIABILITY.md mode 8): a message that does not decode
 raw; a hop that is terminal, stale or held elsewhere is acknowledged without work; a hop delivered
 too often is dead-lettered without running; any exception in the handler dead-letters the task with
 its history. Nothing here raises into Celery, so nothing is acked unrecorded or redelivered forever.
+
+Two ways to run an admitted hop: `run_hop` runs it in the Celery thread (the classifier; the
+message is acknowledged after the work), `dispatch_hop` hands it to the process's event loop (tier
+pools; see `tasks/dispatch.py` for why that is safe and what it buys).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -25,6 +30,7 @@ from parjanya.tasks.deadletter import dead_letter
 log = logging.getLogger("parjanya.worker")
 
 HopHandler = Callable[[WorkerContext, HopMessage, Claim], None]
+AsyncHopHandler = Callable[[WorkerContext, HopMessage, Claim], Awaitable[None]]
 
 
 def _decode(args: tuple[Any, ...], kwargs: dict[str, Any]) -> HopMessage:
@@ -32,16 +38,14 @@ def _decode(args: tuple[Any, ...], kwargs: dict[str, Any]) -> HopMessage:
     return HopMessage.model_validate(payload)
 
 
-def run_hop(
+def admit(
+    ctx: WorkerContext,
     queue: str | None,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    *,
     holding: TaskStatus,
-    handler: HopHandler,
-) -> str:
-    """Returns what happened (for logs and tests): a claim verdict, 'done' or 'poison'."""
-    ctx = context()
+) -> tuple[HopMessage, Claim] | str:
+    """Decode and claim. Returns the hop to run, or the verdict (a string) when there is none."""
     try:
         message = _decode(args, kwargs)
     except ValidationError as exc:
@@ -64,36 +68,80 @@ def run_hop(
     if not claim.granted:
         log.info("hop %s/%s skipped: %s", message.task_id, message.hop, claim.verdict)
         return claim.verdict
-    assert claim.doc is not None
     if claim.verdict == "poison":
         error = ErrorInfo(
             type="poison",
             message=f"delivered {claim.deliveries} times without finishing "
             f"(limit {limits.max_deliveries}); the worker may be dying on it",
         )
-        dead_letter(
-            ctx.store,
-            claim.doc,
-            token=claim.token,
-            hop=message.hop,
-            stage=message.stage,
-            error=error,
-        )
+        give_up(ctx, message, claim, error)
         return "poison"
-    with ctx.leases.hold(message.task_id, claim.token):
-        try:
-            handler(ctx, message, claim)
-        except SoftTimeLimitExceeded:
-            _give_up(ctx, message, claim, ErrorInfo(type="timeout", message="task time limit hit"))
-        except Exception as exc:
-            log.exception("hop %s/%s failed", message.task_id, message.hop)
-            _give_up(ctx, message, claim, ErrorInfo(type="internal", message=repr(exc)[:500]))
-    return "done"
+    return message, claim
 
 
-def _give_up(ctx: WorkerContext, message: HopMessage, claim: Claim, error: ErrorInfo) -> None:
+def give_up(ctx: WorkerContext, message: HopMessage, claim: Claim, error: ErrorInfo) -> None:
     # The handler may have added attempts to the claimed doc before failing: they are history too.
     assert claim.doc is not None
     dead_letter(
         ctx.store, claim.doc, token=claim.token, hop=message.hop, stage=message.stage, error=error
     )
+
+
+def run_hop(
+    queue: str | None,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    holding: TaskStatus,
+    handler: HopHandler,
+) -> str:
+    """Run the hop in this thread. Returns what happened (for logs and tests)."""
+    ctx = context()
+    admitted = admit(ctx, queue, args, kwargs, holding)
+    if isinstance(admitted, str):
+        return admitted
+    message, claim = admitted
+    with ctx.leases.hold(message.task_id, claim.token):
+        try:
+            handler(ctx, message, claim)
+        except SoftTimeLimitExceeded:
+            give_up(ctx, message, claim, ErrorInfo(type="timeout", message="task time limit hit"))
+        except Exception as exc:
+            log.exception("hop %s/%s failed", message.task_id, message.hop)
+            give_up(ctx, message, claim, ErrorInfo(type="internal", message=repr(exc)[:500]))
+    return "done"
+
+
+def dispatch_hop(
+    queue: str | None,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    holding: TaskStatus,
+    handler: AsyncHopHandler,
+) -> str:
+    """Claim here, run on the event loop; blocks only while the process is at `max_inflight`."""
+    ctx = context()
+    admitted = admit(ctx, queue, args, kwargs, holding)
+    if isinstance(admitted, str):
+        return admitted
+    message, claim = admitted
+    lease = ctx.leases.hold(message.task_id, claim.token).__enter__()
+    time_limit = ctx.config.reliability.task_time_limit_s
+
+    async def job() -> None:
+        try:
+            async with asyncio.timeout(time_limit):
+                await handler(ctx, message, claim)
+        except TimeoutError:
+            error = ErrorInfo(type="timeout", message=f"hop exceeded {time_limit}s")
+            await asyncio.to_thread(give_up, ctx, message, claim, error)
+        except Exception as exc:
+            log.exception("hop %s/%s failed", message.task_id, message.hop)
+            error = ErrorInfo(type="internal", message=repr(exc)[:500])
+            await asyncio.to_thread(give_up, ctx, message, claim, error)
+        finally:
+            lease.__exit__(None, None, None)
+
+    ctx.dispatcher.submit(job)
+    return "dispatched"

@@ -29,13 +29,17 @@ class LeaseRenewer:
             time.sleep(self.ttl_s / 3)
             with self._lock:
                 held = list(self._held.items())
-            for (task_id, token), lost in held:
-                try:
-                    if not self.store.heartbeat(task_id, token, self.ttl_s):
-                        log.warning("lease on %s superseded; this attempt is fenced off", task_id)
-                        lost.set()
-                except Exception:
-                    log.exception("lease renewal for %s failed; retrying", task_id)
+            if not held:
+                continue
+            try:
+                renewed = self.store.heartbeat_many([key for key, _ in held], self.ttl_s)
+            except Exception:
+                log.exception("renewing %d leases failed; retrying", len(held))
+                continue
+            for ((task_id, _), lost), ok in zip(held, renewed, strict=True):
+                if not ok:
+                    log.warning("lease on %s superseded; this attempt is fenced off", task_id)
+                    lost.set()
 
     def hold(self, task_id: str, token: str) -> Lease:
         return Lease(self, task_id, token)

@@ -68,6 +68,13 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
 
 
 @signals.worker_shutdown.connect
+@signals.worker_process_shutdown.connect
 def _on_worker_shutdown(**_: Any) -> None:
+    """Let in-flight hops finish (bounded); whatever is left, the reaper recovers after its lease."""
+    from parjanya.tasks.context import current_context
+
     if _reaper is not None:
         _reaper.stop()
+    ctx = current_context()
+    if ctx is not None and "dispatcher" in ctx.__dict__:
+        ctx.dispatcher.drain(timeout_s=30.0)

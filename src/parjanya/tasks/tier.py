@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from celery import Task
@@ -24,9 +25,9 @@ from parjanya.schema import (
     TaskStatus,
 )
 from parjanya.store import Claim
-from parjanya.tasks.context import WorkerContext
+from parjanya.tasks.context import WorkerContext, context
 from parjanya.tasks.deadletter import dead_letter
-from parjanya.tasks.guard import run_hop
+from parjanya.tasks.guard import dispatch_hop, run_hop
 from parjanya.tasks.publish import publish_hop
 
 _confidence = DefaultConfidence()
@@ -57,24 +58,31 @@ def _finish(
     doc.low_confidence = flagged
 
 
-def tier_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
+async def tier_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
+    """Call the tier (on the event loop), then conclude in a thread: store writes block."""
     assert claim.request is not None and claim.doc is not None and message.stage != "intake"
     tier: Tier = message.stage
-    doc, hop = claim.doc, message.hop
-    tier_config = ctx.config.tiers[tier]
-    results.start_hop(doc, hop)
+    results.start_hop(claim.doc, message.hop)
     chat = chat_request_for(claim.request, redact=ctx.config.routing.pii_action == "redact")
-    call = ctx.loop.run(
-        call_tier(
-            tier_config.deployments,
-            chat,
-            providers=ctx.provider,
-            retry=ctx.config.retry,
-            hop=hop,
-            tier=tier,
-        ),
-        timeout=ctx.config.reliability.task_time_limit_s,
+    call = await call_tier(
+        ctx.config.tiers[tier].deployments,
+        chat,
+        providers=ctx.provider,
+        retry=ctx.config.retry,
+        hop=message.hop,
+        tier=tier,
     )
+    await asyncio.to_thread(conclude, ctx, message, claim, chat, call)
+
+
+def conclude(
+    ctx: WorkerContext, message: HopMessage, claim: Claim, chat: ChatRequest, call: TierCall
+) -> None:
+    """Finish, escalate or dead-letter: one compare-and-set in the store, then maybe a publish."""
+    assert claim.doc is not None and message.stage != "intake"
+    tier: Tier = message.stage
+    doc, hop = claim.doc, message.hop
+    threshold = ctx.config.tiers[tier].confidence_threshold
     results.record(doc, *call.attempts)
     doc.tier_path.append(tier)
     confidence = None
@@ -82,13 +90,13 @@ def tier_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
         confidence = _confidence.check(chat, call.response).value
         if doc.attempts:
             doc.attempts[-1].confidence = confidence
-            if confidence < tier_config.confidence_threshold:
+            if confidence < threshold:
                 doc.attempts[-1].outcome = "low_confidence"
     decision = decide(
         tier=tier,
         answered=call.response is not None,
         confidence=confidence,
-        threshold=tier_config.confidence_threshold,
+        threshold=threshold,
         escalations=doc.escalations,
         max_escalations=ctx.config.routing.max_escalations,
         max_tier=doc.routing.max_tier if doc.routing else "high",
@@ -106,46 +114,58 @@ def tier_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
                 ttl_s=ctx.config.reliability.result_ttl_s,
             )
         case Escalate(to=higher, reason=reason):
-            if reason == "low_confidence":
-                assert call.response is not None and confidence is not None
-                doc.escalations += 1
-                doc.previous_answers.append(
-                    PriorAnswer(
-                        tier=tier,
-                        model=call.response.model,
-                        output=call.response.text,
-                        confidence=confidence,
-                    )
-                )
-            results.close_hop(doc, hop)
-            results.charge(doc)
-            following = HopMessage(task_id=doc.id, hop=hop + 1, stage=higher)
-            results.open_hop(doc, following.hop, following.stage)
-            if ctx.store.transition(
-                doc,
-                token=claim.token,
-                hop=following.hop,
-                stage=higher,
-                deadline_s=ctx.config.reliability.requeue_after_s,
-            ):
-                ctx.store.count(f"escalations_{reason}")
-                publish_hop(ctx.app, following)
+            _escalate(ctx, doc, claim.token, hop, tier, higher, reason, call, confidence)
         case GiveUp(reason=why):
             last = call.errors[-1] if call.errors else None
             detail = f"{why}; last error: {last.error_type}: {last}" if last else why
-            dead_letter(
-                ctx.store,
-                doc,
-                token=claim.token,
-                hop=hop,
-                stage=tier,
-                error=ErrorInfo(
-                    type=last.error_type if last else "exhausted", message=detail[:1000]
-                ),
+            error = ErrorInfo(type=last.error_type if last else "exhausted", message=detail[:1000])
+            dead_letter(ctx.store, doc, token=claim.token, hop=hop, stage=tier, error=error)
+
+
+def _escalate(
+    ctx: WorkerContext,
+    doc: TaskResult,
+    token: str,
+    hop: int,
+    tier: Tier,
+    higher: Tier,
+    reason: str,
+    call: TierCall,
+    confidence: float | None,
+) -> None:
+    if reason == "low_confidence":
+        assert call.response is not None and confidence is not None
+        doc.escalations += 1
+        doc.previous_answers.append(
+            PriorAnswer(
+                tier=tier,
+                model=call.response.model,
+                output=call.response.text,
+                confidence=confidence,
             )
+        )
+    results.close_hop(doc, hop)
+    results.charge(doc)
+    following = HopMessage(task_id=doc.id, hop=hop + 1, stage=higher)
+    results.open_hop(doc, following.hop, following.stage)
+    if ctx.store.transition(
+        doc,
+        token=token,
+        hop=following.hop,
+        stage=higher,
+        deadline_s=ctx.config.reliability.requeue_after_s,
+    ):
+        ctx.store.count(f"escalations_{reason}")
+        publish_hop(ctx.app, following)
+
+
+def _blocking(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
+    ctx.loop.run(tier_hop(ctx, message, claim))
 
 
 @app.task(name=TIER_TASK, bind=True, typing=False)
 def tier_task(self: Task[Any, Any], *args: Any, **kwargs: Any) -> str:
     queue = (self.request.delivery_info or {}).get("routing_key")
-    return run_hop(queue, args, kwargs, holding=TaskStatus.running, handler=tier_hop)
+    if context().config.reliability.tier_dispatch == "blocking":
+        return run_hop(queue, args, kwargs, holding=TaskStatus.running, handler=_blocking)
+    return dispatch_hop(queue, args, kwargs, holding=TaskStatus.running, handler=tier_hop)
