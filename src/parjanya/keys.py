@@ -67,3 +67,18 @@ def cache_stale(digest: str) -> str:
 def disabled_deployment(deployment: str) -> str:
     """Exists (with a TTL) while `deployment` is disabled; the value is the reason."""
     return f"{PREFIX}disabled:{deployment}"
+
+
+# --- circuit breakers and rate limits (resilience/breaker_store.py, ratelimit_store.py) --------
+# The `{deployment}` hash tag keeps one deployment's keys in one Redis Cluster slot, so a single
+# script may touch its rpm and tpm keys together.
+
+
+def breaker(deployment: str) -> str:
+    """Hash of one deployment's circuit breaker: state, version, counters, probe lease."""
+    return f"{PREFIX}breaker:{{{deployment}}}"
+
+
+def rate_limit(deployment: str, dimension: str) -> str:
+    """One deployment's GCRA theoretical arrival time for `dimension` ("rpm" or "tpm"), in µs."""
+    return f"{PREFIX}ratelimit:{{{deployment}}}:{dimension}"

@@ -45,8 +45,9 @@ def _wait_status(client: Client, task_id: str, status: TaskStatus, timeout_s: fl
         time.sleep(0.05)
 
 
-def _kill_mid_call_and_recover(cluster: Cluster, sim_control: SimControl, redis_url: str,
-                               prompt: str) -> tuple[Client, str, int, float]:
+def _kill_mid_call_and_recover(
+    cluster: Cluster, sim_control: SimControl, redis_url: str, prompt: str
+) -> tuple[Client, str, int, float]:
     client = Client(redis_url, config=cluster.config)
     handle = client.submit({"prompt": prompt, "max_tier": "low"})
     _wait_status(client, handle.id, TaskStatus.running, 30)
@@ -84,7 +85,10 @@ def test_kill_9_of_an_async_tier_pool_mid_call_then_restart_gives_exactly_one_re
 
 
 def test_kill_9_of_a_blocking_tier_pool_dedups_the_late_redelivery(
-    redis_url: str, sim: SimServer, small_cluster: Cluster, sim_control: SimControl,
+    redis_url: str,
+    sim: SimServer,
+    small_cluster: Cluster,
+    sim_control: SimControl,
     tmp_path: Path,
 ) -> None:
     blocking = make_cluster(redis_url, sim, tmp_path, tier_dispatch="blocking")

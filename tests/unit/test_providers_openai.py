@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import pickle
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
@@ -29,8 +30,11 @@ from parjanya.providers import (
     ServerError,
     build_provider,
 )
-from parjanya.providers.openai import OpenAIProvider, parse_retry_after
-from parjanya.schema import ChatMessage
+from parjanya.providers.anthropic import AnthropicProvider
+from parjanya.providers.http import parse_retry_after
+from parjanya.providers.openai import OpenAIProvider
+from parjanya.schema import ChatMessage, ToolCall
+from parjanya.sim import SimConfig, SimProvider, error_marker, tool_marker
 
 KEY_ENV = "PARJANYA_TEST_OPENAI_KEY"
 KEY = "sk-test-Zx9SECRETvalue123"
@@ -388,6 +392,167 @@ def test_build_provider_by_kind() -> None:
     client = httpx.AsyncClient()
     assert isinstance(build_provider(DEPLOYMENT, client), OpenAIProvider)
     anthropic = DEPLOYMENT.model_copy(update={"provider": "anthropic"})
-    with pytest.raises(NotImplementedError, match="anthropic"):
-        build_provider(anthropic, client)
+    assert isinstance(build_provider(anthropic, client), AnthropicProvider)
+    with pytest.raises(NotImplementedError, match="vertex"):
+        build_provider(
+            DEPLOYMENT.model_construct(**{**dict(DEPLOYMENT), "provider": "vertex"}), client
+        )
     asyncio.run(client.aclose())
+
+
+# --- tools -------------------------------------------------------------------------------------
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather for a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+
+
+def sent_body(request: ChatRequest) -> dict[str, Any]:
+    seen: list[httpx.Request] = []
+
+    def handler(http_request: httpx.Request) -> httpx.Response:
+        seen.append(http_request)
+        return httpx.Response(200, json=completion())
+
+    call(handler, request)
+    body: dict[str, Any] = json.loads(seen[0].content)
+    return body
+
+
+@pytest.mark.parametrize(
+    "choice", [None, "auto", "none", "required", {"type": "function", "function": {"name": "x"}}]
+)
+def test_tools_and_tool_choice_are_sent_as_given(choice: Any) -> None:
+    body = sent_body(REQUEST.model_copy(update={"tools": [WEATHER], "tool_choice": choice}))
+    assert body["tools"] == [WEATHER]
+    assert body.get("tool_choice") == choice
+
+
+def test_tool_choice_without_tools_is_not_sent() -> None:
+    body = sent_body(REQUEST.model_copy(update={"tool_choice": "required", "tools": []}))
+    assert "tools" not in body and "tool_choice" not in body
+
+
+def test_a_tool_result_names_its_call_by_tool_call_id() -> None:
+    result = ChatMessage(role="tool", name="call_1", content='{"temp": 21}')
+    body = sent_body(REQUEST.model_copy(update={"messages": [*REQUEST.messages, result]}))
+    assert body["messages"][-1] == {
+        "role": "tool",
+        "tool_call_id": "call_1",
+        "content": '{"temp": 21}',
+    }
+
+
+def test_tool_calls_are_parsed_with_null_content() -> None:
+    body = completion(None, finish="tool_calls")
+    body["choices"][0]["message"]["tool_calls"] = [
+        {
+            "id": "call_1",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": "Pune"}'},
+        },
+        {"id": "call_2", "type": "function", "function": {"name": "now", "arguments": "{}"}},
+    ]
+    response = call(reply(200, body))
+    assert response.text == "" and response.finish_reason == "tool_calls"
+    assert response.tool_calls == [
+        ToolCall(id="call_1", name="get_weather", arguments='{"city": "Pune"}'),
+        ToolCall(id="call_2", name="now", arguments="{}"),
+    ]
+
+
+def test_a_tool_call_without_a_name_is_malformed() -> None:
+    body = completion(None, finish="tool_calls")
+    body["choices"][0]["message"]["tool_calls"] = [{"id": "call_1", "function": {}}]
+    assert isinstance(failure(reply(200, body)), MalformedResponse)
+
+
+# --- against the sim (no sockets) --------------------------------------------------------------
+
+SIM = DEPLOYMENT.model_copy(update={"base_url": "http://sim/v1", "model": "sim-large"})
+
+
+def through_sim(request: ChatRequest, deployment: Deployment = SIM) -> ChatResponse | ProviderError:
+    sim = SimProvider(SimConfig(latency_scale=0))
+
+    async def go() -> ChatResponse | ProviderError:
+        async with httpx.AsyncClient(transport=sim.mock_transport()) as client:
+            try:
+                return await OpenAIProvider(deployment, client).chat(request)
+            except ProviderError as exc:
+                return exc
+
+    return asyncio.run(go())
+
+
+def test_sim_tool_call_round_trip() -> None:
+    prompt = f"What is the weather in Pune? {tool_marker('get_weather')}"
+    first = ChatRequest(messages=[ChatMessage(role="user", content=prompt)], tools=[WEATHER])
+    called = through_sim(first)
+    assert isinstance(called, ChatResponse)
+    assert called.finish_reason == "tool_calls" and called.text == ""
+    (tool_call,) = called.tool_calls
+    assert tool_call.name == "get_weather" and tool_call.id.startswith("call_")
+    assert json.loads(tool_call.arguments) == {"query": "What is the weather in Pune"}
+
+    result = ChatMessage(role="tool", name=tool_call.id, content='{"temp_c": 31}')
+    answered = through_sim(first.model_copy(update={"messages": [*first.messages, result]}))
+    assert isinstance(answered, ChatResponse)
+    assert answered.finish_reason == "stop" and answered.tool_calls == []
+    assert answered.text.startswith("[sim-large] ") and answered.logprobs
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected", "status"),
+    [
+        ("429", RateLimited, 429),
+        ("500", ServerError, 500),
+        ("503", ServerError, 503),
+        ("context", ContextTooLong, 400),
+        ("filtered", ContentFiltered, 200),
+        ("malformed", MalformedResponse, 200),
+    ],
+)
+def test_sim_faults_map_into_taxonomy(
+    fault: str, expected: type[ProviderError], status: int
+) -> None:
+    request = ChatRequest(messages=[ChatMessage(role="user", content=f"Hi {error_marker(fault)}")])
+    error = through_sim(request)
+    assert type(error) is expected and error.status == status
+
+
+# --- keys never leak, logs included ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", [KEY, "plainsecretvalue42"])
+def test_key_is_in_no_log_record_or_response(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, key: str
+) -> None:
+    monkeypatch.setenv(KEY_ENV, key)
+    caplog.set_level(logging.DEBUG)  # every logger, httpx and httpcore included
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(5)
+        return httpx.Response(200, json=completion())
+
+    quick = DEPLOYMENT.model_copy(update={"timeout_s": 0.05})
+    errors = [
+        failure(reply(401, {"error": {"message": f"Incorrect API key {key}", "code": "x"}})),
+        failure(reply(500, f"upstream echoed {key}")),
+        failure(hang, deployment=quick),
+        failure(reply(200, f'{{"choices": [{{"message": {{"content": "{key}"')),
+    ]
+    response = call(reply(200, completion()))
+
+    assert [type(e) for e in errors] == [AuthError, ServerError, ProviderTimeout, MalformedResponse]
+    for error in errors:
+        assert key not in str(error) and key not in repr(error)
+    assert key not in response.model_dump_json()
+    assert any(r.name == "httpx" for r in caplog.records)
+    for record in caplog.records:
+        assert key not in record.getMessage() and key not in str(record.args)

@@ -28,6 +28,7 @@ from parjanya.sim import (
     latency_marker,
     parse_markers,
     prompt_key,
+    tool_marker,
 )
 from parjanya.sim.answers import HEDGES, tokenize
 from parjanya.sim.ledger import max_in_window
@@ -493,3 +494,305 @@ def test_sim_is_independent_of_the_classifier_and_exports_what_it_names() -> Non
             )
             assert not any(n.startswith("parjanya.classify") for n in names), path.name
     assert all(hasattr(sim, name) for name in sim.__all__)
+
+
+# --- Anthropic Messages API ----------------------------------------------------------------------
+
+
+def anthropic(model: str, prompt: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "model": model,
+        "max_tokens": 256,
+        "messages": [{"role": "user", "content": prompt}],
+        **extra,
+    }
+
+
+async def message(
+    client: httpx.AsyncClient, model: str, prompt: str, **extra: Any
+) -> httpx.Response:
+    return await client.post("/v1/messages", json=anthropic(model, prompt, **extra))
+
+
+def _anthropic_error(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status
+    body = response.json()
+    assert body["type"] == "error" and body["request_id"].startswith("req_")
+    error: dict[str, Any] = body["error"]
+    assert set(error) == {"type", "message"} and error["message"]
+    return error
+
+
+def test_messages_reply_shape_usage_and_same_answer_as_chat_completions() -> None:
+    system, prompt = "Answer briefly.", "Summarise the incident report."
+
+    async def both(client: httpx.AsyncClient) -> tuple[dict[str, Any], dict[str, Any]]:
+        reply = await client.post(
+            "/v1/messages",
+            json=anthropic("sim-large", prompt, system=[{"type": "text", "text": system}]),
+        )
+        chat_body = chat("sim-large", prompt)
+        chat_body["messages"].insert(0, {"role": "system", "content": system})
+        completion = await client.post("/v1/chat/completions", json=chat_body)
+        return reply.json(), completion.json()
+
+    body, completion = run(both)
+    assert body["id"].startswith("msg_") and body["type"] == "message"
+    assert body["role"] == "assistant" and body["model"] == "sim-large"
+    (block,) = body["content"]
+    assert block["type"] == "text" and block["text"].startswith("[sim-large] ")
+    assert block["text"] == content(completion)  # same model, same prompt, same answer
+    assert body["stop_reason"] == "end_turn" and body["stop_sequence"] is None
+    assert body["usage"] == {
+        "input_tokens": (len(system) + len(prompt) + 3) // 4,
+        "output_tokens": len(tokenize(block["text"])),
+    }
+    assert "logprobs" not in body
+
+
+def test_messages_stop_sequences_and_max_tokens() -> None:
+    async def two(client: httpx.AsyncClient) -> tuple[dict[str, Any], dict[str, Any]]:
+        stopped = await message(client, "sim-large", "Hello", stop_sequences=["x", "answer"])
+        short = await message(client, "sim-large", "Hello", max_tokens=5)
+        return stopped.json(), short.json()
+
+    stopped, short = run(two)
+    assert stopped["content"][0]["text"] == "[sim-large] Simulated"
+    assert (stopped["stop_reason"], stopped["stop_sequence"]) == ("stop_sequence", "answer")
+    assert (short["stop_reason"], short["stop_sequence"]) == ("max_tokens", None)
+    assert short["usage"]["output_tokens"] == 5
+
+
+def test_messages_json_when_the_system_prompt_asks_for_it() -> None:
+    async def two(client: httpx.AsyncClient) -> tuple[dict[str, Any], dict[str, Any]]:
+        asked = await message(client, "sim-large", "Colours?", system="Reply with a JSON object.")
+        plain = await message(client, "sim-large", "Colours?", system="Reply in prose.")
+        return asked.json(), plain.json()
+
+    asked, plain = run(two)
+    assert json.loads(asked["content"][0]["text"])["simulated"] is True
+    assert plain["content"][0]["text"].startswith("[sim-large] ")
+
+
+def test_messages_bad_requests_get_anthropic_style_errors() -> None:
+    async def all_of(client: httpx.AsyncClient) -> list[httpx.Response]:
+        post = client.post
+        no_max = anthropic("sim-small", "hi")
+        del no_max["max_tokens"]
+        system_role = anthropic("sim-small", "hi")
+        system_role["messages"].insert(0, {"role": "system", "content": "x"})
+        return [
+            await post("/v1/messages", content=b"{not json"),
+            await post("/v1/messages", json=no_max),
+            await message(client, "sim-small", "hi", stream=True),
+            await message(client, "sim-small", "hi", temperature=1.5),
+            await post("/v1/messages", json=system_role),
+            await message(client, "claude-unknown", "hi"),
+            await message(client, "sim-small", "hi [[sim:difficulty=2]]"),
+            await message(client, "sim-small", "word " * 80_000),
+        ]
+
+    bad_json, no_max, stream, hot, system_role, unknown, marker, too_long = run(all_of)
+    assert _anthropic_error(bad_json, 400)["type"] == "invalid_request_error"
+    assert "max_tokens" in _anthropic_error(no_max, 400)["message"]
+    assert "stream" in _anthropic_error(stream, 400)["message"]
+    assert "temperature" in _anthropic_error(hot, 400)["message"]
+    assert "role" in _anthropic_error(system_role, 400)["message"]
+    assert _anthropic_error(unknown, 404)["type"] == "not_found_error"
+    assert "difficulty" in _anthropic_error(marker, 400)["message"]
+    assert _anthropic_error(too_long, 400)["message"].startswith("prompt is too long: ")
+
+
+def test_messages_faults_in_anthropic_shapes_and_one_shared_ledger() -> None:
+    provider = SimProvider(FAST)
+
+    async def faults(client: httpx.AsyncClient) -> dict[str, Any]:
+        got: dict[str, Any] = {}
+        for fault in ("429", "500", "503", "malformed"):
+            got[fault] = await message(client, "sim-large", f"hi {error_marker(fault)}")
+        try:
+            await client.post(
+                "/v1/messages",
+                json=anthropic("sim-small", f"hi {error_marker(Fault.timeout)}"),
+                timeout=0.2,
+            )
+        except httpx.ReadTimeout as exc:
+            got["timeout"] = exc
+        await client.post("/_sim/faults", json={"models": {"sim-medium": {"outage": True}}})
+        got["outage"] = await message(client, "sim-medium", "shared prompt")
+        got["chat"] = await complete(client, "sim-large", "shared prompt")
+        got["messages"] = await message(client, "sim-large", "shared prompt")
+        return got
+
+    got = run_with(provider, faults)
+    limited = got["429"]
+    assert _anthropic_error(limited, 429)["type"] == "rate_limit_error"
+    assert float(limited.headers["retry-after"]) == 1.0
+    assert _anthropic_error(got["500"], 500)["type"] == "api_error"
+    assert _anthropic_error(got["503"], 529)["type"] == "overloaded_error"
+    assert _anthropic_error(got["outage"], 529)["type"] == "overloaded_error"
+    assert got["malformed"].status_code == 200
+    with pytest.raises(json.JSONDecodeError):
+        got["malformed"].json()
+    assert isinstance(got["timeout"], httpx.ReadTimeout)
+    assert got["chat"].status_code == got["messages"].status_code == 200
+    assert provider.ledger.count(prompt_key("shared prompt")) == 3
+    stats = provider.ledger.stats()
+    assert stats["by_status"]["529"] == 2 and stats["by_fault"]["503"] == 2
+
+
+# --- context and filter markers, both APIs -------------------------------------------------------
+
+
+def test_context_and_filtered_markers_in_each_apis_shape() -> None:
+    provider = SimProvider(FAST)
+
+    async def four(client: httpx.AsyncClient) -> list[httpx.Response]:
+        return [
+            await complete(client, "sim-large", f"hi {error_marker('context')}"),
+            await message(client, "sim-large", f"hi {error_marker('context')}"),
+            await complete(client, "sim-large", f"hi {error_marker('filtered')}"),
+            await message(client, "sim-large", f"hi {error_marker('filtered')}"),
+        ]
+
+    chat_long, msg_long, chat_filtered, msg_filtered = run_with(provider, four)
+    assert _error(chat_long, 400)["code"] == "context_length_exceeded"
+    assert _anthropic_error(msg_long, 400)["message"] == (
+        "prompt is too long: 200001 tokens > 200000 maximum"
+    )
+    choice = chat_filtered.json()["choices"][0]
+    assert choice["finish_reason"] == "content_filter" and choice["message"]["content"] == ""
+    refused = msg_filtered.json()
+    assert (refused["stop_reason"], refused["content"]) == ("refusal", [])
+    assert provider.ledger.stats()["by_fault"] == {"context": 2, "filtered": 2}
+
+
+# --- tool calls, both APIs -----------------------------------------------------------------------
+
+TOOL = {
+    "type": "function",
+    "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}},
+}
+ANTHROPIC_TOOL = {"name": "get_weather", "input_schema": {"type": "object", "properties": {}}}
+ASK_TOOL = f"Weather in Pune? {tool_marker('get_weather')}"
+
+
+def test_tool_marker_makes_a_capable_model_call_the_tool() -> None:
+    async def both(client: httpx.AsyncClient) -> tuple[dict[str, Any], dict[str, Any]]:
+        chat_reply = await complete(client, "sim-large", ASK_TOOL, tools=[TOOL], logprobs=True)
+        msg_reply = await message(client, "sim-large", ASK_TOOL, tools=[ANTHROPIC_TOOL])
+        return chat_reply.json(), msg_reply.json()
+
+    completion, reply = run(both)
+    choice = completion["choices"][0]
+    assert choice["finish_reason"] == "tool_calls" and choice["logprobs"] is None
+    assert choice["message"]["content"] is None
+    (called,) = choice["message"]["tool_calls"]
+    assert called["id"].startswith("call_") and called["type"] == "function"
+    assert called["function"]["name"] == "get_weather"
+    assert json.loads(called["function"]["arguments"]) == {"query": "Weather in Pune"}
+    assert completion["usage"]["completion_tokens"] > 0
+
+    assert reply["stop_reason"] == "tool_use"
+    (block,) = reply["content"]
+    assert block["type"] == "tool_use" and block["id"] == f"toolu_{called['id'][5:]}"
+    assert (block["name"], block["input"]) == ("get_weather", {"query": "Weather in Pune"})
+
+
+def test_no_tool_call_when_incapable_not_offered_declined_or_already_answered() -> None:
+    hard = f"{ASK_TOOL} {difficulty_marker(0.9)}"
+    chat_result = [
+        {"role": "user", "content": ASK_TOOL},
+        {"role": "assistant", "content": None, "tool_calls": []},
+        {"role": "tool", "tool_call_id": "call_1", "content": '{"temp_c": 31}'},
+    ]
+    messages_result = [
+        {"role": "user", "content": ASK_TOOL},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "x"}]},
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "31 C"}],
+        },
+    ]
+
+    async def cases(client: httpx.AsyncClient) -> list[httpx.Response]:
+        return [
+            await complete(client, "sim-small", hard, tools=[TOOL]),
+            await complete(client, "sim-large", ASK_TOOL),
+            await complete(client, "sim-large", ASK_TOOL, tools=[TOOL], tool_choice="none"),
+            await client.post(
+                "/v1/chat/completions",
+                json={"model": "sim-large", "messages": chat_result, "tools": [TOOL]},
+            ),
+            await message(client, "sim-small", hard, tools=[ANTHROPIC_TOOL]),
+            await message(client, "sim-large", ASK_TOOL),
+            await message(
+                client, "sim-large", ASK_TOOL, tools=[ANTHROPIC_TOOL], tool_choice={"type": "none"}
+            ),
+            await client.post(
+                "/v1/messages",
+                json={
+                    "model": "sim-large",
+                    "max_tokens": 64,
+                    "messages": messages_result,
+                    "tools": [ANTHROPIC_TOOL],
+                },
+            ),
+        ]
+
+    replies = [r.json() for r in run(cases)]
+    for body in replies[:4]:
+        assert body["choices"][0]["finish_reason"] == "stop"
+        assert "tool_calls" not in body["choices"][0]["message"]
+        assert content(body).startswith("[sim-")
+    for body in replies[4:]:
+        assert body["stop_reason"] == "end_turn"
+        assert [b["type"] for b in body["content"]] == ["text"]
+
+
+def test_tool_marker_naming_a_tool_not_offered_is_a_400() -> None:
+    other = {"type": "function", "function": {"name": "get_time"}}
+
+    async def two(client: httpx.AsyncClient) -> tuple[httpx.Response, httpx.Response]:
+        return (
+            await complete(client, "sim-large", ASK_TOOL, tools=[other]),
+            await message(client, "sim-large", ASK_TOOL, tools=[{"name": "get_time"}]),
+        )
+
+    chat_reply, msg_reply = run(two)
+    assert "get_weather" in _error(chat_reply, 400)["message"]
+    assert "get_weather" in _anthropic_error(msg_reply, 400)["message"]
+
+
+@pytest.mark.parametrize("text", ["[[sim:tool=get.weather]]", f"[[sim:tool={'x' * 65}]]"])
+def test_malformed_tool_markers_are_errors(text: str) -> None:
+    with pytest.raises(MarkerError):
+        parse_markers(text)
+    assert parse_markers(tool_marker("get_weather-2")).tool == "get_weather-2"
+
+
+# --- headers -------------------------------------------------------------------------------------
+
+
+def test_headers_are_never_echoed() -> None:
+    secret = "sk-ant-test-SECRET123"
+    headers = {"x-api-key": secret, "authorization": f"Bearer {secret}"}
+
+    async def some(client: httpx.AsyncClient) -> list[httpx.Response]:
+        return [
+            await client.post("/v1/messages", json=anthropic("sim-large", "hi"), headers=headers),
+            await client.post("/v1/messages", json={"model": "x"}, headers=headers),
+            await client.post(
+                "/v1/messages",
+                json=anthropic("sim-large", f"hi {error_marker(429)}"),
+                headers=headers,
+            ),
+            await client.post(
+                "/v1/chat/completions", json=chat("sim-large", "hi"), headers=headers
+            ),
+            await client.get("/_sim/stats", params={"calls": 1}, headers=headers),
+        ]
+
+    for response in run(some):
+        assert secret not in response.text
+        assert all(secret not in value for value in response.headers.values())

@@ -12,7 +12,9 @@ from parjanya.runtime.up import UpOptions, run_up
 def up(
     demo: Annotated[int, typer.Option(help="Demo tasks to push through once up (0: none).")] = 20,
     exit_after_demo: Annotated[bool, typer.Option(help="Stop everything after the demo.")] = False,
-    tier_concurrency: Annotated[int, typer.Option(min=1)] = 8,
+    tier_concurrency: Annotated[
+        int, typer.Option(min=1, help="Model calls in flight per tier pool.")
+    ] = 200,
     flower: Annotated[bool, typer.Option(help="Start Flower on :5555.")] = True,
     flower_port: Annotated[int, typer.Option()] = 5555,
     sim_latency_scale: Annotated[float, typer.Option()] = 1.0,

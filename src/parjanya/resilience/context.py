@@ -5,8 +5,8 @@ estimate as the sim and `base.estimate_tokens`) plus, when `ContextConfig.reserv
 set, the output budget (`max_tokens`), since real vendors count both against the window.
 
 `drop_oldest` is the one truncation policy: it drops the oldest messages that are neither a system
-(or developer) message nor the last user message, until the estimate fits. It returns None when
-nothing can be dropped or dropping everything allowed still does not fit; the caller then fails
+(or developer) message nor the last user message, until the estimate fits. It returns None when no
+cut is needed, or when dropping everything it may drop still does not fit; the caller then fails
 over as if the policy were "none". Every cut is described by a `schema.Truncation`.
 """
 

@@ -28,7 +28,7 @@ console = Console()
 class UpOptions:
     demo_tasks: int = 20
     exit_after_demo: bool = False
-    tier_concurrency: int = 8
+    tier_concurrency: int = 200
     flower: bool = True
     flower_port: int = 5555
     sim_port: int = DEFAULT_SIM_PORT

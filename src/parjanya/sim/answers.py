@@ -5,6 +5,10 @@ capable of the prompt (`capability >= difficulty`) answers with per-token logpro
 [-0.15, -0.01], so exp(mean logprob) > 0.85; an incapable one answers with logprobs in
 [-2.0, -0.7], so exp(mean logprob) < 0.5, often hedges in words, and in JSON mode sometimes emits
 JSON that does not parse. Every answer starts with `[<model>] ` and says it is simulated.
+
+Offered a tool named by a `[[sim:tool=NAME]]` marker, a capable model calls it instead of answering
+(with a small deterministic argument object); an incapable one answers in words, as weak models
+do. Finish reasons use OpenAI's words; each wire module translates them into its API's own.
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ import hashlib
 import json
 import random
 import re
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 CAPABLE_LOGPROB = (-0.15, -0.01)
 INCAPABLE_LOGPROB = (-2.0, -0.7)
@@ -47,12 +51,30 @@ class Token:
     top: tuple[tuple[str, float], ...]  # (token, logprob), best first; empty unless asked for
 
 
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
+
+
+@dataclass(frozen=True)
+class ToolUse:
+    """A call of one offered tool; `id` is deterministic, and each API prefixes it its own way."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
 @dataclass(frozen=True)
 class Answer:
     content: str
     tokens: tuple[Token, ...]
-    finish_reason: Literal["stop", "length"]
+    finish_reason: FinishReason
     capable: bool
+    stop_sequence: str | None = None  # the stop sequence that ended the text, if one did
+    tool_call: ToolUse | None = None  # set exactly when finish_reason is "tool_calls"
+
+    def filtered(self) -> Answer:
+        """The same answer cut off by a safety filter: no text, no tokens."""
+        return replace(self, content="", tokens=(), finish_reason="content_filter", tool_call=None)
 
 
 def tokenize(text: str) -> list[str]:
@@ -98,6 +120,11 @@ def _token(text: str, capable: bool, top: int, rng: random.Random) -> Token:
     return Token(text, logprob, tuple(ranked) if top > 0 else ())
 
 
+def _tool_use(model: str, prompt: str, tool: str, topic: str) -> ToolUse:
+    digest = hashlib.sha256(f"{model}\0{prompt}\0{tool}".encode()).hexdigest()
+    return ToolUse(id=digest[:24], name=tool, arguments={"query": _topic(topic)})
+
+
 def compose(
     *,
     model: str,
@@ -109,19 +136,29 @@ def compose(
     max_tokens: int | None = None,
     stop: tuple[str, ...] = (),
     top_logprobs: int = 0,
+    tool: str | None = None,
 ) -> Answer:
-    """The answer of `model` to `prompt` (all message text); `topic` is what the answer quotes."""
+    """The answer of `model` to `prompt` (all message text); `topic` is what the answer quotes.
+
+    `tool` names an offered tool that the prompt asks to be called; only a capable model does.
+    """
     capable = capability >= difficulty
     rng = _rng(model, prompt)
+    if tool is not None and capable:
+        call = _tool_use(model, prompt, tool, topic)
+        pieces = tokenize(json.dumps(call.arguments))
+        tokens = tuple(_token(piece, capable, 0, rng) for piece in pieces)
+        return Answer("", tokens, "tool_calls", capable, tool_call=call)
     text = _prose(model, _topic(topic), capable, difficulty, rng)
     if json_mode:
         text = _as_json(model, text, capable, rng)
-    cuts = [i for i in (text.find(s) for s in stop if s) if i >= 0]
+    cuts = sorted((i, s) for s in stop if s and (i := text.find(s)) >= 0)
+    matched = cuts[0][1] if cuts else None
     if cuts:
-        text = text[: min(cuts)]
+        text = text[: cuts[0][0]]
     pieces = tokenize(text)
-    finish: Literal["stop", "length"] = "stop"
+    finish: FinishReason = "stop"
     if max_tokens is not None and len(pieces) > max_tokens:
-        pieces, finish = pieces[:max_tokens], "length"
+        pieces, finish, matched = pieces[:max_tokens], "length", None
     tokens = tuple(_token(piece, capable, top_logprobs, rng) for piece in pieces)
-    return Answer("".join(pieces), tokens, finish, capable)
+    return Answer("".join(pieces), tokens, finish, capable, stop_sequence=matched)

@@ -30,7 +30,7 @@ class SimRequest:
     path: str  # without the query string
     query: dict[str, str]
     body: bytes
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)  # may hold a key
 
 
 Route = Callable[[SimRequest], Awaitable[SimResponse]]

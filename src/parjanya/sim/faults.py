@@ -23,6 +23,9 @@ class Fault(StrEnum):
     unavailable = "503"  # 503: what every request gets during an outage
     timeout = "timeout"  # no answer for `hang_s` seconds, so the client's read timeout fires
     malformed = "malformed"  # 200 whose body is truncated JSON
+    # Marker-only (no rate draws them): an API's native outcome rather than a broken service.
+    context_too_long = "context"  # 400 in the API's "prompt too long" shape
+    filtered = "filtered"  # 200 cut by the safety filter (content_filter / refusal)
 
 
 Rate = Field(default=0.0, ge=0.0, le=1.0)

@@ -3,10 +3,12 @@
 Nothing here knows about sockets. The same `SimProvider.handle` answers behind an
 `httpx.MockTransport` (unit tests, no network) and behind the ASGI app of `server.py` (integration
 tests, the demo), so both exercise identical behaviour. Routes are one table in `SimProvider`;
-a new API (e.g. Anthropic's `/v1/messages`) is a new wire module plus one entry there.
+an API is a wire module (`openai_api`, `anthropic_api`: a `wire.WireFormat`) plus one entry there,
+and every API runs the same `_model_call`, so models, markers, faults and ledger are shared.
 
-Order of a chat completion: parse (400) -> model (404) -> markers (400) -> context window (400) ->
-fault draw (429 / 500 / 503 at once, or a hang, or a malformed 200) -> latency -> answer.
+Order of a model call: parse (400) -> model (404) -> markers (400) -> context window (400) ->
+fault draw (429 / 500 / outage at once, a marker's context-too-long 400, or a hang, or a malformed
+or filtered 200) -> latency -> answer (text, or a tool call). Headers are never read or kept.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 from pydantic import ValidationError
 
+from parjanya.sim import anthropic_api, openai_api
 from parjanya.sim.answers import compose
 from parjanya.sim.config import SimConfig
 from parjanya.sim.difficulty import difficulty
@@ -32,16 +35,15 @@ from parjanya.sim.exchange import (
 )
 from parjanya.sim.faults import Fault, FaultState, FaultsUpdate
 from parjanya.sim.ledger import Call, Ledger, prompt_key
-from parjanya.sim.markers import MarkerError, parse_markers, strip_markers
-from parjanya.sim.openai_api import (
-    ChatCompletionRequest,
-    completion_body,
-    error_response,
-    fault_response,
-    models_body,
-)
+from parjanya.sim.markers import MarkerError, Markers, parse_markers, strip_markers
+from parjanya.sim.models import SimModel
+from parjanya.sim.openai_api import error_response, models_body
+from parjanya.sim.wire import ModelCall, WireFormat
 
 __all__ = ["SimProvider", "SimRequest", "SimResponse"]
+
+#: Faults answered at once, in the API's own error shape.
+_IMMEDIATE = (Fault.rate_limited, Fault.server_error, Fault.unavailable)
 
 
 class SimProvider:
@@ -52,7 +54,8 @@ class SimProvider:
         self.ledger = Ledger()
         self.reset()
         self._routes: dict[tuple[str, str], Route] = {
-            ("POST", "/v1/chat/completions"): self._chat_completions,
+            ("POST", "/v1/chat/completions"): self._model_route(openai_api.WIRE),
+            ("POST", "/v1/messages"): self._model_route(anthropic_api.WIRE),
             ("GET", "/v1/models"): self._models,
             ("GET", "/healthz"): self._health,
             ("GET", "/_sim/faults"): self._get_faults,
@@ -127,46 +130,59 @@ class SimProvider:
 
     # --- model routes -------------------------------------------------------------------------
 
-    def _refuse(
-        self, t: float, chat: ChatCompletionRequest | None, response: SimResponse
-    ) -> SimResponse:
+    def _model_route(self, wire: WireFormat) -> Route:
+        async def route(request: SimRequest) -> SimResponse:
+            return await self._model_call(wire, request)
+
+        return route
+
+    def _refuse(self, t: float, call: ModelCall | None, response: SimResponse) -> SimResponse:
         """Record a request turned away before any fault draw, and return its error response."""
         model = prompt = None
-        if chat is not None:
-            model = chat.model if chat.model in self.config.models else None
-            prompt = prompt_key(chat.last_user_text())
+        if call is not None:
+            model = call.model if call.model in self.config.models else None
+            prompt = prompt_key(call.last_user_text)
         self.ledger.record(Call(t, model, response.status, None, prompt))
         return response
 
-    async def _chat_completions(self, request: SimRequest) -> SimResponse:
+    @staticmethod
+    def _read(call: ModelCall) -> tuple[Markers, float]:
+        """The prompt's markers and hidden difficulty; `MarkerError` if they cannot apply."""
+        markers, hidden = parse_markers(call.text), difficulty(call.text)
+        if markers.tool is not None and call.tools and markers.tool not in call.tools:
+            offered = ", ".join(call.tools)
+            raise MarkerError(f"sim marker tool={markers.tool}: the request offers {offered}")
+        return markers, hidden
+
+    async def _model_call(self, wire: WireFormat, request: SimRequest) -> SimResponse:
         t = self.ledger.now()
         try:
-            chat = ChatCompletionRequest.model_validate_json(request.body)
+            call = wire.parse(request.body)
         except ValidationError as exc:
-            message = validation_message(exc)
-            return self._refuse(
-                t, None, error_response(400, message, "invalid_request_error", None)
-            )
-        spec = self.config.models.get(chat.model)
+            return self._refuse(t, None, wire.error("invalid_request", validation_message(exc)))
+        spec = self.config.models.get(call.model)
         if spec is None:
-            message = f"The model `{chat.model}` does not exist (simulated provider)."
-            response = error_response(404, message, "invalid_request_error", "model_not_found")
-            return self._refuse(t, chat, response)
-        text = chat.text()
+            message = f"The model `{call.model}` does not exist (simulated provider)."
+            return self._refuse(t, call, wire.error("model_not_found", message))
         try:
-            markers, hidden = parse_markers(text), difficulty(text)
+            markers, hidden = self._read(call)
         except MarkerError as exc:
-            return self._refuse(
-                t, chat, error_response(400, str(exc), "invalid_request_error", None)
-            )
-        if chat.prompt_tokens() > spec.context_window:
-            message = f"{chat.prompt_tokens()} prompt tokens exceed {spec.context_window}."
-            response = error_response(
-                400, message, "invalid_request_error", "context_length_exceeded"
-            )
-            return self._refuse(t, chat, response)
+            return self._refuse(t, call, wire.error("invalid_request", str(exc)))
+        if call.prompt_tokens > spec.context_window:
+            return self._refuse(t, call, wire.too_long(call.prompt_tokens, spec.context_window))
+        return await self._answer(wire, call, spec, markers, hidden, t)
 
-        knobs = self.faults.effective(chat.model)
+    async def _answer(
+        self,
+        wire: WireFormat,
+        call: ModelCall,
+        spec: SimModel,
+        markers: Markers,
+        hidden: float,
+        t: float,
+    ) -> SimResponse:
+        """Past every refusal: draw the fault, then fail, hang or answer after the latency."""
+        knobs = self.faults.effective(call.model)
         drawn = knobs.draw(self._fault_rng)
         fault = Fault.unavailable if knobs.outage else markers.error or drawn
         latency = (self.config.latency or spec.latency).draw(self._latency_rng)
@@ -177,31 +193,37 @@ class SimProvider:
         )
 
         def record(status: int) -> None:
-            key = prompt_key(chat.last_user_text())
-            self.ledger.record(Call(t, chat.model, status, fault.value if fault else None, key))
+            key = prompt_key(call.last_user_text)
+            self.ledger.record(Call(t, call.model, status, fault.value if fault else None, key))
 
-        if fault in (Fault.rate_limited, Fault.server_error, Fault.unavailable):
-            assert fault is not None
-            response = fault_response(fault, knobs.retry_after_s)
-            record(response.status)
-            return response
+        early: SimResponse | None = None
+        if fault in _IMMEDIATE:
+            early = wire.fault(fault, knobs.retry_after_s)
+        elif fault is Fault.context_too_long:
+            window = spec.context_window
+            early = wire.too_long(max(call.prompt_tokens, window + 1), window)
+        if early is not None:
+            record(early.status)
+            return early
         if fault is Fault.timeout:
             record(504)
             await asyncio.sleep(knobs.hang_s)
-            return error_response(504, "Simulated timeout.", "server_error", "timeout")
+            return wire.error("timeout", "Simulated timeout.")
 
+        tool = markers.tool if markers.tool in call.tools and not call.after_tool_result else None
         answer = compose(
-            model=chat.model,
+            model=call.model,
             capability=spec.capability,
             difficulty=hidden,
-            prompt=strip_markers(text),
-            topic=strip_markers(chat.last_user_text()),
-            json_mode=chat.json_mode(),
-            max_tokens=chat.output_limit(),
-            stop=chat.stops(),
-            top_logprobs=chat.top_logprobs or 0,
+            prompt=strip_markers(call.text),
+            topic=strip_markers(call.last_user_text),
+            json_mode=call.json_mode,
+            max_tokens=call.max_tokens,
+            stop=call.stops,
+            top_logprobs=call.top_logprobs,
+            tool=tool,
         )
-        response = json_response(200, completion_body(chat, answer))
+        response = wire.answer(call, answer.filtered() if fault is Fault.filtered else answer)
         record(200)
         await asyncio.sleep(delay)
         if fault is Fault.malformed:

@@ -1,13 +1,15 @@
 """The OpenAI wire format of the sim: the request bodies it parses and the JSON it returns.
 
-Only this module knows OpenAI's field names, so a second API (Anthropic Messages) is one more
-module of the same kind plus one route in `handler.py`. Requests ignore fields the sim has no use
-for (`user`, `seed`, `tools`, ...) because real clients send them; fields it cannot honour
-(`stream`, `n > 1`) are refused with a 400 rather than answered wrongly.
+Only this module knows OpenAI's field names; `WIRE` is its `wire.WireFormat`, and
+`anthropic_api.py` is the same for Anthropic Messages. Requests ignore fields the sim has no use
+for (`user`, `seed`, ...) because real clients send them; fields it cannot honour (`stream`,
+`n > 1`) are refused with a 400 rather than answered wrongly. Of `tools` only the names are read:
+a `[[sim:tool=NAME]]` marker makes a capable model call one (`message.tool_calls`).
 """
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any, Literal
@@ -17,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from parjanya.sim.answers import Answer
 from parjanya.sim.exchange import SimResponse, json_response
 from parjanya.sim.faults import Fault
+from parjanya.sim.wire import ErrorKind, ModelCall
 
 
 class _Lenient(BaseModel):
@@ -42,6 +45,15 @@ class ResponseFormat(_Lenient):
     type: Literal["text", "json_object", "json_schema"] = "text"
 
 
+class Function(_Lenient):
+    name: str
+
+
+class Tool(_Lenient):
+    type: Literal["function"] = "function"
+    function: Function
+
+
 class ChatCompletionRequest(_Lenient):
     model: str
     messages: list[Message] = Field(min_length=1)
@@ -54,6 +66,8 @@ class ChatCompletionRequest(_Lenient):
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
     n: int = Field(default=1, ge=1, le=1)
     stream: Literal[False] = False
+    tools: list[Tool] | None = None
+    tool_choice: str | dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _top_needs_logprobs(self) -> ChatCompletionRequest:
@@ -83,6 +97,26 @@ class ChatCompletionRequest(_Lenient):
     def prompt_tokens(self) -> int:
         """About four characters a token, over all message content."""
         return (sum(len(m.text()) for m in self.messages) + 3) // 4
+
+    def tool_names(self) -> tuple[str, ...]:
+        if self.tool_choice == "none":
+            return ()
+        return tuple(tool.function.name for tool in self.tools or [])
+
+    def call(self) -> ModelCall:
+        return ModelCall(
+            model=self.model,
+            text=self.text(),
+            last_user_text=self.last_user_text(),
+            prompt_tokens=self.prompt_tokens(),
+            max_tokens=self.output_limit(),
+            stops=self.stops(),
+            json_mode=self.json_mode(),
+            logprobs=self.logprobs,
+            top_logprobs=self.top_logprobs or 0,
+            tools=self.tool_names(),
+            after_tool_result=self.messages[-1].role == "tool",
+        )
 
 
 ErrorType = Literal["invalid_request_error", "not_found_error", "rate_limit_error", "server_error"]
@@ -131,23 +165,40 @@ def _logprobs(answer: Answer) -> dict[str, Any]:
     }
 
 
-def completion_body(
-    request: ChatCompletionRequest, answer: Answer, created: int | None = None
-) -> dict[str, Any]:
-    prompt_tokens = request.prompt_tokens()
+def _message(answer: Answer) -> dict[str, Any]:
+    call = answer.tool_call
+    if call is None:
+        return {"role": "assistant", "content": answer.content, "refusal": None}
+    return {
+        "role": "assistant",
+        "content": None,
+        "refusal": None,
+        "tool_calls": [
+            {
+                "id": f"call_{call.id}",
+                "type": "function",
+                "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+            }
+        ],
+    }
+
+
+def completion_body(call: ModelCall, answer: Answer, created: int | None = None) -> dict[str, Any]:
+    prompt_tokens = call.prompt_tokens
     completion_tokens = len(answer.tokens)
+    wants_logprobs = call.logprobs and answer.tool_call is None
     return {
         "id": f"chatcmpl-sim-{uuid.uuid4().hex[:24]}",
         "object": "chat.completion",
         "created": int(time.time()) if created is None else created,
-        "model": request.model,
+        "model": call.model,
         "system_fingerprint": "parjanya-sim",
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": answer.content, "refusal": None},
+                "message": _message(answer),
                 "finish_reason": answer.finish_reason,
-                "logprobs": _logprobs(answer) if request.logprobs else None,
+                "logprobs": _logprobs(answer) if wants_logprobs else None,
             }
         ],
         "usage": {
@@ -166,3 +217,35 @@ def models_body(names: list[str], created: int = 0) -> dict[str, Any]:
             for name in names
         ],
     }
+
+
+#: How the handler's refusals look here: (status, error type, code).
+_ERRORS: dict[ErrorKind, tuple[int, ErrorType, str | None]] = {
+    "invalid_request": (400, "invalid_request_error", None),
+    "model_not_found": (404, "invalid_request_error", "model_not_found"),
+    "timeout": (504, "server_error", "timeout"),
+}
+
+
+class OpenAIWire:
+    """`wire.WireFormat` for `POST /v1/chat/completions`."""
+
+    def parse(self, body: bytes) -> ModelCall:
+        return ChatCompletionRequest.model_validate_json(body).call()
+
+    def error(self, kind: ErrorKind, message: str) -> SimResponse:
+        status, type_, code = _ERRORS[kind]
+        return error_response(status, message, type_, code)
+
+    def too_long(self, tokens: int, window: int) -> SimResponse:
+        message = f"{tokens} prompt tokens exceed {window}."
+        return error_response(400, message, "invalid_request_error", "context_length_exceeded")
+
+    def fault(self, fault: Fault, retry_after_s: float) -> SimResponse:
+        return fault_response(fault, retry_after_s)
+
+    def answer(self, call: ModelCall, answer: Answer) -> SimResponse:
+        return json_response(200, completion_body(call, answer))
+
+
+WIRE = OpenAIWire()

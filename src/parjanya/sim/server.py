@@ -158,7 +158,7 @@ class SimServer:
 
     @property
     def api_base(self) -> str:
-        """`http://host:port/v1`, what an OpenAI-compatible deployment's `base_url` wants."""
+        """`http://host:port/v1`, the `base_url` of a deployment of either provider kind."""
         return f"{self.base_url}/v1"
 
     def start(self, timeout_s: float = 10.0) -> SimServer:

@@ -181,6 +181,37 @@ class TaskStore:
                 holding.value,
             ],
         )
+        return self._claim_of(reply)
+
+    def claim_many(
+        self,
+        messages: list[HopMessage],
+        *,
+        holding: TaskStatus,
+        lease_ttl_s: float,
+        max_deliveries: int,
+    ) -> list[Claim]:
+        """`claim` for a batch, in one round trip (the tier feeder admits hops in batches)."""
+        now = time.time()
+        with self.redis.pipeline(transaction=False) as pipe:
+            for message in messages:
+                self._claim(
+                    keys=[keys.task(message.task_id), keys.INFLIGHT],
+                    args=[
+                        message.task_id,
+                        message.hop,
+                        message.stage,
+                        now,
+                        lease_ttl_s,
+                        max_deliveries,
+                        holding.value,
+                    ],
+                    client=pipe,
+                )
+            replies = pipe.execute()
+        return [self._claim_of(reply) for reply in replies]
+
+    def _claim_of(self, reply: list[Any]) -> Claim:
         verdict = _text(reply[0])
         if verdict not in ("claimed", "poison"):
             if verdict in ("terminal", "stale", "busy"):
@@ -208,7 +239,8 @@ class TaskStore:
         with self.redis.pipeline(transaction=False) as pipe:
             for task_id, token in held:
                 self._heartbeat(
-                    keys=[keys.task(task_id), keys.INFLIGHT], args=[task_id, token, until],
+                    keys=[keys.task(task_id), keys.INFLIGHT],
+                    args=[task_id, token, until],
                     client=pipe,
                 )
             return [bool(renewed) for renewed in pipe.execute()]

@@ -62,6 +62,12 @@ def admit(
         lease_ttl_s=limits.lease_ttl_s,
         max_deliveries=limits.max_deliveries,
     )
+    verdict = judge(ctx, queue, message, claim)
+    return (message, claim) if verdict == "run" else verdict
+
+
+def judge(ctx: WorkerContext, queue: str | None, message: HopMessage, claim: Claim) -> str:
+    """What a claim means: 'run', or why not (and the dead-lettering that goes with it)."""
     if claim.verdict == "missing":
         divert(queue, f"no task {message.task_id} in the store", message.model_dump_json())
         return "missing"
@@ -69,14 +75,15 @@ def admit(
         log.info("hop %s/%s skipped: %s", message.task_id, message.hop, claim.verdict)
         return claim.verdict
     if claim.verdict == "poison":
+        limit = ctx.config.reliability.max_deliveries
         error = ErrorInfo(
             type="poison",
             message=f"delivered {claim.deliveries} times without finishing "
-            f"(limit {limits.max_deliveries}); the worker may be dying on it",
+            f"(limit {limit}); the worker may be dying on it",
         )
         give_up(ctx, message, claim, error)
         return "poison"
-    return message, claim
+    return "run"
 
 
 def give_up(ctx: WorkerContext, message: HopMessage, claim: Claim, error: ErrorInfo) -> None:
@@ -125,7 +132,12 @@ def dispatch_hop(
     admitted = admit(ctx, queue, args, kwargs, holding)
     if isinstance(admitted, str):
         return admitted
-    message, claim = admitted
+    launch(ctx, *admitted, handler)
+    return "dispatched"
+
+
+def launch(ctx: WorkerContext, message: HopMessage, claim: Claim, handler: AsyncHopHandler) -> None:
+    """Run a claimed hop on the event loop, under its lease and the hop time limit."""
     lease = ctx.leases.hold(message.task_id, claim.token).__enter__()
     time_limit = ctx.config.reliability.task_time_limit_s
 
@@ -144,4 +156,3 @@ def dispatch_hop(
             lease.__exit__(None, None, None)
 
     ctx.dispatcher.submit(job)
-    return "dispatched"

@@ -15,6 +15,7 @@ from parjanya.tasks.reaper import Reaper
 log = logging.getLogger("parjanya.worker")
 
 _reaper: Reaper | None = None
+_feeders: list[Any] = []
 
 
 class VisibilityTimeoutMismatch(RuntimeError):
@@ -65,6 +66,27 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     )
     _reaper.start()
     log.info("reaper started (every %.1fs)", config.reliability.reaper_interval_s)
+    _start_feeders(sender)
+
+
+def _start_feeders(consumer: Any) -> None:
+    """Batch admission for the tier queues this worker consumes (async dispatch only)."""
+    from parjanya.queues import TIERS, queue_for
+    from parjanya.tasks.context import context
+    from parjanya.tasks.feeder import QueueFeeder
+    from parjanya.tasks.tier import tier_hop
+
+    ctx = context()
+    batch = ctx.config.reliability.tier_feeder_batch
+    if ctx.config.reliability.tier_dispatch != "async" or batch == 0:
+        return
+    consumed = {q.name for q in getattr(consumer.task_consumer, "queues", [])}
+    for tier in TIERS:
+        if queue_for(tier) in consumed:
+            feeder = QueueFeeder(ctx, queue_for(tier), tier_hop, batch=batch)
+            feeder.start()
+            _feeders.append(feeder)
+            log.info("batch feeder started on %s", queue_for(tier))
 
 
 @signals.worker_shutdown.connect
@@ -75,6 +97,8 @@ def _on_worker_shutdown(**_: Any) -> None:
 
     if _reaper is not None:
         _reaper.stop()
+    for feeder in _feeders:
+        feeder.stop()
     ctx = current_context()
     if ctx is not None and "dispatcher" in ctx.__dict__:
         ctx.dispatcher.drain(timeout_s=30.0)

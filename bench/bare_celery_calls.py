@@ -1,0 +1,33 @@
+"""The in-flight baseline: bare Celery threads, each task one sync httpx call to the sim."""
+
+from __future__ import annotations
+
+import os
+
+import httpx
+import redis
+from celery import Celery
+
+url = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/0")
+sim_url = os.environ.get("BENCH_SIM_URL", "http://127.0.0.1:8686")
+app = Celery("bare_calls", broker=url)
+app.conf.update(
+    task_default_queue="bench.calls",
+    worker_prefetch_multiplier=1,
+    task_ignore_result=True,
+    worker_hijack_root_logger=False,
+)
+_http = httpx.Client(limits=httpx.Limits(max_connections=1000), timeout=30)
+_counter = redis.Redis.from_url(url)
+_body = {
+    "model": "sim-small",
+    "max_tokens": 16,
+    "logprobs": True,
+    "messages": [{"role": "user", "content": "Rename the variable tmp to total in cart.py."}],
+}
+
+
+@app.task(name="bench.call_model")
+def call_model() -> None:
+    _http.post(f"{sim_url}/v1/chat/completions", json=_body).raise_for_status()
+    _counter.incr("bench.inflight.done")

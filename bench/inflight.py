@@ -1,0 +1,226 @@
+"""How many 1-second model calls one worker process carries, against Celery's threads pool.
+
+    python bench/inflight.py [--sizes 500 1000] [--waves 2]
+
+For each size N the tier queue is filled with N x waves tasks first (so producers and the
+classifier are not measured), then ONE worker process is started and timed from its first pop
+off the queue (boot is not throughput) until every task is done. Ideal time is waves x 1 s (N calls in flight, 1 s each); ideal_fraction = ideal / measured.
+
+Baseline: bare Celery, threads pool at -c 200, a task that makes the same call with httpx (sync),
+N tasks. Its ideal is N / 200 x 1 s.
+Parjanya: `parjanya worker --tier low --concurrency N` (hops on the event loop, tasks/dispatch.py)
+through the full tier path: claim, lease, provider adapter, confidence, store commit.
+Peak RSS is the worker process's VmHWM. The sim runs in its own process with a fixed 1 s latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+import yaml
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(REPO / "src"))
+
+from parjanya import keys  # noqa: E402
+from parjanya.client import Client  # noqa: E402
+from parjanya.config import load_config  # noqa: E402
+from parjanya.queues import queue_for  # noqa: E402
+from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from parjanya.sim.config import SimConfig  # noqa: E402
+from parjanya.sim.models import FixedLatency  # noqa: E402
+
+LATENCY_S = 1.0
+BASELINE_THREADS = 200
+
+
+def _spawn(argv: list[str], env: dict[str, str], log: Path, cwd: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True
+        )
+
+
+def _wait_log(log: Path, marker: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while marker not in log.read_text(errors="replace"):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{log.name}: no {marker!r}:\n{log.read_text()[-2000:]}")
+        time.sleep(0.02)
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def run_baseline(url: str, sim_url: str, tmp: Path, n: int) -> tuple[float, float]:
+    broker = redis.Redis.from_url(url)
+    broker.delete("bench.inflight.done")
+    env = {
+        **os.environ,
+        "BENCH_BROKER_URL": url,
+        "BENCH_SIM_URL": sim_url,
+        "PYTHONPATH": str(BENCH),
+    }
+    sys.path.insert(0, str(BENCH))
+    os.environ.update({"BENCH_BROKER_URL": url, "BENCH_SIM_URL": sim_url})
+    import bare_celery_calls
+
+    for _ in range(n):
+        bare_celery_calls.call_model.delay()
+    log = tmp / f"baseline-{n}.log"
+    worker = _spawn(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "bare_celery_calls",
+            "worker",
+            "-Q",
+            "bench.calls",
+            "-P",
+            "threads",
+            "-c",
+            str(BASELINE_THREADS),
+            "--without-mingle",
+            "--without-gossip",
+            "-l",
+            "INFO",
+        ],
+        env,
+        log,
+        BENCH,
+    )
+    try:
+        _wait_log(log, "ready.")
+        while broker.llen("bench.calls") == n:  # worker boot is not throughput
+            time.sleep(0.005)
+        started = time.monotonic()
+        while int(broker.get("bench.inflight.done") or 0) < n:
+            time.sleep(0.02)
+        elapsed = time.monotonic() - started
+        rss = _peak_rss_mb(worker.pid)
+    finally:
+        _stop(worker)
+    ideal = n / BASELINE_THREADS * LATENCY_S
+    return ideal / elapsed, rss
+
+
+def run_parjanya(url: str, sim_url: str, tmp: Path, n: int, waves: int) -> tuple[float, float]:
+    raw = yaml.safe_load((REPO / "config" / "parjanya.yaml").read_text())
+    for tier in raw["tiers"].values():
+        for deployment in tier["deployments"]:
+            deployment["base_url"] = f"{sim_url}/v1"
+    raw["cache"]["enabled"] = False  # every call must reach the sim
+    config_path = tmp / f"parjanya-{n}.yaml"
+    config_path.write_text(yaml.safe_dump(raw))
+    env = {**os.environ, "PARJANYA_BROKER_URL": url, "PARJANYA_CONFIG": str(config_path)}
+    python = [sys.executable, "-m", "parjanya", "worker"]
+    total = n * waves
+    classifier = _spawn(
+        [*python, "--classifier", "-c", "2", "--loglevel", "WARNING"],
+        env,
+        tmp / f"classifier-{n}.log",
+        tmp,
+    )
+    broker = redis.Redis.from_url(url)
+    try:
+        client = Client(url, config=load_config(config_path))
+        request = {
+            "prompt": "Rename the variable tmp to total in cart.py.",
+            "min_tier": "low",
+            "max_tier": "low",
+            "max_output_tokens": 16,
+        }
+        client.submit_many([request] * total)
+        while broker.llen(queue_for("low")) < total:  # classified, waiting for the tier pool
+            time.sleep(0.05)
+    finally:
+        _stop(classifier)
+    log = tmp / f"low-{n}.log"
+    worker = _spawn(
+        [*python, "--tier", "low", "--concurrency", str(n), "--loglevel", "INFO"], env, log, tmp
+    )
+    try:
+        _wait_log(log, "ready.")
+        while broker.llen(queue_for("low")) == total:  # worker boot is not throughput
+            time.sleep(0.005)
+        started = time.monotonic()
+        while broker.zcard(keys.INFLIGHT) > 0:
+            time.sleep(0.02)
+        elapsed = time.monotonic() - started
+        rss = _peak_rss_mb(worker.pid)
+    finally:
+        _stop(worker)
+        client.close()
+    return waves * LATENCY_S / elapsed, rss
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[500, 1000])
+    parser.add_argument("--waves", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        server = EmbeddedRedis(free_port(), tmp / "redis", appendonly=False).start()
+        sim_port = free_port()
+        sim_env = {**os.environ, **SimConfig(latency=FixedLatency(seconds=LATENCY_S)).to_env()}
+        sim = _spawn(
+            [sys.executable, "-m", "parjanya", "sim", "--port", str(sim_port)],
+            sim_env,
+            tmp / "sim.log",
+            tmp,
+        )
+        sim_url = f"http://127.0.0.1:{sim_port}"
+        try:
+            _wait_log(tmp / "sim.log", "simulated provider")
+            time.sleep(1.0)
+            rows = []
+            for n in args.sizes:
+                base_fraction, base_rss = run_baseline(server.url, sim_url, tmp, n)
+                print(
+                    f"celery threads -c {BASELINE_THREADS:<4} tasks={n:<5} ideal_fraction="
+                    f"{base_fraction:.2f} rss_mb={base_rss:.0f}",
+                    flush=True,
+                )
+                fraction, rss = run_parjanya(server.url, sim_url, tmp, n, args.waves)
+                print(
+                    f"parjanya tier   in_flight={n:<5} tasks={n * args.waves:<5} "
+                    f"ideal_fraction={fraction:.2f} rss_mb={rss:.0f}",
+                    flush=True,
+                )
+                rows.append((n, fraction, rss, base_fraction))
+        finally:
+            _stop(sim)
+            server.stop()
+    for n, fraction, rss, base_fraction in rows:
+        print(
+            f"inflight concurrency={n} ideal_fraction={fraction:.2f} rss_mb={rss:.0f} "
+            f"baseline_fraction={base_fraction:.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
