@@ -72,9 +72,16 @@ def sim_control(sim: SimServer) -> Iterator[SimControl]:
     control.reset()
 
 
-def write_test_config(path: Path, sim_base: str, **reliability: object) -> Path:
-    """The shipped config, pointed at the test sim, with leases and sweeps sized for tests."""
+def write_test_config(
+    path: Path, sim_base: str, *, cache: bool = False, **reliability: object
+) -> Path:
+    """The shipped config, pointed at the test sim, with leases and sweeps sized for tests.
+
+    The response cache is off unless asked for: tests count model calls per prompt, and a cache
+    shared by a whole session would answer repeated prompts from earlier tests.
+    """
     raw = yaml.safe_load((REPO / "config" / "parjanya.yaml").read_text())
+    raw["cache"]["enabled"] = cache
     for tier in raw["tiers"].values():
         for deployment in tier["deployments"]:
             deployment["base_url"] = f"{sim_base}/v1"
@@ -177,8 +184,10 @@ class Cluster:
                 os.killpg(pool.process.pid, signal.SIGKILL)
 
 
-def make_cluster(redis_url: str, sim: SimServer, tmp: Path, **reliability: object) -> Cluster:
-    config_path = write_test_config(tmp / "parjanya.yaml", sim.base_url, **reliability)
+def make_cluster(
+    redis_url: str, sim: SimServer, tmp: Path, *, cache: bool = False, **reliability: object
+) -> Cluster:
+    config_path = write_test_config(tmp / "parjanya.yaml", sim.base_url, cache=cache, **reliability)
     env = {
         **os.environ,
         "PARJANYA_BROKER_URL": redis_url,

@@ -8,13 +8,16 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import httpx
+import redis.asyncio as aioredis
 from celery import Celery
 from httpx_aiohttp import AiohttpTransport
 
 from parjanya.aio import LoopThread, loop_thread
 from parjanya.config import Deployment, ParjanyaConfig, Settings, get_config, get_settings
 from parjanya.providers import Provider, build_provider
+from parjanya.queues import Tier
 from parjanya.store import TaskStore
+from parjanya.tasks.chain import TierChain, build_chain, shared_redis
 from parjanya.tasks.dispatch import Dispatcher, max_inflight_from_env
 from parjanya.tasks.lease import LeaseRenewer
 
@@ -40,6 +43,7 @@ class WorkerContext:
     config: ParjanyaConfig
     app: Celery
     _providers: dict[str, Provider] = field(default_factory=dict)
+    _chains: dict[Tier, TierChain] = field(default_factory=dict)
 
     @cached_property
     def store(self) -> TaskStore:
@@ -62,6 +66,17 @@ class WorkerContext:
     @cached_property
     def http(self) -> httpx.AsyncClient:
         return _new_http_client()
+
+    @cached_property
+    def aredis(self) -> aioredis.Redis:
+        """Async Redis for the resilience pieces; used only on this process's event loop."""
+        return shared_redis(self.settings.store_url)
+
+    def chain(self, tier: Tier) -> TierChain:
+        chain = self._chains.get(tier)
+        if chain is None:
+            chain = self._chains[tier] = build_chain(self.config, tier, self.aredis)
+        return chain
 
     def provider(self, deployment: Deployment) -> Provider:
         provider = self._providers.get(deployment.name)

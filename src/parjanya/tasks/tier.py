@@ -14,6 +14,7 @@ from parjanya.confidence import DefaultConfidence
 from parjanya.escalation import Escalate, Finish, GiveUp, decide
 from parjanya.providers import ChatRequest, ChatResponse
 from parjanya.queues import TIER_TASK, Tier
+from parjanya.resilience.cache import bypass_cache
 from parjanya.resilience.fallback import TierCall, call_tier
 from parjanya.schema import (
     ChatMessage,
@@ -45,6 +46,9 @@ def chat_request_for(request: TaskRequest, *, redact: bool) -> ChatRequest:
         temperature=request.temperature,
         response_format=request.response_format,
         logprobs=True,
+        stop=request.stop,
+        tools=request.tools,
+        tool_choice=request.tool_choice,
     )
 
 
@@ -52,10 +56,12 @@ def _finish(
     doc: TaskResult, call: TierCall, response: ChatResponse, confidence: float, flagged: bool
 ) -> None:
     doc.output = response.text
+    doc.tool_calls = list(response.tool_calls)
     doc.model = response.model
-    doc.deployment = call.deployment.name if call.deployment else None
+    doc.deployment = call.deployment.name if call.deployment else response.deployment
     doc.confidence = confidence
     doc.low_confidence = flagged
+    doc.cached = call.cached or response.cached
 
 
 async def tier_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
@@ -64,14 +70,21 @@ async def tier_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> Non
     tier: Tier = message.stage
     results.start_hop(claim.doc, message.hop)
     chat = chat_request_for(claim.request, redact=ctx.config.routing.pii_action == "redact")
-    call = await call_tier(
-        ctx.config.tiers[tier].deployments,
-        chat,
-        providers=ctx.provider,
-        retry=ctx.config.retry,
-        hop=message.hop,
-        tier=tier,
-    )
+    chain = ctx.chain(tier)
+    with bypass_cache(not claim.request.cache):
+        call = await call_tier(
+            ctx.config.tiers[tier].deployments,
+            chat,
+            providers=ctx.provider,
+            retry=ctx.config.retry,
+            hop=message.hop,
+            tier=tier,
+            middlewares=chain.middlewares,
+            balancer=chain.balancer,
+            stale_lookup=chain.stale_lookup,
+            disabled=chain.disabled,
+            context=ctx.config.context,
+        )
     await asyncio.to_thread(conclude, ctx, message, claim, chat, call)
 
 
@@ -85,12 +98,13 @@ def conclude(
     threshold = ctx.config.tiers[tier].confidence_threshold
     results.record(doc, *call.attempts)
     doc.tier_path.append(tier)
+    doc.truncated = call.truncation or doc.truncated
     confidence = None
     if call.response is not None:
         confidence = _confidence.check(chat, call.response).value
         if doc.attempts:
             doc.attempts[-1].confidence = confidence
-            if confidence < threshold:
+            if confidence < threshold and doc.attempts[-1].outcome == "ok":
                 doc.attempts[-1].outcome = "low_confidence"
     decision = decide(
         tier=tier,

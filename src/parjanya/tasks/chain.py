@@ -1,0 +1,78 @@
+"""The tier call, assembled in one visible place: which pieces, in which order, sharing what.
+
+    fallback over balancer.order(deployments)             skip disabled, larger window, truncation,
+      └─ retry (per error type budgets)                   stale cache as the last step
+           └─ cache → rate limit → breaker → tracking → provider adapter (HTTP)
+
+Shared state (breakers, rate limits, live stats, cache, disabled deployments) lives in the store's
+Redis, so every worker process and host sees the same breaker and spends the same rpm/tpm budget.
+One async Redis client with a bounded, blocking pool serves them all: hundreds of calls in flight
+share a few dozen connections instead of opening one each (redis-py's MaxConnectionsError).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from parjanya.config import BalanceStrategy, ParjanyaConfig, TierConfig
+from parjanya.providers import ChatRequest, ChatResponse
+from parjanya.queues import Tier
+from parjanya.resilience.balance import make_balancer
+from parjanya.resilience.base import Balancer, CallMiddleware
+from parjanya.resilience.breaker import BreakerMiddleware
+from parjanya.resilience.breaker_metrics import record_transition
+from parjanya.resilience.breaker_store import RedisBreakerStore
+from parjanya.resilience.cache import CacheMiddleware, RedisCacheStore
+from parjanya.resilience.disabled import RedisDisabledDeployments
+from parjanya.resilience.ratelimit import RateLimitCapacity, RateLimitMiddleware
+from parjanya.resilience.ratelimit_store import RedisRateLimitStore
+from parjanya.resilience.track import MemoryTrackStore, RedisTrackStore, TrackingMiddleware
+
+#: Balancers that read live stats shared across workers; others get a process-local track store.
+_NEEDS_SHARED_STATS: frozenset[BalanceStrategy] = frozenset(
+    {"round_robin", "least_busy", "lowest_latency"}
+)
+
+StaleLookup = Callable[[ChatRequest], Awaitable[ChatResponse | None]]
+
+
+def shared_redis(url: str, max_connections: int = 64) -> aioredis.Redis:
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=20
+    )
+    return aioredis.Redis(connection_pool=pool)
+
+
+@dataclass(frozen=True)
+class TierChain:
+    middlewares: list[CallMiddleware]
+    balancer: Balancer
+    disabled: RedisDisabledDeployments
+    stale_lookup: StaleLookup | None
+
+
+def build_chain(config: ParjanyaConfig, tier: Tier, client: aioredis.Redis) -> TierChain:
+    tier_config: TierConfig = config.tiers[tier]
+    tracks = (
+        RedisTrackStore(client)
+        if tier_config.balance in _NEEDS_SHARED_STATS
+        else MemoryTrackStore()
+    )
+    limiter = RateLimitMiddleware(RedisRateLimitStore(client), config.retry.max_retry_after_s)
+    cache = CacheMiddleware(RedisCacheStore(client), config.cache) if config.cache.enabled else None
+    middlewares: list[CallMiddleware] = [
+        *([cache] if cache else []),
+        limiter,
+        BreakerMiddleware(RedisBreakerStore(client), config.breaker, listeners=[record_transition]),
+        TrackingMiddleware(tracks, tier=tier),
+    ]
+    balancer = make_balancer(tier_config.balance, stats=tracks, capacity=RateLimitCapacity(limiter))
+    return TierChain(
+        middlewares=middlewares,
+        balancer=balancer,
+        disabled=RedisDisabledDeployments(client),
+        stale_lookup=cache.stale_lookup if cache else None,
+    )
