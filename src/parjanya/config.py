@@ -164,6 +164,20 @@ class BreakerConfig(_Strict):
     reset_after_s: float = Field(default=30.0, gt=0)  # open -> half-open after this long
 
 
+class RateLimitConfig(_Strict):
+    """How the shared rpm/tpm limits of deployments are enforced (resilience/ratelimit.py)."""
+
+    # Seconds of calls that may go at once after idle. 0: evenly spaced, so no 60 s window ever
+    # holds more than `rpm` calls; a larger burst trades that for lower latency after idle.
+    burst_s: float = Field(default=0.0, ge=0)
+    max_wait_s: float = Field(
+        default=5.0, ge=0
+    )  # wait this long for a slot, else another deployment
+    # Reserve against this much less than the configured rpm/tpm: calls reach the provider with
+    # jitter, so its own per-minute count can exceed what was reserved by a call.
+    headroom: float = Field(default=0.02, ge=0, lt=1)
+
+
 class CacheConfig(_Strict):
     """Exact-match response cache in Redis: a hit costs nothing and is marked in the result."""
 
@@ -235,6 +249,7 @@ class ParjanyaConfig(_Strict):
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     retry: RetryConfig = Field(default_factory=RetryConfig)
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     context: ContextConfig = Field(default_factory=ContextConfig)
     reliability: ReliabilityConfig = Field(default_factory=ReliabilityConfig)

@@ -11,9 +11,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -73,7 +74,12 @@ def sim_control(sim: SimServer) -> Iterator[SimControl]:
 
 
 def write_test_config(
-    path: Path, sim_base: str, *, cache: bool = False, **reliability: object
+    path: Path,
+    sim_base: str,
+    *,
+    cache: bool = False,
+    mutate: Callable[[dict[str, Any]], None] | None = None,
+    **reliability: object,
 ) -> Path:
     """The shipped config, pointed at the test sim, with leases and sweeps sized for tests.
 
@@ -98,6 +104,8 @@ def write_test_config(
             **reliability,
         }
     )
+    if mutate is not None:
+        mutate(raw)
     path.write_text(yaml.safe_dump(raw))
     return path
 
@@ -185,9 +193,17 @@ class Cluster:
 
 
 def make_cluster(
-    redis_url: str, sim: SimServer, tmp: Path, *, cache: bool = False, **reliability: object
+    redis_url: str,
+    sim: SimServer,
+    tmp: Path,
+    *,
+    cache: bool = False,
+    mutate: Callable[[dict[str, Any]], None] | None = None,
+    **reliability: object,
 ) -> Cluster:
-    config_path = write_test_config(tmp / "parjanya.yaml", sim.base_url, cache=cache, **reliability)
+    config_path = write_test_config(
+        tmp / "parjanya.yaml", sim.base_url, cache=cache, mutate=mutate, **reliability
+    )
     env = {
         **os.environ,
         "PARJANYA_BROKER_URL": redis_url,

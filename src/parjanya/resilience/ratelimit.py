@@ -49,13 +49,25 @@ class Remaining(NamedTuple):
     tpm: float | None
 
 
-def limits_for(deployment: Deployment, burst_s: float = DEFAULT_BURST_S) -> list[Limit]:
-    """The deployment's configured limits (none, rpm, tpm, or both)."""
+def limits_for(
+    deployment: Deployment, burst_s: float = DEFAULT_BURST_S, headroom: float = 0.0
+) -> list[Limit]:
+    """The deployment's configured limits (none, rpm, tpm, or both), less `headroom`.
+
+    Slots are reserved here, but calls reach the provider a few milliseconds later, each by its
+    own delay: spacing measured at the provider jitters, and a minute there can see one call more
+    than was reserved in any minute here. Reserving against a slightly lower rate keeps the
+    provider's own count under its limit.
+    """
+
+    def budget(per_minute: int) -> int:
+        return max(1, int(per_minute * (1.0 - headroom)))
+
     limits = []
     if deployment.rpm is not None:
-        limits.append(Limit("rpm", deployment.rpm, burst_s))
+        limits.append(Limit("rpm", budget(deployment.rpm), burst_s))
     if deployment.tpm is not None:
-        limits.append(Limit("tpm", deployment.tpm, burst_s))
+        limits.append(Limit("tpm", budget(deployment.tpm), burst_s))
     return limits
 
 
@@ -68,12 +80,14 @@ class RateLimitMiddleware:
         max_wait_s: float = 5.0,
         *,
         burst_s: float = DEFAULT_BURST_S,
+        headroom: float = 0.0,
         estimate: Callable[[ChatRequest], int] = estimate_tokens,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         self.store = store
         self.max_wait_s = max_wait_s  # e.g. RetryConfig.max_retry_after_s
         self.burst_s = burst_s
+        self.headroom = headroom
         self.estimate = estimate
         self.sleep = sleep
 
@@ -112,7 +126,7 @@ class RateLimitMiddleware:
 
     async def remaining(self, deployment: Deployment) -> Remaining:
         """What is left of each budget; (None, None) for an unlimited deployment, no round trip."""
-        limits = limits_for(deployment, self.burst_s)
+        limits = limits_for(deployment, self.burst_s, self.headroom)
         left = await self.store.remaining(deployment.name, limits) if limits else []
         by_dimension = {x.dimension: n for x, n in zip(limits, left, strict=True)}
         return Remaining(by_dimension.get("rpm"), by_dimension.get("tpm"))
@@ -120,7 +134,7 @@ class RateLimitMiddleware:
     def _demands(self, deployment: Deployment, request: ChatRequest) -> list[Demand]:
         return [
             Demand(x, 1 if x.dimension == "rpm" else self.estimate(request))
-            for x in limits_for(deployment, self.burst_s)
+            for x in limits_for(deployment, self.burst_s, self.headroom)
         ]
 
     async def _give_back(

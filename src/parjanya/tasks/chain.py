@@ -61,7 +61,12 @@ def build_chain(config: ParjanyaConfig, tier: Tier, client: aioredis.Redis) -> T
         if tier_config.balance in _NEEDS_SHARED_STATS
         else MemoryTrackStore()
     )
-    limiter = RateLimitMiddleware(RedisRateLimitStore(client), config.retry.max_retry_after_s)
+    limiter = RateLimitMiddleware(
+        RedisRateLimitStore(client),
+        config.rate_limit.max_wait_s,
+        burst_s=config.rate_limit.burst_s,
+        headroom=config.rate_limit.headroom,
+    )
     cache = CacheMiddleware(RedisCacheStore(client), config.cache) if config.cache.enabled else None
     middlewares: list[CallMiddleware] = [
         *([cache] if cache else []),
