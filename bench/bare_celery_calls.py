@@ -29,5 +29,10 @@ _body = {
 
 @app.task(name="bench.call_model")
 def call_model() -> None:
-    _http.post(f"{sim_url}/v1/chat/completions", json=_body).raise_for_status()
-    _counter.incr("bench.inflight.done")
+    try:
+        _http.post(f"{sim_url}/v1/chat/completions", json=_body).raise_for_status()
+    except httpx.HTTPError:
+        _counter.incr("bench.inflight.failed")
+        raise
+    finally:
+        _counter.incr("bench.inflight.done")

@@ -210,8 +210,9 @@ class ReliabilityConfig(_Strict):
     # "async": tier hops run on the worker's event loop after the claim, many per process
     # (tasks/dispatch.py); "blocking": one hop per Celery thread, acked after the call.
     tier_dispatch: Literal["async", "blocking"] = "async"
-    # With async dispatch, also pop tier queues in batches of this many (tasks/feeder.py); 0: off.
-    tier_feeder_batch: int = Field(default=64, ge=0, le=1000)
+    # Also pop the intake queue (and, with async dispatch, tier queues) in batches of this many
+    # next to Celery's consumer (tasks/feeder.py); 0: Celery's consumer only.
+    feeder_batch: int = Field(default=64, ge=0, le=1000)
 
     @model_validator(mode="after")
     def _visibility_covers_tasks(self) -> ReliabilityConfig:

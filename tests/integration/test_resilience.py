@@ -16,6 +16,7 @@ import pytest
 
 from parjanya.client import Client
 from parjanya.schema import TaskResult, TaskStatus
+from parjanya.sim.ledger import prompt_key
 from parjanya.sim.server import SimServer
 
 from .conftest import Cluster, SimControl, make_cluster
@@ -27,7 +28,7 @@ SECRET = "sk-parjanya-test-SECRET-0123456789"
 
 def _two_protocol_low_tier(raw: dict[str, Any]) -> None:
     primary = raw["tiers"]["low"]["deployments"][0]
-    primary["timeout_s"] = 1.0
+    primary["timeout_s"] = 3.0
     primary["api_key_env"] = "PARJANYA_TEST_PRIMARY_KEY"
     secondary = {
         **raw["tiers"]["mid"]["deployments"][0],
@@ -80,7 +81,7 @@ def _reset_breakers(client: Client) -> None:
     ("fault", "primary_tries"),
     [
         ({"rate_500": 1.0}, ["server_error"]),  # 5xx: fall back at once
-        ({"rate_timeout": 1.0, "hang_s": 3.0}, ["timeout", "timeout"]),  # one retry, then fall back
+        ({"rate_timeout": 1.0, "hang_s": 6.0}, ["timeout", "timeout"]),  # one retry, then fall back
         ({"rate_malformed": 1.0}, ["malformed_response", "malformed_response"]),  # one retry
         ({"rate_429": 1.0, "retry_after_s": 0.2}, ["rate_limited", "rate_limited"]),  # waits once
         ({"outage": True}, ["server_error"]),
@@ -110,39 +111,44 @@ def test_context_too_long_goes_to_a_deployment_with_a_larger_window(producer: Cl
     assert result.truncated is None
 
 
+def _calls_to(sim_control: SimControl, prompts: list[str], model: str) -> int:
+    """Calls that reached `model` for these prompts (immune to stragglers of earlier tests)."""
+    per_prompt = sim_control.stats()["per_prompt"]
+    return sum(per_prompt.get(prompt_key(p), {}).get("by_model", {}).get(model, 0) for p in prompts)
+
+
 def test_an_open_breaker_is_skipped_by_every_worker_and_half_open_lets_one_probe_through(
     producer: Client, sim_control: SimControl, resilient: Cluster
 ) -> None:
     _reset_breakers(producer)
     sim_control.set_faults({"models": {"sim-small": {"rate_500": 1.0}}})
-    for i in range(4):  # three failures open it (threshold 3)
-        _low(producer, f"Add a type hint to parse_{i}.")
-    calls_when_open = sim_control.stats()["by_model"]["sim-small"]
+    opening = [f"Add a type hint to parse_{i}." for i in range(4)]
+    for prompt in opening:  # three failures open it (threshold 3); the fourth is refused
+        _low(producer, prompt)
+    assert _calls_to(sim_control, opening, "sim-small") == 3
+    while_open = [f"Add a docstring to load_{i}." for i in range(10)]
     handles = [
-        producer.submit(
-            {"prompt": f"Add a docstring to load_{i}.", "min_tier": "low", "max_tier": "low"}
-        )
-        for i in range(10)
+        producer.submit({"prompt": p, "min_tier": "low", "max_tier": "low"}) for p in while_open
     ]
     skipped = [h.result(60) for h in handles]
-    assert sim_control.stats()["by_model"]["sim-small"] == calls_when_open  # nobody called it
+    assert _calls_to(sim_control, while_open, "sim-small") == 0  # no worker called it
     assert all(_tries(r, "sim-small") == ["circuit_open"] for r in skipped)
 
     sim_control.set_faults({"models": {"sim-small": {"rate_500": 0.0}}})
     time.sleep(resilient.config.breaker.reset_after_s + 0.5)  # open -> half-open
-    slow = [
-        producer.submit(
-            {
-                "prompt": f"Explain retry_{i} briefly. [[sim:latency=0.7]]",
-                "min_tier": "low",
-                "max_tier": "low",
-            }
-        )
-        for i in range(8)
-    ]
+    probing = [f"Explain retry_{i} briefly. [[sim:latency=2]]" for i in range(8)]
+    slow = [producer.submit({"prompt": p, "min_tier": "low", "max_tier": "low"}) for p in probing]
     results = [h.result(60) for h in slow]
-    assert sim_control.stats()["by_model"]["sim-small"] == calls_when_open + 1  # one probe
-    assert sum(r.deployment == "sim-small" for r in results) == 1
+    tries = [a for r in results for a in r.attempts if a.deployment == "sim-small"]
+    calls = sorted((a.started_at, a.finished_at) for a in tries if a.error_type is None)
+    probe_started, probe_finished = calls[0]
+    # While the probe was out, every other worker call was refused; calls that started after it
+    # had closed the breaker are ordinary traffic again.
+    assert all(started >= probe_finished for started, _ in calls[1:]), calls
+    refused = [a for a in tries if a.error_type == "circuit_open"]
+    assert all(probe_started <= a.started_at <= probe_finished for a in refused)
+    assert len(refused) >= 5
+    assert _calls_to(sim_control, probing, "sim-small") == len(calls)
     assert all(r.status == TaskStatus.succeeded for r in results)
     after = _low(producer, "Rename the constant in config.py after the probe.")
     assert after.deployment == "sim-small"  # the probe's success closed it
@@ -221,8 +227,11 @@ def _rpm_limited_low_tier(raw: dict[str, Any]) -> None:
 
 
 def test_three_worker_processes_share_60_rpm_in_every_minute_window(
-    redis_url: str, sim: SimServer, sim_control: SimControl, tmp_path: Path
+    redis_url: str, sim: SimServer, sim_control: SimControl, tmp_path: Path, resilient: Cluster
 ) -> None:
+    for pool in resilient.pools:  # only the rate-limited pools may serve the low tier now
+        if pool.stage == "low" and pool.alive:
+            pool.kill9()
     limited = make_cluster(redis_url, sim, tmp_path, mutate=_rpm_limited_low_tier)
     try:
         limited.start("intake")

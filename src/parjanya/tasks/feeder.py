@@ -1,16 +1,17 @@
-"""Admit tier hops in batches straight from the queue list, next to Celery's own consumer.
+"""Admit hops in batches straight from a queue list, next to Celery's own consumer.
 
 Celery hands a worker one message at a time, with per-message bookkeeping that costs about as much
-as the model call's own client work; on a 2-core machine one process admitted 170-350 messages a
-second that way, short of the 500 a second that 500 one-second calls in flight need. This feeder
-pops up to `batch` messages at once (RPOP with a count, oldest first), claims them in one pipelined
-round trip, and launches them on the event loop like `dispatch_hop` does. Celery's consumer keeps
-serving the same queue (so a plain `celery worker -Q` is complete without it); the two are just
+as the work of a hop; on a 2-core machine one process admitted 170-350 messages a second that way,
+short of the 500 a second that 500 one-second calls in flight need. A feeder pops up to `batch`
+messages at once (a blocking pop when the list is empty, then RPOP with a count, oldest first),
+claims them in one pipelined round trip, and hands each granted hop to `run`: the tier feeder
+launches it on the event loop, the intake feeder classifies it right there. Celery's consumer keeps
+serving the same queue, so a plain `celery worker -Q` is complete without a feeder; the two are
 competing consumers.
 
 Popping is acknowledging on receipt, which is safe for the same reason async dispatch is: the
-store owns the hop. Until its claim, the hop is `queued` in the store's outbox with a deadline; if
-this process dies between the pop and the claim, the reaper republishes it.
+store owns the hop. Until its claim, the hop is `queued` in the store's outbox with a deadline;
+after it, the hop holds a lease. If this process dies at either point, the reaper republishes.
 """
 
 from __future__ import annotations
@@ -19,24 +20,34 @@ import base64
 import json
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
 
 from parjanya.broker.poison import divert
-from parjanya.queues import TIER_TASK
+from parjanya.queues import INTAKE_QUEUE, INTAKE_TASK, TIER_TASK
 from parjanya.schema import HopMessage, TaskStatus
+from parjanya.store import Claim
 from parjanya.tasks.context import WorkerContext
-from parjanya.tasks.guard import AsyncHopHandler, judge, launch
+from parjanya.tasks.guard import judge
 
 log = logging.getLogger("parjanya.feeder")
 
+#: Runs one claimed hop (its claim already judged 'run').
+RunHop = Callable[[WorkerContext, HopMessage, Claim], None]
 
-def decode_envelope(raw: bytes) -> HopMessage:
+
+class UnknownTask(ValueError):
+    """A well-formed task message for a task this queue does not serve."""
+
+
+def decode_envelope(raw: bytes, task_name: str) -> HopMessage:
     """A kombu/Celery protocol-2 message on a Redis list -> the hop it carries (or ValueError)."""
     envelope = json.loads(raw)
-    if envelope.get("headers", {}).get("task") != TIER_TASK:
-        raise ValueError(f"not a {TIER_TASK} message: {envelope.get('headers', {}).get('task')!r}")
+    found = envelope.get("headers", {}).get("task")
+    if found != task_name:
+        raise UnknownTask(f"{found!r} on a queue that serves {task_name!r}")
     body: Any = envelope["body"]
     if envelope.get("properties", {}).get("body_encoding") == "base64":
         body = base64.b64decode(body)
@@ -46,9 +57,18 @@ def decode_envelope(raw: bytes) -> HopMessage:
 
 class QueueFeeder:
     def __init__(
-        self, ctx: WorkerContext, queue: str, handler: AsyncHopHandler, *, batch: int = 64
+        self,
+        ctx: WorkerContext,
+        queue: str,
+        run: RunHop,
+        *,
+        batch: int = 64,
+        room: Callable[[], int] | None = None,
     ) -> None:
-        self.ctx, self.queue, self.handler, self.batch = ctx, queue, handler, batch
+        self.ctx, self.queue, self.run, self.batch = ctx, queue, run, batch
+        self.task_name = INTAKE_TASK if queue == INTAKE_QUEUE else TIER_TASK
+        self.holding = TaskStatus.classifying if queue == INTAKE_QUEUE else TaskStatus.running
+        self.room = room or (lambda: self.batch)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"feeder-{queue}", daemon=True)
         self.admitted = 0
@@ -61,41 +81,54 @@ class QueueFeeder:
         self._thread.join(timeout=5)
 
     def _loop(self) -> None:
-        redis = self.ctx.store.redis
-        dispatcher = self.ctx.dispatcher
         while not self._stop.is_set():
-            room = dispatcher.max_inflight - dispatcher.inflight
+            room = min(self.batch, self.room())
             if room <= 0:
                 self._stop.wait(0.01)
                 continue
             try:
-                raw = redis.rpop(self.queue, min(self.batch, room))
+                raws = self._pop(room)
             except Exception:
                 log.exception("feeder could not read %s; retrying", self.queue)
                 self._stop.wait(1.0)
                 continue
-            if not raw:
-                self._stop.wait(0.05)  # Celery's consumer covers the idle case with BRPOP
-                continue
-            self._admit(list(raw))  # type: ignore[arg-type]
+            if raws:
+                self._admit(raws)
+
+    def _pop(self, count: int) -> list[bytes]:
+        redis = self.ctx.store.redis
+        raws: list[bytes] = redis.rpop(self.queue, count) or []  # type: ignore[assignment]
+        if raws:
+            return raws
+        # Idle: block for the next message (Celery's consumer may win it; either is fine).
+        popped = redis.brpop([self.queue], timeout=1)
+        if not popped:
+            return []
+        first: bytes = popped[1]  # type: ignore[assignment]
+        if count == 1:
+            return [first]
+        more: list[bytes] = redis.rpop(self.queue, count - 1) or []  # type: ignore[assignment]
+        return [first, *more]
 
     def _admit(self, raws: list[bytes]) -> None:
         messages: list[HopMessage] = []
         for raw in raws:
             try:
-                messages.append(decode_envelope(raw))
+                messages.append(decode_envelope(raw, self.task_name))
+            except UnknownTask as exc:
+                divert(self.queue, f"unknown task: {exc}", raw)
             except (ValueError, KeyError, TypeError, ValidationError) as exc:
-                divert(self.queue, f"undecodable tier message: {exc}", raw)
+                divert(self.queue, f"undecodable message: {exc}", raw)
         if not messages:
             return
         limits = self.ctx.config.reliability
         claims = self.ctx.store.claim_many(
             messages,
-            holding=TaskStatus.running,
+            holding=self.holding,
             lease_ttl_s=limits.lease_ttl_s,
             max_deliveries=limits.max_deliveries,
         )
         for message, claim in zip(messages, claims, strict=True):
             if judge(self.ctx, self.queue, message, claim) == "run":
-                launch(self.ctx, message, claim, self.handler)
+                self.run(self.ctx, message, claim)
                 self.admitted += 1

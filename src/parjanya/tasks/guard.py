@@ -107,7 +107,12 @@ def run_hop(
     admitted = admit(ctx, queue, args, kwargs, holding)
     if isinstance(admitted, str):
         return admitted
-    message, claim = admitted
+    run_claimed(ctx, *admitted, handler)
+    return "done"
+
+
+def run_claimed(ctx: WorkerContext, message: HopMessage, claim: Claim, handler: HopHandler) -> None:
+    """Run a claimed hop in this thread under its lease; any error dead-letters it."""
     with ctx.leases.hold(message.task_id, claim.token):
         try:
             handler(ctx, message, claim)
@@ -116,7 +121,6 @@ def run_hop(
         except Exception as exc:
             log.exception("hop %s/%s failed", message.task_id, message.hop)
             give_up(ctx, message, claim, ErrorInfo(type="internal", message=repr(exc)[:500]))
-    return "done"
 
 
 def dispatch_hop(

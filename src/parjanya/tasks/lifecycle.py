@@ -70,23 +70,43 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
 
 
 def _start_feeders(consumer: Any) -> None:
-    """Batch admission for the tier queues this worker consumes (async dispatch only)."""
-    from parjanya.queues import TIERS, queue_for
+    """Batch admission beside Celery's consumer for the queues this worker consumes."""
+    from parjanya.queues import INTAKE_QUEUE, TIERS, queue_for
     from parjanya.tasks.context import context
     from parjanya.tasks.feeder import QueueFeeder
+    from parjanya.tasks.guard import launch, run_claimed
+    from parjanya.tasks.intake import classify_hop
     from parjanya.tasks.tier import tier_hop
 
     ctx = context()
-    batch = ctx.config.reliability.tier_feeder_batch
-    if ctx.config.reliability.tier_dispatch != "async" or batch == 0:
+    batch = ctx.config.reliability.feeder_batch
+    if batch == 0:
         return
     consumed = {q.name for q in getattr(consumer.task_consumer, "queues", [])}
-    for tier in TIERS:
-        if queue_for(tier) in consumed:
-            feeder = QueueFeeder(ctx, queue_for(tier), tier_hop, batch=batch)
-            feeder.start()
-            _feeders.append(feeder)
-            log.info("batch feeder started on %s", queue_for(tier))
+    feeders = []
+    if INTAKE_QUEUE in consumed:
+        feeders.append(
+            QueueFeeder(
+                ctx, INTAKE_QUEUE, lambda c, m, cl: run_claimed(c, m, cl, classify_hop), batch=batch
+            )
+        )
+    if ctx.config.reliability.tier_dispatch == "async":
+        dispatcher = ctx.dispatcher
+        feeders += [
+            QueueFeeder(
+                ctx,
+                queue_for(tier),
+                lambda c, m, cl: launch(c, m, cl, tier_hop),
+                batch=batch,
+                room=lambda: dispatcher.max_inflight - dispatcher.inflight,
+            )
+            for tier in TIERS
+            if queue_for(tier) in consumed
+        ]
+    for feeder in feeders:
+        feeder.start()
+        _feeders.append(feeder)
+        log.info("batch feeder started on %s", feeder.queue)
 
 
 @signals.worker_shutdown.connect
