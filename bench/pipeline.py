@@ -130,10 +130,13 @@ def bench_pipeline(url: str, tmp: Path, args: argparse.Namespace) -> tuple[float
         client = Client(url, config=config)
         # A routine prompt and a short answer: this measures the pipeline's own overhead (two
         # hops, store, HTTP), not escalations or the sim's cost of rendering long answers.
+        # "cache": False makes every task call the provider: the response cache would otherwise
+        # answer every repeat of this one prompt and flatter the figures.
         request = {
             "prompt": "Rename the variable tmp to total in cart.py.",
             "max_tier": "low",
             "max_output_tokens": 16,
+            "cache": False,
         }
 
         def all_at_once(n: int) -> None:
