@@ -102,25 +102,10 @@ def run_hop(
     holding: TaskStatus,
     handler: HopHandler,
 ) -> str:
-    """Run the hop in this thread. Returns what happened (for logs and tests)."""
-    ctx = context()
-    admitted = admit(ctx, queue, args, kwargs, holding)
-    if isinstance(admitted, str):
-        return admitted
-    run_claimed(ctx, *admitted, handler)
-    return "done"
-
-
-def run_claimed(ctx: WorkerContext, message: HopMessage, claim: Claim, handler: HopHandler) -> None:
-    """Run a claimed hop in this thread under its lease; any error dead-letters it."""
-    with ctx.leases.hold(message.task_id, claim.token):
-        try:
-            handler(ctx, message, claim)
-        except SoftTimeLimitExceeded:
-            give_up(ctx, message, claim, ErrorInfo(type="timeout", message="task time limit hit"))
-        except Exception as exc:
-            log.exception("hop %s/%s failed", message.task_id, message.hop)
-            give_up(ctx, message, claim, ErrorInfo(type="internal", message=repr(exc)[:500]))
+    """Run the hop in this thread, so the message is acknowledged after the work."""
+    return _admit_then(
+        queue, args, kwargs, holding, lambda c, m, cl: run_claimed(c, m, cl, handler), "done"
+    )
 
 
 def dispatch_hop(
@@ -132,12 +117,43 @@ def dispatch_hop(
     handler: AsyncHopHandler,
 ) -> str:
     """Claim here, run on the event loop; blocks only while the process is at `max_inflight`."""
+    return _admit_then(
+        queue, args, kwargs, holding, lambda c, m, cl: launch(c, m, cl, handler), "dispatched"
+    )
+
+
+def _admit_then(
+    queue: str | None,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    holding: TaskStatus,
+    start: Callable[[WorkerContext, HopMessage, Claim], None],
+    started: str,
+) -> str:
+    """Returns what happened (for logs and tests): a claim verdict, or `started`."""
     ctx = context()
     admitted = admit(ctx, queue, args, kwargs, holding)
     if isinstance(admitted, str):
         return admitted
-    launch(ctx, *admitted, handler)
-    return "dispatched"
+    start(ctx, *admitted)
+    return started
+
+
+def failure(exc: BaseException, message: HopMessage) -> ErrorInfo:
+    """What a handler's exception means for the task: a time limit, or a bug (logged)."""
+    if isinstance(exc, SoftTimeLimitExceeded | TimeoutError):
+        return ErrorInfo(type="timeout", message="hop exceeded its time limit")
+    log.exception("hop %s/%s failed", message.task_id, message.hop)
+    return ErrorInfo(type="internal", message=repr(exc)[:500])
+
+
+def run_claimed(ctx: WorkerContext, message: HopMessage, claim: Claim, handler: HopHandler) -> None:
+    """Run a claimed hop in this thread under its lease; any error dead-letters it."""
+    with ctx.leases.hold(message.task_id, claim.token):
+        try:
+            handler(ctx, message, claim)
+        except Exception as exc:
+            give_up(ctx, message, claim, failure(exc, message))
 
 
 def launch(ctx: WorkerContext, message: HopMessage, claim: Claim, handler: AsyncHopHandler) -> None:
@@ -149,13 +165,8 @@ def launch(ctx: WorkerContext, message: HopMessage, claim: Claim, handler: Async
         try:
             async with asyncio.timeout(time_limit):
                 await handler(ctx, message, claim)
-        except TimeoutError:
-            error = ErrorInfo(type="timeout", message=f"hop exceeded {time_limit}s")
-            await asyncio.to_thread(give_up, ctx, message, claim, error)
         except Exception as exc:
-            log.exception("hop %s/%s failed", message.task_id, message.hop)
-            error = ErrorInfo(type="internal", message=repr(exc)[:500])
-            await asyncio.to_thread(give_up, ctx, message, claim, error)
+            await asyncio.to_thread(give_up, ctx, message, claim, failure(exc, message))
         finally:
             lease.__exit__(None, None, None)
 
