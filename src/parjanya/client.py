@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import redis
 from celery import Celery
 
 from parjanya.app import create_app
@@ -110,13 +111,18 @@ class Client:
         return result
 
     def wait(self, task_id: str, timeout: float | None = 60.0) -> TaskResult:
+        """Block until terminal. Rides out a broker/store restart until the deadline."""
         budget = float("inf") if timeout is None else timeout
         deadline = time.monotonic() + budget
-        while not self.store.wait_done(task_id, min(deadline - time.monotonic(), 5.0)):
-            self.status(task_id)  # raises TaskNotFound for an id that never existed
+        while True:
+            try:
+                if self.store.wait_done(task_id, min(deadline - time.monotonic(), 1.0)):
+                    return self.status(task_id)
+                self.status(task_id)  # raises TaskNotFound for an id that never existed
+            except (redis.ConnectionError, redis.TimeoutError):
+                time.sleep(0.2)  # the store is restarting; the task's state survives in it
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"task {task_id} not finished after {timeout}s")
-        return self.status(task_id)
 
     def handle(self, task_id: str) -> TaskHandle:
         return TaskHandle(self, task_id)
