@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from parjanya.client import Client, TaskNotFound
 from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port
@@ -213,3 +214,27 @@ def test_control_without_persistence_the_same_crash_loses_tasks(
     """The control that proves the test above can fail: no AOF, and the same crash loses work."""
     outcomes = _kill_broker_mid_flight(sim, tmp_path, appendonly=False)
     assert outcomes.count("lost") > 0
+
+
+def test_a_connection_blip_mid_call_runs_nothing_twice(
+    redis_url: str, small_cluster: Cluster, sim_control: SimControl
+) -> None:
+    """RELIABILITY T6: CLIENT KILL of every connection while calls are in flight.
+
+    With Celery's acks_late a blip pushes unacked messages back while their tasks keep running, so
+    they run twice. Tier pools here acknowledge at hand-off and the store holds the hop, so each
+    task must finish once, with one model call.
+    """
+    with Client(redis_url, config=small_cluster.config) as client:
+        prompts = [f"Fix the lint warning {i} in app.py. [[sim:latency=2]]" for i in range(20)]
+        handles = [client.submit({"prompt": p, "max_tier": "low"}) for p in prompts]
+        deadline = time.monotonic() + 30
+        # the test pool holds 4 calls in flight (-c 4): wait until all 4 are out
+        while sum(client.status(h.id).status == TaskStatus.running for h in handles) < 4:
+            assert time.monotonic() < deadline, [client.status(h.id).status for h in handles]
+            time.sleep(0.05)
+        killed = redis.Redis.from_url(redis_url).client_kill_filter(_type="normal")
+        assert killed > 0
+        results = [h.result(timeout=60) for h in handles]
+    assert [r.status for r in results] == [TaskStatus.succeeded] * 20
+    assert [_calls(sim_control, p) for p in prompts] == [1] * 20
