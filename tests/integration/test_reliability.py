@@ -222,8 +222,10 @@ def test_a_connection_blip_mid_call_runs_nothing_twice(
     """RELIABILITY T6: CLIENT KILL of every connection while calls are in flight.
 
     With Celery's acks_late a blip pushes unacked messages back while their tasks keep running, so
-    they run twice. Tier pools here acknowledge at hand-off and the store holds the hop, so each
-    task must finish once, with one model call.
+    they run twice in parallel. Tier pools here acknowledge at hand-off and the store holds the hop:
+    each task must finish, once. A hop whose commit hit the dead connection is left to its lease
+    and retried by the reaper, so a task may pay a second call (RELIABILITY allows <= 2 where a
+    kill or blip interrupted it), never a third, and is never dead-lettered for it.
     """
     with Client(redis_url, config=small_cluster.config) as client:
         prompts = [f"Fix the lint warning {i} in app.py. [[sim:latency=2]]" for i in range(20)]
@@ -236,5 +238,9 @@ def test_a_connection_blip_mid_call_runs_nothing_twice(
         killed = redis.Redis.from_url(redis_url).client_kill_filter(_type="normal")
         assert killed > 0
         results = [h.result(timeout=60) for h in handles]
-    assert [r.status for r in results] == [TaskStatus.succeeded] * 20
-    assert [_calls(sim_control, p) for p in prompts] == [1] * 20
+    assert [r.status for r in results] == [TaskStatus.succeeded] * 20, [
+        (r.error, [(a.stage, a.outcome, a.error_type, a.error) for a in r.attempts])
+        for r in results
+        if r.status != TaskStatus.succeeded
+    ]
+    assert all(_calls(sim_control, p) <= 2 for p in prompts)

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import redis
 from celery.exceptions import SoftTimeLimitExceeded
 from pydantic import ValidationError
 
@@ -139,8 +140,21 @@ def _admit_then(
     return started
 
 
-def failure(exc: BaseException, message: HopMessage) -> ErrorInfo:
-    """What a handler's exception means for the task: a time limit, or a bug (logged)."""
+def failure(exc: BaseException, message: HopMessage) -> ErrorInfo | None:
+    """What a handler's exception means for the task: a time limit, a bug (logged), or nothing.
+
+    A lost connection to the store says nothing about the task: the hop is left to its lease,
+    and the reaper republishes it once the lease lapses (RELIABILITY.md mode 5). Dead-lettering
+    it would turn a connection blip into a failed task.
+    """
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+        log.warning(
+            "store unreachable during hop %s/%s; the reaper will retry it: %r",
+            message.task_id,
+            message.hop,
+            exc,
+        )
+        return None
     if isinstance(exc, SoftTimeLimitExceeded | TimeoutError):
         return ErrorInfo(type="timeout", message="hop exceeded its time limit")
     log.exception("hop %s/%s failed", message.task_id, message.hop)
@@ -153,7 +167,9 @@ def run_claimed(ctx: WorkerContext, message: HopMessage, claim: Claim, handler: 
         try:
             handler(ctx, message, claim)
         except Exception as exc:
-            give_up(ctx, message, claim, failure(exc, message))
+            error = failure(exc, message)
+            if error is not None:
+                give_up(ctx, message, claim, error)
 
 
 def launch(ctx: WorkerContext, message: HopMessage, claim: Claim, handler: AsyncHopHandler) -> None:
@@ -166,7 +182,9 @@ def launch(ctx: WorkerContext, message: HopMessage, claim: Claim, handler: Async
             async with asyncio.timeout(time_limit):
                 await handler(ctx, message, claim)
         except Exception as exc:
-            await asyncio.to_thread(give_up, ctx, message, claim, failure(exc, message))
+            error = failure(exc, message)
+            if error is not None:
+                await asyncio.to_thread(give_up, ctx, message, claim, error)
         finally:
             lease.__exit__(None, None, None)
 
