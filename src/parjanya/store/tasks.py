@@ -169,19 +169,9 @@ class TaskStore:
     def claim(
         self, message: HopMessage, *, holding: TaskStatus, lease_ttl_s: float, max_deliveries: int
     ) -> Claim:
-        reply = self._claim(
-            keys=[keys.task(message.task_id), keys.INFLIGHT],
-            args=[
-                message.task_id,
-                message.hop,
-                message.stage,
-                time.time(),
-                lease_ttl_s,
-                max_deliveries,
-                holding.value,
-            ],
-        )
-        return self._claim_of(reply)
+        return self.claim_many(
+            [message], holding=holding, lease_ttl_s=lease_ttl_s, max_deliveries=max_deliveries
+        )[0]
 
     def claim_many(
         self,
@@ -226,12 +216,7 @@ class TaskStore:
         )
 
     def heartbeat(self, task_id: str, token: str, lease_ttl_s: float) -> bool:
-        return bool(
-            self._heartbeat(
-                keys=[keys.task(task_id), keys.INFLIGHT],
-                args=[task_id, token, time.time() + lease_ttl_s],
-            )
-        )
+        return self.heartbeat_many([(task_id, token)], lease_ttl_s)[0]
 
     def heartbeat_many(self, held: list[tuple[str, str]], lease_ttl_s: float) -> list[bool]:
         """Renew many leases in one round trip: a process may hold a thousand hops."""
@@ -257,7 +242,6 @@ class TaskStore:
         dead_letter: DeadLetter | None = None,
     ) -> bool:
         """Write the next state if `token` is still current. False: fenced off, do nothing more."""
-        dlq_stage = stage
         entry = "" if dead_letter is None else dead_letter.model_dump_json()
         return bool(
             self._transition(
@@ -265,7 +249,7 @@ class TaskStore:
                     keys.task(doc.id),
                     keys.INFLIGHT,
                     keys.done(doc.id),
-                    dead_letter_queue_for(dlq_stage),
+                    dead_letter_queue_for(stage),
                     keys.DEAD_LETTER_INDEX,
                     keys.dead_letter(doc.id),
                 ],
