@@ -121,10 +121,15 @@ def bench_pipeline(url: str, tmp: Path, args: argparse.Namespace) -> tuple[float
             tmp,
         )
     ]
-    pool = ["--pool", "threads", "-c", str(args.concurrency), "--loglevel", "WARNING"]
-    pools = {"classifier": ["--classifier"], "low": ["--tier", "low"]}
-    for name, flag in pools.items():
-        children.append(_spawn([*python, "worker", *flag, *pool], env, tmp / f"{name}.log", tmp))
+    # The classifier pool runs like the baseline: one process, `--concurrency` threads. The tier
+    # pool runs as `parjanya up` starts it: hops on its event loop, up to its default in flight.
+    pools = {
+        "classifier": ["--classifier", "--pool", "threads", "-c", str(args.concurrency)],
+        "low": ["--tier", "low"],
+    }
+    for name, flags in pools.items():
+        argv = [*python, "worker", *flags, "--loglevel", "WARNING"]
+        children.append(_spawn(argv, env, tmp / f"{name}.log", tmp))
     try:
         config = load_config(config_path)
         client = Client(url, config=config)

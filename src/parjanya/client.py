@@ -1,9 +1,11 @@
 """The producer SDK: submit a task, get its id at once, read or await the result later.
 
-A submission is validated (pydantic) before anything is written, then recorded in the store, then
-published. If the publish fails the record is withdrawn and the error raised, so a caller never gets
-an id for a task that is half-made; if the record cannot be withdrawn (someone already picked it up)
-the store's reaper still owes it a publish, so it is not lost either.
+A submission is validated (pydantic) before anything is written, then recorded in the store and
+queued. When the store and the broker are one Redis database both are one atomic write (the store's
+script pushes the intake message). Otherwise it is published after the record; if that publish
+fails the record is withdrawn and the error raised, so a caller never gets an id for a task that is
+half-made, and if the record cannot be withdrawn (someone already picked it up) the store's reaper
+still owes it a publish, so it is not lost either.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable, Mapping
+from functools import cached_property
 from typing import Any
 
 import redis
@@ -20,7 +23,7 @@ from parjanya.app import create_app
 from parjanya.config import ParjanyaConfig, Settings, get_config
 from parjanya.schema import HopMessage, TaskRequest, TaskResult
 from parjanya.store import IdempotencyConflict, TaskStore
-from parjanya.tasks.publish import publish_hop
+from parjanya.tasks.publish import Outbox, publish_hop
 
 RequestLike = TaskRequest | Mapping[str, Any] | str
 
@@ -88,10 +91,18 @@ class Client:
             self._app = create_app(self.settings, self.config)
         return self._app
 
+    @cached_property
+    def outbox(self) -> Outbox:
+        return Outbox(self.app, self.settings.store_url)
+
     def submit(self, request: RequestLike) -> TaskHandle:
         task = as_request(request)
-        created = self.store.create(task, requeue_after_s=self.config.reliability.requeue_after_s)
-        if created.created:
+        created = self.store.create(
+            task,
+            requeue_after_s=self.config.reliability.requeue_after_s,
+            enqueue=self.outbox.message_for,
+        )
+        if created.created and not created.enqueued:
             try:
                 publish_hop(self.app, HopMessage(task_id=created.task_id, hop=0, stage="intake"))
             except Exception:

@@ -164,6 +164,15 @@ class BreakerConfig(_Strict):
     reset_after_s: float = Field(default=30.0, gt=0)  # open -> half-open after this long
 
 
+class AuthDisableConfig(_Strict):
+    """How long a deployment stays out of service after a 401/403 (resilience/disabled.py)."""
+
+    ttl_s: float = Field(default=600.0, gt=0)  # then it is tried again (a rotated key)
+    # Each process re-reads the shared marks at most this often instead of before every call;
+    # the process that sees the auth error skips the deployment at once.
+    recheck_s: float = Field(default=1.0, ge=0)
+
+
 class RateLimitConfig(_Strict):
     """How the shared rpm/tpm limits of deployments are enforced (resilience/ratelimit.py)."""
 
@@ -250,6 +259,7 @@ class ParjanyaConfig(_Strict):
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     retry: RetryConfig = Field(default_factory=RetryConfig)
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    auth_disable: AuthDisableConfig = Field(default_factory=AuthDisableConfig)
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     context: ContextConfig = Field(default_factory=ContextConfig)

@@ -202,6 +202,8 @@ class Harness:
             return "refused"
         except Exception as exc:
             return type(exc).__name__
+        finally:
+            await self.breaker.settled()  # calls here are sequential: each outcome is filed first
         return "ok"
 
     async def fail(self, times: int = 1) -> None:

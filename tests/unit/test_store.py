@@ -8,6 +8,7 @@ import fakeredis
 import pytest
 
 from parjanya import keys
+from parjanya.broker.envelope import Enqueue
 from parjanya.schema import DeadLetter, HopMessage, TaskRequest, TaskStatus
 from parjanya.store import DeadLetterStore, IdempotencyConflict, TaskStore
 
@@ -161,3 +162,39 @@ def test_dead_letter_raw_keeps_the_bytes(store: TaskStore) -> None:
     assert dead.queue_lengths()["parjanya.dlq.low"] == 1
     assert dead.purge() == 1
     assert dead.queue_lengths()["parjanya.dlq.low"] == 0
+
+
+def test_create_and_transition_push_the_next_hop_in_the_same_step(store: TaskStore) -> None:
+    pushed = Enqueue(queue="parjanya.intake", payload="intake-message")
+    created = store.create(TaskRequest(prompt="hi"), requeue_after_s=600, enqueue=lambda _: pushed)
+    assert created.created and created.enqueued
+    assert store.redis.lrange("parjanya.intake", 0, -1) == [b"intake-message"]
+    claim = _claim(store, created.task_id)
+    assert claim.doc is not None
+    following = Enqueue(queue="parjanya.tier.low", payload="tier-message")
+    assert not store.transition(claim.doc, token="999", hop=1, stage="low", enqueue=following)
+    assert store.redis.llen("parjanya.tier.low") == 0  # fenced off: nothing queued either
+    assert store.transition(claim.doc, token=claim.token, hop=1, stage="low", enqueue=following)
+    assert store.redis.lrange("parjanya.tier.low", 0, -1) == [b"tier-message"]
+
+
+def test_a_duplicate_submission_pushes_nothing(store: TaskStore) -> None:
+    pushed = Enqueue(queue="parjanya.intake", payload="m")
+    request = TaskRequest(prompt="hi", idempotency_key="k1")
+    first = store.create(request, requeue_after_s=600, enqueue=lambda _: pushed)
+    again = store.create(request, requeue_after_s=600, enqueue=lambda _: pushed)
+    assert again.task_id == first.task_id and not again.created and not again.enqueued
+    assert store.redis.llen("parjanya.intake") == 1
+
+
+def test_batched_claims_reload_a_script_the_server_forgot(store: TaskStore) -> None:
+    ids = [_submit(store, f"task {n}") for n in range(3)]
+    store.redis.script_flush()  # what a restarted Redis looks like to a running worker
+    claims = store.claim_many(
+        [HopMessage(task_id=i, hop=0, stage="intake") for i in ids],
+        holding=TaskStatus.classifying,
+        lease_ttl_s=30,
+        max_deliveries=3,
+    )
+    assert [c.verdict for c in claims] == ["claimed"] * 3
+    assert all(store.heartbeat_many([(i, "1") for i in ids], 30))

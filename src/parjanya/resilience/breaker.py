@@ -23,8 +23,9 @@ Every transition is emitted once, by the process whose write made it, as a `Brea
 listeners (`breaker_metrics.record_transition` counts and logs it); a failing listener is logged and
 skipped. If the store cannot be reached the breaker fails open: calls go through, uncounted.
 
-Cost per call while closed: two store round trips (read before, count after); transitions and
-probe claims add one compare-and-set each, retried on a conflict after a fresh read.
+Cost per call while closed: two store round trips (read before, count after), and only the read
+is on the caller's path: a plain success is filed in the background. Transitions and probe claims
+add one compare-and-set each, retried on a conflict after a fresh read.
 """
 
 from __future__ import annotations
@@ -143,6 +144,7 @@ class BreakerMiddleware:
         self.classify = classify
         self.probe_lease_s = probe_lease_s
         self._window_s = config.window_s if config.failure_rate is not None else 0.0
+        self._filing: set[asyncio.Future[None]] = set()  # successes being filed (kept alive)
 
     async def __call__(
         self, deployment: Deployment, request: ChatRequest, call_next: Next
@@ -153,8 +155,37 @@ class BreakerMiddleware:
         except BaseException as error:
             await self._settle(deployment.name, ticket, self.classify(error))
             raise
-        await self._settle(deployment.name, ticket, self.classify(None))
+        outcome = self.classify(None)
+        if self._settles_later(ticket, outcome):
+            assert ticket is not None
+            self._settle_later(deployment.name, ticket, outcome)
+        else:
+            await self._settle(deployment.name, ticket, outcome)
         return response
+
+    def _settles_later(self, ticket: _Ticket | None, outcome: Outcome) -> bool:
+        """A plain success under the consecutive-failures rule only resets the count.
+
+        Failures and probes are filed before the call returns because they open and close the
+        breaker, and so is every outcome under the failure-rate rule, where a success can complete
+        `min_calls`. A success among concurrent calls has no order to keep with them anyway.
+        """
+        return (
+            outcome is Outcome.SUCCESS
+            and ticket is not None
+            and ticket.probe_id is None
+            and self._window_s == 0.0
+        )
+
+    async def settled(self) -> None:
+        """Wait until every outcome filed in the background is in the store."""
+        while self._filing:
+            await asyncio.gather(*self._filing, return_exceptions=True)
+
+    def _settle_later(self, name: str, ticket: _Ticket, outcome: Outcome) -> None:
+        filing = asyncio.ensure_future(self._settle(name, ticket, outcome))
+        self._filing.add(filing)
+        filing.add_done_callback(self._filing.discard)
 
     async def _admit(self, deployment: Deployment) -> _Ticket | None:
         """The ticket to file the outcome with; None when the store is down (fail open)."""

@@ -8,7 +8,8 @@ a rotated key is picked up without anyone remembering to) or an operator clears 
 
 Two stores with one interface: `MemoryDisabledDeployments` for unit tests and single processes,
 `RedisDisabledDeployments` (one key per deployment, `keys.disabled_deployment`, with a TTL) for a
-cluster. `disable_and_alert` is the one place that disables, logs the ERROR alert line and counts
+cluster. Workers read the Redis store through `RecheckedDisabledDeployments`, a per-process view
+refreshed every `auth_disable.recheck_s`. `disable_and_alert` is the one place that disables, logs the ERROR alert line and counts
 `parjanya_deployment_disabled_total`.
 """
 
@@ -27,6 +28,7 @@ __all__ = [
     "DEFAULT_DISABLE_TTL_S",
     "DisabledDeployments",
     "MemoryDisabledDeployments",
+    "RecheckedDisabledDeployments",
     "RedisDisabledDeployments",
     "disable_and_alert",
 ]
@@ -99,6 +101,43 @@ class RedisDisabledDeployments:
 
     async def clear(self, deployment: str) -> bool:
         return bool(await self.client.delete(keys.disabled_deployment(deployment)))
+
+
+class RecheckedDisabledDeployments:
+    """A process's view of a shared store, read again at most every `recheck_s` per deployment.
+
+    Asking Redis before every call costs a round trip per call (about a tenth of a tier hop's CPU,
+    bench/pipeline.py) for marks that are set a few times a year. This process's own `disable`
+    and `clear` take effect here at once; another process's mark is seen within `recheck_s`, and
+    the calls it lets through meanwhile meet the same auth error and disable again (idempotent).
+    """
+
+    def __init__(
+        self,
+        shared: DisabledDeployments,
+        recheck_s: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.shared, self.recheck_s, self._clock = shared, recheck_s, clock
+        self._seen: dict[str, tuple[str | None, float]] = {}
+
+    async def reason(self, deployment: str) -> str | None:
+        now = self._clock()
+        seen = self._seen.get(deployment)
+        if seen is not None and now < seen[1]:
+            return seen[0]
+        reason = await self.shared.reason(deployment)
+        self._seen[deployment] = (reason, now + self.recheck_s)
+        return reason
+
+    async def disable(self, deployment: str, reason: str) -> None:
+        await self.shared.disable(deployment, reason)
+        self._seen[deployment] = (reason, self._clock() + self.recheck_s)
+
+    async def clear(self, deployment: str) -> bool:
+        self._seen.pop(deployment, None)
+        return await self.shared.clear(deployment)
 
 
 async def disable_and_alert(

@@ -9,6 +9,8 @@ should run; these scripts decide whether it may. See RELIABILITY.md § Idempoten
   deliveries so a hop that keeps killing its worker is dead-lettered instead of looping.
 - TRANSITION commits only while the caller's fencing token is current, so a worker presumed dead that
   wakes up late cannot overwrite the work of the one that replaced it. Terminal states absorb.
+- CREATE and TRANSITION may push the next hop's queue message in the same step when the store and
+  the broker share a Redis database (`broker.envelope`): the outbox and the enqueue are one write.
 - REAP returns hops whose holder stopped renewing its lease, or that sat queued too long, to be
   republished (the outbox: the store, not the broker, remembers that a hop is owed).
 """
@@ -24,8 +26,8 @@ local function is_held(s)
 end
 """
 
-# KEYS: task, inflight, idempotency key ('' when none)
-# ARGV: id, request, doc, deadline, idempotency ttl, request fingerprint
+# KEYS: task, inflight, idempotency key ('' when none), queue list ('' when publishing after)
+# ARGV: id, request, doc, deadline, idempotency ttl, request fingerprint, queue message
 CREATE = """
 if KEYS[3] ~= '' then
   local existing = redis.call('GET', KEYS[3])
@@ -43,6 +45,7 @@ end
 redis.call('HSET', KEYS[1], 'state', 'queued', 'hop', 0, 'stage', 'intake', 'token', 0,
   'deliveries', 0, 'republishes', 0, 'lease_until', 0, 'request', ARGV[2], 'doc', ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+if KEYS[4] ~= '' then redis.call('LPUSH', KEYS[4], ARGV[7]) end
 return {'created', ARGV[1], 1}
 """
 
@@ -97,9 +100,10 @@ return 1
 """
 )
 
-# KEYS: task, inflight, done, dead-letter list, dead-letter index, dead-letter entry
+# KEYS: task, inflight, done, dead-letter list, dead-letter index, dead-letter entry,
+#       queue list of the next hop ('' when publishing after, or none)
 # ARGV: id, token, new state, new hop, new stage, doc, deadline, ttl (0: keep forever),
-#       dead-letter entry JSON ('' when not dead-lettering), now
+#       dead-letter entry JSON ('' when not dead-lettering), now, queue message
 TRANSITION = (
     _TERMINAL
     + """
@@ -128,6 +132,7 @@ if is_terminal(ARGV[3]) then
   end
 else
   redis.call('ZADD', KEYS[2], ARGV[7], ARGV[1])
+  if KEYS[7] ~= '' then redis.call('LPUSH', KEYS[7], ARGV[11]) end
 end
 return 1
 """

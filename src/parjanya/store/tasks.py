@@ -9,12 +9,16 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import redis
+from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 from parjanya import keys
+from parjanya.broker.envelope import Enqueue
 from parjanya.queues import Stage, dead_letter_queue_for
 from parjanya.schema import (
     DeadLetter,
@@ -45,6 +49,7 @@ class IdempotencyConflict(Exception):
 class Created:
     task_id: str
     created: bool  # False: an earlier submission with the same idempotency key is returned
+    enqueued: bool = False  # True: the intake message was pushed in the same step
 
 
 @dataclass(frozen=True)
@@ -97,7 +102,14 @@ class TaskStore:
 
     # -- producers ---------------------------------------------------------------------------
 
-    def create(self, request: TaskRequest, *, requeue_after_s: float) -> Created:
+    def create(
+        self,
+        request: TaskRequest,
+        *,
+        requeue_after_s: float,
+        enqueue: Callable[[HopMessage], Enqueue | None] = lambda _: None,
+    ) -> Created:
+        """Record a new task; `enqueue` may give its intake message to push in the same step."""
         task_id = new_task_id()
         now = utcnow()
         doc = TaskResult(
@@ -109,8 +121,9 @@ class TaskStore:
             timings=[HopTiming(hop=0, stage="intake", queued_at=now)],
         )
         idem_key = keys.idempotency(request.idempotency_key) if request.idempotency_key else ""
+        message = enqueue(HopMessage(task_id=task_id, hop=0, stage="intake"))
         reply = self._create(
-            keys=[keys.task(task_id), keys.INFLIGHT, idem_key],
+            keys=[keys.task(task_id), keys.INFLIGHT, idem_key, message.queue if message else ""],
             args=[
                 task_id,
                 request.model_dump_json(),
@@ -118,12 +131,14 @@ class TaskStore:
                 time.time() + requeue_after_s,
                 self.idempotency_ttl_s,
                 fingerprint(request),
+                message.payload if message else "",
             ],
         )
         verdict, existing_id, same = (_text(v) for v in reply)
         if verdict == "duplicate" and same != "1":
             raise IdempotencyConflict(request.idempotency_key or "", existing_id)
-        return Created(task_id=existing_id, created=verdict == "created")
+        created = verdict == "created"
+        return Created(task_id=existing_id, created=created, enqueued=created and bool(message))
 
     def uncreate(self, task_id: str, request: TaskRequest) -> bool:
         idem_key = keys.idempotency(request.idempotency_key) if request.idempotency_key else ""
@@ -183,23 +198,51 @@ class TaskStore:
     ) -> list[Claim]:
         """`claim` for a batch, in one round trip (the tier feeder admits hops in batches)."""
         now = time.time()
-        with self.redis.pipeline(transaction=False) as pipe:
-            for message in messages:
-                self._claim(
-                    keys=[keys.task(message.task_id), keys.INFLIGHT],
-                    args=[
-                        message.task_id,
-                        message.hop,
-                        message.stage,
-                        now,
-                        lease_ttl_s,
-                        max_deliveries,
-                        holding.value,
-                    ],
-                    client=pipe,
-                )
-            replies = pipe.execute()
-        return [self._claim_of(reply) for reply in replies]
+        calls = [
+            (
+                [keys.task(message.task_id), keys.INFLIGHT],
+                [
+                    message.task_id,
+                    message.hop,
+                    message.stage,
+                    now,
+                    lease_ttl_s,
+                    max_deliveries,
+                    holding.value,
+                ],
+            )
+            for message in messages
+        ]
+        return [self._claim_of(reply) for reply in self._batch(self._claim, calls)]
+
+    def _batch(self, script: Script, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
+        """Many calls of one script in one round trip.
+
+        redis-py's pipeline asks SCRIPT EXISTS before every execute that holds a script, a second
+        round trip per batch; this sends EVALSHA straight away and loads the script only for the
+        calls Redis answers NOSCRIPT (after a restart), which then run again.
+        """
+        replies: list[Any] = [None] * len(calls)
+        pending = list(range(len(calls)))
+        for _ in range(2):
+            with self.redis.pipeline(transaction=False) as pipe:
+                for index in pending:
+                    call_keys, call_args = calls[index]
+                    pipe.evalsha(script.sha, len(call_keys), *call_keys, *call_args)
+                answers = pipe.execute(raise_on_error=False)
+            missing = []
+            for index, answer in zip(pending, answers, strict=True):
+                if isinstance(answer, NoScriptError):
+                    missing.append(index)
+                elif isinstance(answer, Exception):
+                    raise answer
+                else:
+                    replies[index] = answer
+            if not missing:
+                return replies
+            self.redis.script_load(script.script)
+            pending = missing
+        raise NoScriptError("script vanished again right after loading it")
 
     def _claim_of(self, reply: list[Any]) -> Claim:
         verdict = _text(reply[0])
@@ -221,14 +264,11 @@ class TaskStore:
     def heartbeat_many(self, held: list[tuple[str, str]], lease_ttl_s: float) -> list[bool]:
         """Renew many leases in one round trip: a process may hold a thousand hops."""
         until = time.time() + lease_ttl_s
-        with self.redis.pipeline(transaction=False) as pipe:
-            for task_id, token in held:
-                self._heartbeat(
-                    keys=[keys.task(task_id), keys.INFLIGHT],
-                    args=[task_id, token, until],
-                    client=pipe,
-                )
-            return [bool(renewed) for renewed in pipe.execute()]
+        calls = [
+            ([keys.task(task_id), keys.INFLIGHT], [task_id, token, until])
+            for task_id, token in held
+        ]
+        return [bool(renewed) for renewed in self._batch(self._heartbeat, calls)]
 
     def transition(
         self,
@@ -240,8 +280,13 @@ class TaskStore:
         deadline_s: float = 0.0,
         ttl_s: int = 0,
         dead_letter: DeadLetter | None = None,
+        enqueue: Enqueue | None = None,
     ) -> bool:
-        """Write the next state if `token` is still current. False: fenced off, do nothing more."""
+        """Write the next state if `token` is still current. False: fenced off, do nothing more.
+
+        `enqueue`, for a non-terminal next state, is the next hop's queue message, pushed in the
+        same atomic step.
+        """
         entry = "" if dead_letter is None else dead_letter.model_dump_json()
         return bool(
             self._transition(
@@ -252,6 +297,7 @@ class TaskStore:
                     dead_letter_queue_for(stage),
                     keys.DEAD_LETTER_INDEX,
                     keys.dead_letter(doc.id),
+                    enqueue.queue if enqueue else "",
                 ],
                 args=[
                     doc.id,
@@ -264,6 +310,7 @@ class TaskStore:
                     ttl_s,
                     entry,
                     time.time(),
+                    enqueue.payload if enqueue else "",
                 ],
             )
         )

@@ -26,7 +26,11 @@ from parjanya.resilience.breaker import BreakerMiddleware
 from parjanya.resilience.breaker_metrics import record_transition
 from parjanya.resilience.breaker_store import RedisBreakerStore
 from parjanya.resilience.cache import CacheMiddleware, RedisCacheStore
-from parjanya.resilience.disabled import RedisDisabledDeployments
+from parjanya.resilience.disabled import (
+    DisabledDeployments,
+    RecheckedDisabledDeployments,
+    RedisDisabledDeployments,
+)
 from parjanya.resilience.ratelimit import RateLimitCapacity, RateLimitMiddleware
 from parjanya.resilience.ratelimit_store import RedisRateLimitStore
 from parjanya.resilience.track import MemoryTrackStore, RedisTrackStore, TrackingMiddleware
@@ -50,7 +54,7 @@ def shared_redis(url: str, max_connections: int = 64) -> aioredis.Redis:
 class TierChain:
     middlewares: list[CallMiddleware]
     balancer: Balancer
-    disabled: RedisDisabledDeployments
+    disabled: DisabledDeployments
     stale_lookup: StaleLookup | None
 
 
@@ -78,6 +82,9 @@ def build_chain(config: ParjanyaConfig, tier: Tier, client: aioredis.Redis) -> T
     return TierChain(
         middlewares=middlewares,
         balancer=balancer,
-        disabled=RedisDisabledDeployments(client),
+        disabled=RecheckedDisabledDeployments(
+            RedisDisabledDeployments(client, config.auth_disable.ttl_s),
+            config.auth_disable.recheck_s,
+        ),
         stale_lookup=cache.stale_lookup if cache else None,
     )

@@ -20,6 +20,7 @@ from parjanya.store import TaskStore
 from parjanya.tasks.chain import TierChain, build_chain, shared_redis
 from parjanya.tasks.dispatch import Dispatcher, max_inflight_from_env
 from parjanya.tasks.lease import LeaseRenewer
+from parjanya.tasks.publish import Outbox
 
 
 def _new_http_client() -> httpx.AsyncClient:
@@ -50,6 +51,10 @@ class WorkerContext:
         return TaskStore.from_url(
             self.settings.store_url, idempotency_ttl_s=self.config.reliability.idempotency_ttl_s
         )
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        return Outbox(self.app, self.settings.store_url)
 
     @cached_property
     def leases(self) -> LeaseRenewer:

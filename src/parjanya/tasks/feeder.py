@@ -100,15 +100,10 @@ class QueueFeeder:
         raws: list[bytes] = redis.rpop(self.queue, count) or []  # type: ignore[assignment]
         if raws:
             return raws
-        # Idle: block for the next message (Celery's consumer may win it; either is fine).
+        # Idle: block for the next message (Celery's consumer may win it; either is fine) and run
+        # it at once; whatever arrived with it is the next RPOP's batch.
         popped = redis.brpop([self.queue], timeout=1)
-        if not popped:
-            return []
-        first: bytes = popped[1]  # type: ignore[assignment]
-        if count == 1:
-            return [first]
-        more: list[bytes] = redis.rpop(self.queue, count - 1) or []  # type: ignore[assignment]
-        return [first, *more]
+        return [popped[1]] if popped else []  # type: ignore[list-item]
 
     def _admit(self, raws: list[bytes]) -> None:
         messages: list[HopMessage] = []

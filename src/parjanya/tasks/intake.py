@@ -14,7 +14,6 @@ from parjanya.schema import Attempt, ErrorInfo, HopMessage, TaskStatus, utcnow
 from parjanya.store import Claim
 from parjanya.tasks.context import WorkerContext
 from parjanya.tasks.guard import run_hop
-from parjanya.tasks.publish import publish_hop
 
 
 def classify_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
@@ -62,14 +61,17 @@ def classify_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
     results.close_hop(doc, hop)
     following = HopMessage(task_id=doc.id, hop=hop + 1, stage=decision.tier)
     results.open_hop(doc, following.hop, following.stage)
-    if ctx.store.transition(
-        doc,
-        token=claim.token,
-        hop=following.hop,
-        stage=following.stage,
-        deadline_s=ctx.config.reliability.requeue_after_s,
-    ):
-        publish_hop(ctx.app, following)
+    ctx.outbox.hand_off(
+        following,
+        lambda enqueue: ctx.store.transition(
+            doc,
+            token=claim.token,
+            hop=following.hop,
+            stage=following.stage,
+            deadline_s=ctx.config.reliability.requeue_after_s,
+            enqueue=enqueue,
+        ),
+    )
 
 
 @app.task(name=INTAKE_TASK, bind=True, typing=False)

@@ -29,7 +29,6 @@ from parjanya.store import Claim
 from parjanya.tasks.context import WorkerContext, context
 from parjanya.tasks.deadletter import dead_letter
 from parjanya.tasks.guard import dispatch_hop, run_hop
-from parjanya.tasks.publish import publish_hop
 
 _confidence = DefaultConfidence()
 
@@ -162,15 +161,18 @@ def _escalate(
     results.charge(doc)
     following = HopMessage(task_id=doc.id, hop=hop + 1, stage=higher)
     results.open_hop(doc, following.hop, following.stage)
-    if ctx.store.transition(
-        doc,
-        token=token,
-        hop=following.hop,
-        stage=higher,
-        deadline_s=ctx.config.reliability.requeue_after_s,
+    if ctx.outbox.hand_off(
+        following,
+        lambda enqueue: ctx.store.transition(
+            doc,
+            token=token,
+            hop=following.hop,
+            stage=higher,
+            deadline_s=ctx.config.reliability.requeue_after_s,
+            enqueue=enqueue,
+        ),
     ):
         ctx.store.count(f"escalations_{reason}")
-        publish_hop(ctx.app, following)
 
 
 def _blocking(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
