@@ -11,6 +11,8 @@ N tasks. Its ideal is N / 200 x 1 s.
 Parjanya: `parjanya worker --tier low --concurrency N` (hops on the event loop, tasks/dispatch.py)
 through the full tier path: claim, lease, provider adapter, confidence, store commit.
 Peak RSS is the worker process's VmHWM. The sim runs in its own process with a fixed 1 s latency.
+Ceiling: a bare aiohttp client (no queue, no store, nothing else running) holding the same N calls
+against the same sim, in waves: what the sim and the machine allow any worker to reach.
 """
 
 from __future__ import annotations
@@ -182,6 +184,36 @@ def run_parjanya(url: str, sim_url: str, tmp: Path, n: int, waves: int) -> tuple
     return waves * LATENCY_S / elapsed, rss
 
 
+def run_ceiling(sim_url: str, n: int, waves: int) -> float:
+    """What the sim and this machine allow at all: a bare aiohttp client, no queue, no store.
+
+    N calls at once, `waves` times; the fraction of ideal it reaches bounds every worker's.
+    """
+    import asyncio
+
+    import aiohttp
+
+    sys.path.insert(0, str(BENCH))
+    from bare_celery_calls import _body as body
+
+    async def go() -> float:
+        connector = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def one() -> None:
+                async with session.post(f"{sim_url}/v1/chat/completions", json=body) as reply:
+                    reply.raise_for_status()
+                    await reply.read()
+
+            await asyncio.gather(*(one() for _ in range(n)))  # connections open, sim warm
+            started = time.monotonic()
+            for _ in range(waves):
+                await asyncio.gather(*(one() for _ in range(n)))
+            return waves * LATENCY_S / (time.monotonic() - started)
+
+    return asyncio.run(go())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[500, 1000])
@@ -214,6 +246,12 @@ def main() -> None:
                 print(
                     f"parjanya tier   in_flight={n:<5} tasks={n * args.waves:<5} "
                     f"ideal_fraction={fraction:.2f} rss_mb={rss:.0f}",
+                    flush=True,
+                )
+                ceiling = run_ceiling(sim_url, n, args.waves)
+                print(
+                    f"aiohttp alone   in_flight={n:<5} tasks={n * args.waves:<5} "
+                    f"ideal_fraction={ceiling:.2f}  (the sim's and this machine's ceiling)",
                     flush=True,
                 )
                 rows.append((n, fraction, rss, base_fraction))

@@ -47,12 +47,59 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ToolCall(_Strict):
+    """A function call a model made. Accepts OpenAI's nested wire shape as well as this flat one."""
+
+    id: str
+    name: str
+    arguments: str  # JSON text, as the model produced it
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_openai_shape(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("function"), dict):
+            if data.get("type", "function") != "function":
+                raise ValueError(f"tool call type {data.get('type')!r} is not 'function'")
+            function = data["function"]
+            return {
+                "id": data.get("id"),
+                "name": function.get("name"),
+                "arguments": function.get("arguments", "{}"),
+            }
+        return data
+
+
 class ChatMessage(_Strict):
-    """One message in OpenAI chat format (text content only)."""
+    """One message in OpenAI chat format: text, an assistant's tool calls, or a tool's result.
+
+    A multi-turn tool conversation is what agent frameworks send: the assistant message carries
+    the `tool_calls` it made (content may be null), and each `tool` message names the call it
+    answers with `tool_call_id`. Both adapters translate these (Anthropic: `tool_use` blocks in
+    the assistant turn, `tool_result` blocks in the next user turn).
+    """
 
     role: Literal["system", "user", "assistant", "tool", "developer"]
-    content: str
+    content: str = ""
     name: str | None = None
+    tool_calls: list[ToolCall] = Field(default_factory=list)  # assistant: the calls it made
+    tool_call_id: str | None = Field(default=None, min_length=1)  # tool: the call it answers
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_content_is_empty(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "content" in data and data["content"] is None:
+            return {**data, "content": ""}
+        return data
+
+    @model_validator(mode="after")
+    def _tool_fields_match_the_role(self) -> ChatMessage:
+        if self.role == "tool" and self.tool_call_id is None:
+            raise ValueError("a tool message needs the tool_call_id of the call it answers")
+        if self.role != "tool" and self.tool_call_id is not None:
+            raise ValueError("tool_call_id belongs on a tool message only")
+        if self.role != "assistant" and self.tool_calls:
+            raise ValueError("tool_calls belong on an assistant message only")
+        return self
 
 
 class TaskRequest(_Strict):
@@ -200,12 +247,6 @@ class PriorAnswer(_Strict):
     model: str
     output: str
     confidence: float
-
-
-class ToolCall(_Strict):
-    id: str
-    name: str
-    arguments: str  # JSON text, as the model produced it
 
 
 class Truncation(_Strict):

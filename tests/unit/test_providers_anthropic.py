@@ -217,7 +217,7 @@ def test_tool_results_become_tool_result_blocks_first_in_their_turn() -> None:
             USER,
             ChatMessage(role="assistant", content="Let me check."),
             ChatMessage(role="user", content="And be quick."),
-            ChatMessage(role="tool", name="toolu_01", content='{"temp": 21}'),
+            ChatMessage(role="tool", tool_call_id="toolu_01", content='{"temp": 21}'),
         ]
     )
     assert payload(request)["messages"][-1] == {
@@ -614,8 +614,10 @@ def test_sim_tool_call_round_trip() -> None:
     assert tool_call.name == "get_weather" and tool_call.id.startswith("toolu_")
     assert json.loads(tool_call.arguments) == {"query": "What is the weather in Pune"}
 
-    result = ChatMessage(role="tool", name=tool_call.id, content='{"temp_c": 31}')
-    (answered,) = through_sim([first.model_copy(update={"messages": [*first.messages, result]})])
+    asked = ChatMessage(role="assistant", tool_calls=[tool_call])
+    result = ChatMessage(role="tool", tool_call_id=tool_call.id, content='{"temp_c": 31}')
+    conversation = [*first.messages, asked, result]
+    (answered,) = through_sim([first.model_copy(update={"messages": conversation})])
     assert isinstance(answered, ChatResponse)
     assert answered.finish_reason == "stop" and answered.tool_calls == []
     assert answered.text.startswith("[sim-large] ")
@@ -659,3 +661,41 @@ def test_sim_window_and_unknown_model() -> None:
     assert isinstance(too_long, ContextTooLong)
     (unknown,) = through_sim([REQUEST], deployment=SIM.model_copy(update={"model": "nope"}))
     assert type(unknown) is BadRequest and unknown.status == 404
+
+
+def test_an_assistant_tool_call_becomes_a_tool_use_block_before_its_result() -> None:
+    call = ToolCall(id="toolu_01", name="get_weather", arguments='{"city": "Pune"}')
+    request = ChatRequest(
+        messages=[
+            USER,
+            ChatMessage(role="assistant", content="Checking.", tool_calls=[call]),
+            ChatMessage(role="tool", tool_call_id="toolu_01", content='{"temp": 21}'),
+        ]
+    )
+    assert payload(request)["messages"][1:] == [
+        {
+            "role": "assistant",
+            "content": [
+                text("Checking."),
+                {
+                    "type": "tool_use",
+                    "id": "toolu_01",
+                    "name": "get_weather",
+                    "input": {"city": "Pune"},
+                },
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_01", "content": '{"temp": 21}'}
+            ],
+        },
+    ]
+
+
+def test_tool_call_arguments_that_are_not_an_object_are_a_bad_request() -> None:
+    call = ToolCall(id="toolu_01", name="get_weather", arguments="[1, 2]")
+    request = ChatRequest(messages=[USER, ChatMessage(role="assistant", tool_calls=[call])])
+    with pytest.raises(BadRequest, match="not a JSON object"):
+        payload(request)

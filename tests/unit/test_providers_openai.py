@@ -439,12 +439,29 @@ def test_tool_choice_without_tools_is_not_sent() -> None:
 
 
 def test_a_tool_result_names_its_call_by_tool_call_id() -> None:
-    result = ChatMessage(role="tool", name="call_1", content='{"temp": 21}')
+    result = ChatMessage(role="tool", tool_call_id="call_1", content='{"temp": 21}')
     body = sent_body(REQUEST.model_copy(update={"messages": [*REQUEST.messages, result]}))
     assert body["messages"][-1] == {
         "role": "tool",
         "tool_call_id": "call_1",
         "content": '{"temp": 21}',
+    }
+
+
+def test_an_assistant_tool_call_is_sent_nested_with_null_content() -> None:
+    call = ToolCall(id="call_1", name="get_weather", arguments='{"city": "Pune"}')
+    asked = ChatMessage(role="assistant", tool_calls=[call])
+    body = sent_body(REQUEST.model_copy(update={"messages": [*REQUEST.messages, asked]}))
+    assert body["messages"][-1] == {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": '{"city": "Pune"}'},
+            }
+        ],
     }
 
 
@@ -500,8 +517,10 @@ def test_sim_tool_call_round_trip() -> None:
     assert tool_call.name == "get_weather" and tool_call.id.startswith("call_")
     assert json.loads(tool_call.arguments) == {"query": "What is the weather in Pune"}
 
-    result = ChatMessage(role="tool", name=tool_call.id, content='{"temp_c": 31}')
-    answered = through_sim(first.model_copy(update={"messages": [*first.messages, result]}))
+    asked = ChatMessage(role="assistant", tool_calls=[tool_call])
+    result = ChatMessage(role="tool", tool_call_id=tool_call.id, content='{"temp_c": 31}')
+    conversation = [*first.messages, asked, result]
+    answered = through_sim(first.model_copy(update={"messages": conversation}))
     assert isinstance(answered, ChatResponse)
     assert answered.finish_reason == "stop" and answered.tool_calls == []
     assert answered.text.startswith("[sim-large] ") and answered.logprobs

@@ -4,9 +4,9 @@ Like the OpenAI adapter it translates and classifies, nothing more; `base_url` i
 with its version, e.g. `https://api.anthropic.com/v1`. The translation, both ways:
 
 - System (and developer) messages are lifted into the top-level `system` field, joined by a blank
-  line. Everything else becomes alternating user/assistant turns of content blocks: a `tool`
-  message is a user turn's `tool_result` block (answering the call `base.tool_call_id` names), and
-  consecutive turns of one role are merged, since Anthropic wants the roles to alternate.
+  line. Everything else becomes alternating user/assistant turns of content blocks: an assistant
+  message's `tool_calls` are `tool_use` blocks (arguments parsed into `input`), a `tool` message is
+  a user turn's `tool_result` block answering its `tool_call_id`, and consecutive turns of one role are merged, since Anthropic wants the roles to alternate.
 - `max_tokens` is always sent (Anthropic requires it); `stop` → `stop_sequences`; `temperature` is
   capped at 1.0, the top of Anthropic's range (OpenAI's goes to 2).
 - Tools: OpenAI's `{"type": "function", "function": {name, description, parameters}}` →
@@ -49,7 +49,6 @@ from parjanya.providers.base import (
     RateLimited,
     ServerError,
     redact,
-    tool_call_id,
 )
 from parjanya.providers.http import (
     api_key,
@@ -129,21 +128,36 @@ _FENCED = re.compile(r"\A\s*```(?:json)?[ \t]*\n(?P<body>.*?)\n?```\s*\Z", re.S 
 # --- request -------------------------------------------------------------------------------------
 
 
-def _blocks(message: ChatMessage) -> list[dict[str, Any]]:
-    call_id = tool_call_id(message)
-    if call_id is not None:
-        return [{"type": "tool_result", "tool_use_id": call_id, "content": message.content}]
-    return [{"type": "text", "text": message.content}] if message.content else []
+def _tool_use(call: ToolCall, deployment: str) -> dict[str, Any]:
+    """An OpenAI tool call (arguments as JSON text) as Anthropic's block (input as an object)."""
+    try:
+        arguments = json.loads(call.arguments or "{}")
+    except ValueError:
+        arguments = None
+    if not isinstance(arguments, dict):
+        raise BadRequest(
+            f"tool call {call.id} has arguments that are not a JSON object", deployment=deployment
+        )
+    return {"type": "tool_use", "id": call.id, "name": call.name, "input": arguments}
 
 
-def _turns(messages: list[ChatMessage]) -> list[dict[str, Any]]:
+def _blocks(message: ChatMessage, deployment: str) -> list[dict[str, Any]]:
+    if message.role == "tool":
+        return [
+            {"type": "tool_result", "tool_use_id": message.tool_call_id, "content": message.content}
+        ]
+    text = [{"type": "text", "text": message.content}] if message.content else []
+    return text + [_tool_use(call, deployment) for call in message.tool_calls]
+
+
+def _turns(messages: list[ChatMessage], deployment: str) -> list[dict[str, Any]]:
     """Non-system messages as alternating turns; tool results first in a turn, as required."""
     turns: list[dict[str, Any]] = []
     for message in messages:
         if message.role in ("system", "developer"):
             continue
         role = "assistant" if message.role == "assistant" else "user"
-        blocks = _blocks(message)
+        blocks = _blocks(message, deployment)
         if not blocks:
             continue
         if turns and turns[-1]["role"] == role:
@@ -203,7 +217,7 @@ def _tools_fields(request: ChatRequest, deployment: str) -> dict[str, Any]:
 
 
 def build_payload(deployment: Deployment, request: ChatRequest) -> dict[str, Any]:
-    """The JSON body of the call (`BadRequest` for tools Anthropic cannot express)."""
+    """The JSON body of the call (`BadRequest` for tools or calls Anthropic cannot express)."""
     temperature = request.temperature
     optional: dict[str, Any] = {
         "system": _system(request),
@@ -213,7 +227,7 @@ def build_payload(deployment: Deployment, request: ChatRequest) -> dict[str, Any
     return {
         "model": deployment.model,
         "max_tokens": request.max_tokens,
-        "messages": _turns(request.messages),
+        "messages": _turns(request.messages, deployment.name),
         **{k: v for k, v in optional.items() if v is not None},
         **_tools_fields(request, deployment.name),
     }

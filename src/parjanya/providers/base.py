@@ -63,7 +63,6 @@ __all__ = [
     "ServerError",
     "build_provider",
     "redact",
-    "tool_call_id",
 ]
 
 
@@ -98,15 +97,6 @@ class ChatResponse(BaseModel):
     deployment: str
     tool_calls: list[ToolCall] = Field(default_factory=list)
     cached: bool = False  # served by the response cache: no call, no cost
-
-
-def tool_call_id(message: ChatMessage) -> str | None:
-    """The id of the tool call that a `tool` message answers (None for any other message).
-
-    `ChatMessage` has no `tool_call_id` field yet, so a tool result carries the id in `name`. Both
-    adapters read it through here only, so moving it to its own field is a change in one place.
-    """
-    return message.name if message.role == "tool" else None
 
 
 # --- errors ------------------------------------------------------------------------------------

@@ -31,7 +31,6 @@ from parjanya.providers.base import (
     ProviderTimeout,
     RateLimited,
     redact,
-    tool_call_id,
 )
 from parjanya.providers.http import (
     api_key,
@@ -155,10 +154,23 @@ def map_failure(
 
 
 def _message(message: ChatMessage) -> dict[str, Any]:
-    call_id = tool_call_id(message)
-    if call_id is not None:
-        return {"role": "tool", "tool_call_id": call_id, "content": message.content}
-    return message.model_dump(exclude_none=True)
+    """OpenAI's wire shape: tool calls nested under `function`, null content beside them."""
+    body: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.name is not None:
+        body["name"] = message.name
+    if message.tool_call_id is not None:
+        body["tool_call_id"] = message.tool_call_id
+    if message.tool_calls:
+        body["content"] = message.content or None
+        body["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+            for call in message.tool_calls
+        ]
+    return body
 
 
 def build_payload(deployment: Deployment, request: ChatRequest) -> dict[str, Any]:

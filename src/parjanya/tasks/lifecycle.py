@@ -119,6 +119,7 @@ def _on_worker_shutdown(**_: Any) -> None:
         _reaper.stop()
     for feeder in _feeders:
         feeder.stop()
+        log.info("batch feeder on %s admitted %d hops", feeder.queue, feeder.admitted)
     ctx = current_context()
     if ctx is not None and "dispatcher" in ctx.__dict__:
         ctx.dispatcher.drain(timeout_s=30.0)

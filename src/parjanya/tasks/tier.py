@@ -17,7 +17,6 @@ from parjanya.queues import TIER_TASK, Tier
 from parjanya.resilience.cache import bypass_cache
 from parjanya.resilience.fallback import TierCall, call_tier
 from parjanya.schema import (
-    ChatMessage,
     ErrorInfo,
     HopMessage,
     PriorAnswer,
@@ -36,9 +35,7 @@ _confidence = DefaultConfidence()
 def chat_request_for(request: TaskRequest, *, redact: bool) -> ChatRequest:
     messages = request.chat_messages()
     if redact:
-        messages = [
-            ChatMessage(role=m.role, content=redact_pii(m.content), name=m.name) for m in messages
-        ]
+        messages = [m.model_copy(update={"content": redact_pii(m.content)}) for m in messages]
     return ChatRequest(
         messages=messages,
         max_tokens=request.max_output_tokens,
