@@ -796,3 +796,40 @@ def test_headers_are_never_echoed() -> None:
     for response in run(some):
         assert secret not in response.text
         assert all(secret not in value for value in response.headers.values())
+
+
+def test_the_http_app_stops_work_when_the_client_goes_away() -> None:
+    from parjanya.sim.server import SimApp
+
+    class SlowProvider:
+        cancelled = False
+
+        async def handle(self, *args: object) -> object:
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                SlowProvider.cancelled = True
+                raise
+            raise AssertionError("not reached")
+
+    messages = [{"type": "http.request", "body": b"{}", "more_body": False}]
+    sent: list[object] = []
+
+    async def receive() -> dict[str, object]:
+        if messages:
+            return messages.pop()
+        await asyncio.sleep(0.05)
+        return {"type": "http.disconnect"}
+
+    async def send(message: object) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": []}
+
+    async def go() -> float:
+        started = time.monotonic()
+        await SimApp(SlowProvider()).__call__(scope, receive, send)  # type: ignore[arg-type]
+        return time.monotonic() - started
+
+    assert asyncio.run(go()) < 5
+    assert SlowProvider.cancelled and sent == []

@@ -66,16 +66,24 @@ class SimApp:
         if scope.get("query_string"):
             path += "?" + scope["query_string"].decode("latin-1")
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        work = asyncio.ensure_future(
-            self.provider.handle(scope["method"], path, b"".join(chunks), headers)
-        )
+        # The request runs in this task; a watcher cancels it if the client goes away first.
+        this, answered = asyncio.current_task(), False
+
+        def give_up(watcher: asyncio.Future[None]) -> None:
+            if not (answered or watcher.cancelled() or this is None):
+                this.cancel()
+
         gone = asyncio.ensure_future(_disconnected(receive))
-        await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
-        if not work.done():
-            work.cancel()
-            return
-        gone.cancel()
-        response = work.result()
+        gone.add_done_callback(give_up)
+        try:
+            response = await self.provider.handle(scope["method"], path, b"".join(chunks), headers)
+        except asyncio.CancelledError:
+            if gone.done() and not gone.cancelled():
+                return  # the client gave up; nobody is left to answer
+            raise
+        finally:
+            answered = True
+            gone.cancel()
         await send(
             {
                 "type": "http.response.start",
@@ -98,6 +106,7 @@ def uvicorn_config(app: SimApp, host: str, port: int) -> uvicorn.Config:
         port=port,
         log_level="warning",
         access_log=False,
+        proxy_headers=False,  # clients reach the sim directly
         limit_concurrency=None,
         backlog=2048,
         timeout_graceful_shutdown=1,
