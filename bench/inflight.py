@@ -4,7 +4,8 @@
 
 For each size N the tier queue is filled with N x waves tasks first (so producers and the
 classifier are not measured), then ONE worker process is started and timed from its first pop
-off the queue (boot is not throughput) until every task is done. Ideal time is waves x 1 s (N calls in flight, 1 s each); ideal_fraction = ideal / measured.
+off the queue (boot is not throughput) until every task is done. Ideal time is waves x 1 s
+(N calls in flight, 1 s each); ideal_fraction = ideal / measured.
 
 Baseline: bare Celery, threads pool at -c 200, a task that makes the same call with httpx (sync),
 N tasks. Its ideal is N / 200 x 1 s.

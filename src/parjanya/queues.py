@@ -23,6 +23,11 @@ def queue_for(stage: Stage) -> str:
     return INTAKE_QUEUE if stage == "intake" else f"parjanya.tier.{stage}"
 
 
+def task_for(stage: Stage) -> str:
+    """Celery task that runs a stage's hops: the classifier's, or the one every tier shares."""
+    return INTAKE_TASK if stage == "intake" else TIER_TASK
+
+
 def dead_letter_queue_for(stage: Stage) -> str:
     """Dead-letter queue of a stage: `parjanya.dlq.intake` or `parjanya.dlq.<tier>`."""
     return f"parjanya.dlq.{stage}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 def _own_db(url: str, db: int) -> str:
     """A database of the test server no cluster consumes, so nothing races our pops."""
-    return url.rsplit("/", 1)[0] + f"/{db}"
+    return urlsplit(url)._replace(path=f"/{db}").geturl()
 
 
 def _decoded(raw: bytes) -> dict[str, Any]:

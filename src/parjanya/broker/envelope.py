@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 
 from celery import Celery
 
-from parjanya.queues import INTAKE_TASK, TIER_TASK, queue_for
+from parjanya.queues import INTAKE_TASK, TIER_TASK, queue_for, task_for
 from parjanya.schema import HopMessage
 
 __all__ = ["Enqueue", "HopEnvelopes", "shares_one_redis"]
@@ -68,7 +68,7 @@ class HopEnvelopes:
         queue = queue_for(message.stage)
         task_id = uuid.uuid4().hex
         args = (message.model_dump(),)
-        headers = copy.copy(self._headers[INTAKE_TASK if message.stage == "intake" else TIER_TASK])
+        headers = copy.copy(self._headers[task_for(message.stage)])
         headers.update(id=task_id, root_id=task_id, argsrepr=repr(args))
         body = json.dumps([list(args), {}, _EMBED]).encode()
         envelope = {

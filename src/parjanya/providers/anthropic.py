@@ -6,7 +6,8 @@ with its version, e.g. `https://api.anthropic.com/v1`. The translation, both way
 - System (and developer) messages are lifted into the top-level `system` field, joined by a blank
   line. Everything else becomes alternating user/assistant turns of content blocks: an assistant
   message's `tool_calls` are `tool_use` blocks (arguments parsed into `input`), a `tool` message is
-  a user turn's `tool_result` block answering its `tool_call_id`, and consecutive turns of one role are merged, since Anthropic wants the roles to alternate.
+  a user turn's `tool_result` block answering its `tool_call_id`, and consecutive turns of one
+  role are merged, since Anthropic wants the roles to alternate.
 - `max_tokens` is always sent (Anthropic requires it); `stop` → `stop_sequences`; `temperature` is
   capped at 1.0, the top of Anthropic's range (OpenAI's goes to 2).
 - Tools: OpenAI's `{"type": "function", "function": {name, description, parameters}}` →

@@ -156,26 +156,20 @@ class BreakerMiddleware:
             await self._settle(deployment.name, ticket, self.classify(error))
             raise
         outcome = self.classify(None)
-        if self._settles_later(ticket, outcome):
-            assert ticket is not None
+        if ticket is not None and self._settles_later(ticket, outcome):
             self._settle_later(deployment.name, ticket, outcome)
         else:
             await self._settle(deployment.name, ticket, outcome)
         return response
 
-    def _settles_later(self, ticket: _Ticket | None, outcome: Outcome) -> bool:
+    def _settles_later(self, ticket: _Ticket, outcome: Outcome) -> bool:
         """A plain success under the consecutive-failures rule only resets the count.
 
         Failures and probes are filed before the call returns because they open and close the
         breaker, and so is every outcome under the failure-rate rule, where a success can complete
         `min_calls`. A success among concurrent calls has no order to keep with them anyway.
         """
-        return (
-            outcome is Outcome.SUCCESS
-            and ticket is not None
-            and ticket.probe_id is None
-            and self._window_s == 0.0
-        )
+        return outcome is Outcome.SUCCESS and ticket.probe_id is None and self._window_s == 0.0
 
     async def settled(self) -> None:
         """Wait until every outcome filed in the background is in the store."""

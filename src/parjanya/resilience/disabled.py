@@ -9,8 +9,8 @@ a rotated key is picked up without anyone remembering to) or an operator clears 
 Two stores with one interface: `MemoryDisabledDeployments` for unit tests and single processes,
 `RedisDisabledDeployments` (one key per deployment, `keys.disabled_deployment`, with a TTL) for a
 cluster. Workers read the Redis store through `RecheckedDisabledDeployments`, a per-process view
-refreshed every `auth_disable.recheck_s`. `disable_and_alert` is the one place that disables, logs the ERROR alert line and counts
-`parjanya_deployment_disabled_total`.
+refreshed every `auth_disable.recheck_s`. `disable_and_alert` is the one place that disables, logs
+the ERROR alert line and counts `parjanya_deployment_disabled_total`.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from celery import Celery
 from kombu import Producer
 
 from parjanya.broker.envelope import Enqueue, HopEnvelopes, shares_one_redis
-from parjanya.queues import INTAKE_TASK, TIER_TASK, queue_for
+from parjanya.queues import queue_for, task_for
 from parjanya.schema import HopMessage
 
 _RETRY_POLICY = {"max_retries": 5, "interval_start": 0.1, "interval_step": 0.5, "interval_max": 2}
@@ -50,7 +50,7 @@ def publish_hop(app: Celery, message: HopMessage) -> None:
     queue = queue_for(message.stage)
     task = app.amqp.as_task_v2(
         uuid.uuid4().hex,
-        INTAKE_TASK if message.stage == "intake" else TIER_TASK,
+        task_for(message.stage),
         args=(message.model_dump(),),
     )
     _producer(app).publish(
