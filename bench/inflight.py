@@ -1,14 +1,22 @@
 """How many 1-second model calls one worker process carries, against Celery's threads pool.
 
-    python bench/inflight.py [--sizes 500 1000] [--waves 2]
+    python bench/inflight.py [--sizes 500 1000] [--waves 10]
 
 For each size N the tier queue is filled with N x waves tasks first (so producers and the
 classifier are not measured), then ONE worker process is started and timed from its first pop
-off the queue (boot is not throughput) until every task is done. Ideal time is waves x 1 s
-(N calls in flight, 1 s each); ideal_fraction = ideal / measured.
+off the queue (boot is not throughput) until every task is done.
+
+Three fractions of ideal (N calls in flight, 1 s each: N tasks a second):
+- ideal_fraction, the headline: from the moment the first N tasks are done (the warm-up wave, which
+  opens N connections to the sim, as the ceiling's warm-up does) to the last task done, all of it
+  in: (total - N) / N seconds over the time taken.
+- steady: from 2N done to all but the last N done: a full pool, the draining left out.
+- whole_run: waves x 1 s over the time from the first pop to the last task done, everything in.
+With a fixed latency the N calls of the first wave start and end together, so the worker takes
+them in a burst; the bursts spread out over the next waves until completions arrive evenly.
 
 Baseline: bare Celery, threads pool at -c 200, a task that makes the same call with httpx (sync),
-N tasks. Its ideal is N / 200 x 1 s.
+max(N, 5 x 200) tasks, measured the same way with a pool of 200.
 Parjanya: `parjanya worker --tier low --concurrency N` (hops on the event loop, tasks/dispatch.py)
 through the full tier path: claim, lease, provider adapter, confidence, store commit.
 Peak RSS is the worker process's VmHWM. The sim runs in its own process with a fixed 1 s latency.
@@ -76,7 +84,33 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def run_baseline(url: str, sim_url: str, tmp: Path, n: int) -> tuple[float, float]:
+class Completions:
+    """When each count of completed tasks was first seen (polled every few milliseconds)."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.seen: list[tuple[float, int]] = []
+
+    def see(self, done: int) -> None:
+        self.seen.append((time.monotonic() - self.started, done))
+
+    def at(self, count: int) -> float:
+        return next(t for t, done in self.seen if done >= count)
+
+    def fractions(self, pool: int, total: int) -> tuple[float, float, float]:
+        """(after the warm-up wave, steady, whole run) as fractions of ideal (module docstring)."""
+        rate = pool / LATENCY_S
+        end = self.seen[-1][0]
+        warm = (total - pool) / rate / (end - self.at(pool))
+        window = self.at(total - pool) - self.at(2 * pool)
+        steady = (total - 3 * pool) / rate / window if window > 0 else float("nan")
+        return warm, steady, total / rate / end
+
+
+Measured = tuple[float, float, float, float]  # (ideal_fraction, steady, whole_run, peak RSS MB)
+
+
+def run_baseline(url: str, sim_url: str, tmp: Path, n: int) -> Measured:
     broker = redis.Redis.from_url(url)
     broker.delete("bench.inflight.done", "bench.inflight.failed")
     env = {
@@ -89,7 +123,8 @@ def run_baseline(url: str, sim_url: str, tmp: Path, n: int) -> tuple[float, floa
     os.environ.update({"BENCH_BROKER_URL": url, "BENCH_SIM_URL": sim_url})
     import bare_celery_calls
 
-    for _ in range(n):
+    total = max(n, 5 * BASELINE_THREADS)
+    for _ in range(total):
         bare_celery_calls.call_model.delay()
     log = tmp / f"baseline-{n}.log"
     worker = _spawn(
@@ -117,25 +152,26 @@ def run_baseline(url: str, sim_url: str, tmp: Path, n: int) -> tuple[float, floa
     )
     try:
         _wait_log(log, "ready.")
-        while broker.llen("bench.calls") == n:  # worker boot is not throughput
+        while broker.llen("bench.calls") == total:  # worker boot is not throughput
             time.sleep(0.005)
-        started = time.monotonic()
-        while int(broker.get("bench.inflight.done") or 0) < n:
-            if time.monotonic() - started > 300:
+        completions = Completions()
+        while True:
+            completions.see(int(broker.get("bench.inflight.done") or 0))
+            if completions.seen[-1][1] >= total:
+                break
+            if completions.seen[-1][0] > 300:
                 raise RuntimeError("baseline did not finish in 300 s")
-            time.sleep(0.02)
-        elapsed = time.monotonic() - started
+            time.sleep(0.005)
         rss = _peak_rss_mb(worker.pid)
         failed = int(broker.get("bench.inflight.failed") or 0)
     finally:
         _stop(worker)
     if failed:
-        print(f"  (baseline: {failed} of {n} calls failed under load; counted as done)")
-    ideal = n / BASELINE_THREADS * LATENCY_S
-    return ideal / elapsed, rss
+        print(f"  (baseline: {failed} of {total} calls failed under load; counted as done)")
+    return (*completions.fractions(BASELINE_THREADS, total), rss)
 
 
-def run_parjanya(url: str, sim_url: str, tmp: Path, n: int, waves: int) -> tuple[float, float]:
+def run_parjanya(url: str, sim_url: str, tmp: Path, n: int, waves: int) -> Measured:
     raw = yaml.safe_load((REPO / "config" / "parjanya.yaml").read_text())
     for tier in raw["tiers"].values():
         for deployment in tier["deployments"]:
@@ -174,15 +210,17 @@ def run_parjanya(url: str, sim_url: str, tmp: Path, n: int, waves: int) -> tuple
         _wait_log(log, "ready.")
         while broker.llen(queue_for("low")) == total:  # worker boot is not throughput
             time.sleep(0.005)
-        started = time.monotonic()
-        while broker.zcard(keys.INFLIGHT) > 0:
-            time.sleep(0.02)
-        elapsed = time.monotonic() - started
+        completions = Completions()
+        while True:
+            completions.see(total - broker.zcard(keys.INFLIGHT))
+            if completions.seen[-1][1] >= total:
+                break
+            time.sleep(0.005)
         rss = _peak_rss_mb(worker.pid)
     finally:
         _stop(worker)
         client.close()
-    return waves * LATENCY_S / elapsed, rss
+    return (*completions.fractions(n, total), rss)
 
 
 def run_ceiling(sim_url: str, n: int, waves: int) -> float:
@@ -215,10 +253,16 @@ def run_ceiling(sim_url: str, n: int, waves: int) -> float:
     return asyncio.run(go())
 
 
+def _median_run(runs: list[Measured]) -> Measured:
+    """The run with the median headline fraction (its other figures come with it)."""
+    return sorted(runs, key=lambda run: run[0])[len(runs) // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[500, 1000])
-    parser.add_argument("--waves", type=int, default=3)
+    parser.add_argument("--waves", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per size; medians reported")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
@@ -237,25 +281,23 @@ def main() -> None:
             time.sleep(1.0)
             rows = []
             for n in args.sizes:
-                base_fraction, base_rss = run_baseline(server.url, sim_url, tmp, n)
-                print(
-                    f"celery threads -c {BASELINE_THREADS:<4} tasks={n:<5} ideal_fraction="
-                    f"{base_fraction:.2f} rss_mb={base_rss:.0f}",
-                    flush=True,
-                )
-                fraction, rss = run_parjanya(server.url, sim_url, tmp, n, args.waves)
-                print(
-                    f"parjanya tier   in_flight={n:<5} tasks={n * args.waves:<5} "
-                    f"ideal_fraction={fraction:.2f} rss_mb={rss:.0f}",
-                    flush=True,
-                )
+                baselines, tiers = [], []
+                for _ in range(args.repeat):
+                    baselines.append(run_baseline(server.url, sim_url, tmp, n))
+                    _show(f"celery threads -c {BASELINE_THREADS:<4}", n, baselines[-1])
+                    tiers.append(run_parjanya(server.url, sim_url, tmp, n, args.waves))
+                    _show("parjanya tier  ", n, tiers[-1], args.waves)
                 ceiling = run_ceiling(sim_url, n, args.waves)
                 print(
                     f"aiohttp alone   in_flight={n:<5} tasks={n * args.waves:<5} "
-                    f"ideal_fraction={ceiling:.2f}  (the sim's and this machine's ceiling)",
+                    f"whole_run={ceiling:.2f}  (the ceiling of this sim and machine)",
                     flush=True,
                 )
-                rows.append((n, fraction, rss, base_fraction))
+                baseline, tier = _median_run(baselines), _median_run(tiers)
+                print(f"median of {args.repeat}:", flush=True)
+                _show(f"celery threads -c {BASELINE_THREADS:<4}", n, baseline)
+                _show("parjanya tier  ", n, tier, args.waves)
+                rows.append((n, tier[0], tier[3], baseline[0]))
         finally:
             _stop(sim)
             server.stop()
@@ -264,6 +306,17 @@ def main() -> None:
             f"inflight concurrency={n} ideal_fraction={fraction:.2f} rss_mb={rss:.0f} "
             f"baseline_fraction={base_fraction:.2f}"
         )
+
+
+def _show(label: str, n: int, run: Measured, waves: int | None = None) -> None:
+    tasks = max(n, 5 * BASELINE_THREADS) if waves is None else n * waves
+    in_flight = BASELINE_THREADS if waves is None else n
+    fraction, steady, whole, rss = run
+    print(
+        f"{label} in_flight={in_flight:<5} tasks={tasks:<5} ideal_fraction={fraction:.2f} "
+        f"steady={steady:.2f} whole_run={whole:.2f} rss_mb={rss:.0f}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

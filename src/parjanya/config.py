@@ -162,6 +162,9 @@ class BreakerConfig(_Strict):
     window_s: float = Field(default=60.0, gt=0)
     min_calls: int = Field(default=20, ge=1)  # calls in the window before the rate counts
     reset_after_s: float = Field(default=30.0, gt=0)  # open -> half-open after this long
+    # Each process answers a closed breaker from memory; changes are announced to every process at
+    # once, and this bounds how stale a view can get if an announcement is lost.
+    recheck_s: float = Field(default=1.0, ge=0)
 
 
 class AuthDisableConfig(_Strict):
@@ -207,6 +210,7 @@ class ReliabilityConfig(_Strict):
 
     lease_ttl_s: float = Field(default=30.0, gt=0)
     max_deliveries: int = Field(default=5, ge=1)
+    isolate_after: int = Field(default=2, ge=1)  # unfinished deliveries before a hop runs alone
     requeue_after_s: float = Field(
         default=600.0, gt=0
     )  # a queued hop untouched this long is republished

@@ -79,6 +79,11 @@ def breaker(deployment: str) -> str:
     return f"{PREFIX}breaker:{{{deployment}}}"
 
 
+#: Pub/sub channel: a deployment's name is published on it whenever its breaker record changes in a
+#: way other processes must not miss (a transition, a probe claim, a failure counted).
+BREAKER_CHANGES = PREFIX + "breaker:changes"
+
+
 def rate_limit(deployment: str, dimension: str) -> str:
     """One deployment's GCRA theoretical arrival time for `dimension` ("rpm" or "tpm"), in µs."""
     return f"{PREFIX}ratelimit:{{{deployment}}}:{dimension}"

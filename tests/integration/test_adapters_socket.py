@@ -1,7 +1,8 @@
-"""Both adapters against the sim over a real loopback socket: uvicorn, httpx, httpcore, no mocks.
+"""Both adapters against the sim over a real loopback socket, through both posters, no mocks.
 
 The unit tests check each translation with MockTransport; here the same calls cross TCP, so the
-connection pool, real headers and httpcore's DEBUG logging are in the path too.
+connection pool, real headers and the HTTP libraries' DEBUG logging are in the path too. Every test
+runs through httpx (what tests and tools use) and through aiohttp (what workers use).
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from parjanya.config import Deployment
 from parjanya.providers import (
     ChatRequest,
     ChatResponse,
+    ConnectFailed,
     ProviderError,
     RateLimited,
     ServerError,
     build_provider,
 )
+from parjanya.providers.transport import AiohttpPoster, JsonPoster
 from parjanya.schema import ChatMessage
 from parjanya.sim import SimConfig, SimServer, error_marker, prompt_key, tool_marker
 
@@ -69,13 +72,21 @@ def deployment(server: SimServer, kind: str, model: str = "sim-large") -> Deploy
     )
 
 
-def chat(target: Deployment, request: ChatRequest) -> ChatResponse | ProviderError:
+@pytest.fixture(params=["httpx", "aiohttp"])
+def via(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def chat(target: Deployment, request: ChatRequest, via: str) -> ChatResponse | ProviderError:
     async def go() -> ChatResponse | ProviderError:
-        async with httpx.AsyncClient() as client:
-            try:
-                return await build_provider(target, client).chat(request)
-            except ProviderError as exc:
-                return exc
+        client: JsonPoster | httpx.AsyncClient
+        client = httpx.AsyncClient() if via == "httpx" else AiohttpPoster()
+        try:
+            return await build_provider(target, client).chat(request)
+        except ProviderError as exc:
+            return exc
+        finally:
+            await client.aclose()
 
     return asyncio.run(go())
 
@@ -85,9 +96,9 @@ def ask(prompt: str, **update: Any) -> ChatRequest:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_answer_with_usage(server: SimServer, kind: str) -> None:
+def test_answer_with_usage(server: SimServer, kind: str, via: str) -> None:
     prompt = f"Explain the deploy checklist ({kind})."
-    response = chat(deployment(server, kind), ask(prompt, max_tokens=200))
+    response = chat(deployment(server, kind), ask(prompt, max_tokens=200), via)
     assert isinstance(response, ChatResponse)
     assert response.text.startswith("[sim-large] ") and response.finish_reason == "stop"
     assert response.tokens_in == (len(prompt) + 3) // 4 and response.tokens_out > 0
@@ -96,9 +107,9 @@ def test_answer_with_usage(server: SimServer, kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_tool_call(server: SimServer, kind: str) -> None:
+def test_tool_call(server: SimServer, kind: str, via: str) -> None:
     request = ask(f"Weather in Pune? {tool_marker('get_weather')}", tools=[WEATHER])
-    response = chat(deployment(server, kind), request)
+    response = chat(deployment(server, kind), request, via)
     assert isinstance(response, ChatResponse) and response.finish_reason == "tool_calls"
     (call,) = response.tool_calls
     assert call.name == "get_weather"
@@ -106,32 +117,34 @@ def test_tool_call(server: SimServer, kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_rate_limit_carries_retry_after(server: SimServer, kind: str) -> None:
+def test_rate_limit_carries_retry_after(server: SimServer, kind: str, via: str) -> None:
     server.provider.update_faults({"default": {"retry_after_s": 3}})
-    error = chat(deployment(server, kind), ask(f"Hello {error_marker(429)}"))
+    error = chat(deployment(server, kind), ask(f"Hello {error_marker(429)}"), via)
     assert isinstance(error, RateLimited)
     assert (error.status, error.retry_after) == (429, 3.0)
 
 
 @pytest.mark.parametrize(("kind", "status"), [("openai", 503), ("anthropic", 529)])
-def test_outage_is_a_server_error(server: SimServer, kind: str, status: int) -> None:
+def test_outage_is_a_server_error(server: SimServer, kind: str, status: int, via: str) -> None:
     server.provider.update_faults({"models": {"sim-medium": {"outage": True}}})
-    error = chat(deployment(server, kind, "sim-medium"), ask("Hello"))
+    error = chat(deployment(server, kind, "sim-medium"), ask("Hello"), via)
     assert isinstance(error, ServerError) and error.status == status
-    assert isinstance(chat(deployment(server, kind), ask("Hello")), ChatResponse)
+    assert isinstance(chat(deployment(server, kind), ask("Hello"), via), ChatResponse)
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_key_crosses_the_wire_but_no_log_line(
-    server: SimServer, kind: str, caplog: pytest.LogCaptureFixture
+    server: SimServer, kind: str, via: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)  # httpx INFO request lines and httpcore DEBUG traces
     target = deployment(server, kind)
     outcomes = [
-        chat(target, ask("Hello")),
-        chat(target, ask(f"Hello {error_marker(500)}")),
-        chat(target, ask(f"Hello {error_marker('malformed')}")),
-        chat(target.model_copy(update={"timeout_s": 0.2}), ask(f"Hi {error_marker('timeout')}")),
+        chat(target, ask("Hello"), via),
+        chat(target, ask(f"Hello {error_marker(500)}"), via),
+        chat(target, ask(f"Hello {error_marker('malformed')}"), via),
+        chat(
+            target.model_copy(update={"timeout_s": 0.2}), ask(f"Hi {error_marker('timeout')}"), via
+        ),
     ]
     assert isinstance(outcomes[0], ChatResponse)
     assert [type(o).__name__ for o in outcomes[1:]] == [
@@ -139,9 +152,17 @@ def test_key_crosses_the_wire_but_no_log_line(
         "MalformedResponse",
         "ProviderTimeout",
     ]
-    assert {r.name.split(".")[0] for r in caplog.records} >= {"httpx", "httpcore"}
+    if via == "httpx":
+        assert {r.name.split(".")[0] for r in caplog.records} >= {"httpx", "httpcore"}
     for record in caplog.records:
         assert KEY not in record.getMessage() and KEY not in str(record.args)
     for outcome in outcomes:
         shown = outcome.model_dump_json() if isinstance(outcome, ChatResponse) else repr(outcome)
         assert KEY not in shown and KEY not in str(outcome)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_refused_connection_is_connect_failed(server: SimServer, kind: str, via: str) -> None:
+    nowhere = deployment(server, kind).model_copy(update={"base_url": "http://127.0.0.1:9/v1"})
+    error = chat(nowhere, ask("Hello"), via)
+    assert isinstance(error, ConnectFailed), error

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -16,6 +18,7 @@ from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port
 from parjanya.schema import TaskStatus
 from parjanya.sim.ledger import prompt_key
 from parjanya.sim.server import SimServer
+from parjanya.tasks import chaos
 
 from .conftest import Cluster, SimControl, make_cluster, write_test_config
 
@@ -243,4 +246,119 @@ def test_a_connection_blip_mid_call_runs_nothing_twice(
         for r in results
         if r.status != TaskStatus.succeeded
     ]
-    assert all(_calls(sim_control, p) <= 2 for p in prompts)
+    assert all(_calls(sim_control, p) <= 2 for p in prompts), [
+        (r.timings, r.attempts)
+        for p, r in zip(prompts, results, strict=True)
+        if _calls(sim_control, p) > 2
+    ]
+
+
+def test_a_rolling_restart_under_load_loses_nothing_and_runs_nothing_twice(
+    sim: SimServer, sim_control: SimControl, tmp_path: Path
+) -> None:
+    """RELIABILITY T8: SIGTERM each tier pool in turn while calls are in flight and queued.
+
+    A stopping pool finishes the calls it started (no call is cut off, so none runs twice), hands
+    back at once the hops it claimed but had not started, and exits within the soft-shutdown
+    window; no task waits longer than that window for its result.
+    """
+    broker = EmbeddedRedis(free_port(), tmp_path / "redis", appendonly=False).start()
+    redis_url = broker.url  # its own broker: no other test's pools may take these hops
+    cluster = make_cluster(redis_url, sim, tmp_path)
+    soft_shutdown_s = 30.0  # the worker's drain bound (tasks/lifecycle.py)
+    try:
+        cluster.start("intake")
+        first = cluster.start("low", concurrency=40)  # 40 in flight, 2 claimed ahead of the slots
+        second = cluster.start("low", concurrency=40)
+        with Client(redis_url, config=cluster.config) as client:
+            prompts = [
+                f"Rename field {i} in the invoice model. [[sim:latency=1]]" for i in range(240)
+            ]
+            handles = [client.submit({"prompt": p, "max_tier": "low"}) for p in prompts]
+            for old in (first, second):
+                time.sleep(1.5)  # calls in flight, more queued behind them
+                stopping_since = time.monotonic()
+                os.killpg(old.process.pid, signal.SIGTERM)
+                cluster.start("low", concurrency=40)
+                old.process.wait(timeout=soft_shutdown_s + 10)
+                assert time.monotonic() - stopping_since < soft_shutdown_s
+            results = [h.result(timeout=90) for h in handles]
+        assert [r.status for r in results] == [TaskStatus.succeeded] * len(prompts)
+        assert all(_calls(sim_control, p) == 1 for p in prompts), [
+            _calls(sim_control, p) for p in prompts if _calls(sim_control, p) != 1
+        ]
+        waits = [(r.finished_at - r.created_at).total_seconds() for r in results if r.finished_at]
+        assert len(waits) == len(prompts) and max(waits) < soft_shutdown_s, max(waits)
+        given_back = sum(
+            pool.log.read_text(errors="replace").count("given back: worker shutting down")
+            for pool in cluster.pools
+        )
+        drained = [pool.log.read_text(errors="replace") for pool in (first, second)]
+        assert all("hops still running at shutdown" not in log for log in drained)
+        assert given_back >= 1  # the hops claimed ahead of the slots went back, not to a lease
+    finally:
+        cluster.stop()
+        broker.stop()
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_task_that_kills_its_worker_every_time_is_dead_lettered_as_poison(
+    sim: SimServer, sim_control: SimControl, tmp_path: Path
+) -> None:
+    """RELIABILITY T3: a hop whose worker dies on it (SIGKILL, as the OOM killer would), every time.
+
+    A supervisor restarts the pool; the reaper hands the hop out again after each lease; the store
+    counts deliveries and, past the cap, dead-letters it as poison without running it. After
+    `isolate_after` deaths it runs alone, so it stops taking its neighbours down with it, and the
+    neighbours it claimed beside it go back uncounted: they all finish, each paying at most one
+    extra call per death it shared. The pool left running is idle, not spinning.
+    """
+    broker = EmbeddedRedis(free_port(), tmp_path / "redis", appendonly=False).start()
+    redis_url = broker.url  # its own broker: only the chaos pool may take the poison hop
+    cluster = make_cluster(redis_url, sim, tmp_path)
+    try:
+        cluster.start("intake")
+        cluster.env[chaos.KILL_ON_ENV] = "KILL-THIS-WORKER"
+        cluster.start("low")
+        with Client(redis_url, config=cluster.config) as client:
+            poison = client.submit(
+                {"prompt": "Summarise the log. KILL-THIS-WORKER", "max_tier": "low"}
+            )
+            others = [
+                client.submit({"prompt": f"Rename helper {i} in utils.py.", "max_tier": "low"})
+                for i in range(10)
+            ]
+            restarts, deadline = 0, time.monotonic() + 120
+            while not client.status(poison.id).status.terminal:
+                assert time.monotonic() < deadline, client.status(poison.id)
+                if not cluster.pools[-1].alive:
+                    restarts += 1
+                    cluster.start("low")  # what a supervisor (compose, Kubernetes) does
+                time.sleep(0.1)
+            result = poison.result(timeout=5)
+            settled = [h.result(timeout=60) for h in others]
+        limit = cluster.config.reliability.max_deliveries
+        shared_deaths = cluster.config.reliability.isolate_after
+        assert result.status == TaskStatus.dead_lettered and result.error is not None
+        assert result.error.type == "poison", result.error
+        assert 1 <= restarts <= limit  # one death per delivery, until the cap
+        assert (
+            _calls(sim_control, "Summarise the log. KILL-THIS-WORKER") == 0
+        )  # died before calling
+        assert [r.status for r in settled] == [TaskStatus.succeeded] * len(others)
+        calls = [_calls(sim_control, f"Rename helper {i} in utils.py.") for i in range(10)]
+        assert all(1 <= n <= 1 + shared_deaths for n in calls), calls
+        logs = "".join(pool.log.read_text(errors="replace") for pool in cluster.pools)
+        assert f"hop {poison.id}/1 was in flight in {shared_deaths} workers that died" in logs
+        survivor = cluster.pools[-1]
+        assert survivor.alive
+        before = _cpu_seconds(survivor.process.pid)
+        time.sleep(2.0)
+        assert _cpu_seconds(survivor.process.pid) - before < 1.0  # idle, not pinned
+    finally:
+        cluster.stop()
+        broker.stop()

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from parjanya import keys
 from parjanya.client import Client
 from parjanya.schema import TaskResult, TaskStatus
 from parjanya.sim.ledger import prompt_key
@@ -74,8 +75,11 @@ def _tries(result: TaskResult, deployment: str) -> list[str | None]:
 
 
 def _reset_breakers(client: Client) -> None:
-    for key in client.store.redis.scan_iter("parjanya:breaker:*"):
-        client.store.redis.delete(key)
+    """What an operator's reset does: the records go, and every worker's view is told."""
+    redis = client.store.redis
+    for key in redis.scan_iter("parjanya:breaker:{*}"):
+        redis.delete(key)
+        redis.publish(keys.BREAKER_CHANGES, key.decode().split("{")[1].rstrip("}"))
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import Any
 
 import fakeredis
 import pytest
@@ -11,6 +13,7 @@ from parjanya import keys
 from parjanya.broker.envelope import Enqueue
 from parjanya.schema import DeadLetter, HopMessage, TaskRequest, TaskStatus
 from parjanya.store import DeadLetterStore, IdempotencyConflict, TaskStore
+from parjanya.store.batch import ScriptBatcher
 
 
 @pytest.fixture
@@ -84,6 +87,22 @@ def test_deliveries_over_the_limit_are_poison(store: TaskStore) -> None:
         verdicts.append(_claim(store, task_id, ttl=0.001).verdict)
         time.sleep(0.005)
     assert verdicts == ["claimed", "claimed", "claimed", "poison"]
+
+
+def test_a_hop_handed_back_before_it_started_is_not_counted_as_a_delivery(
+    store: TaskStore,
+) -> None:
+    task_id = _submit(store)
+    first = _claim(store, task_id)
+    assert first.deliveries == 1
+    assert store.release(task_id, first.token)
+    assert not store.release(task_id, first.token)  # once: the claim is no longer held
+    assert store.reap_due(requeue_after_s=600) == [
+        HopMessage(task_id=task_id, hop=0, stage="intake")
+    ]  # type: ignore[arg-type]
+    again = _claim(store, task_id)
+    assert again.verdict == "claimed" and again.deliveries == 1
+    assert not store.release(task_id, first.token)  # fenced: an old holder gives back nothing
 
 
 def test_missing_task(store: TaskStore) -> None:
@@ -198,3 +217,37 @@ def test_batched_claims_reload_a_script_the_server_forgot(store: TaskStore) -> N
     )
     assert [c.verdict for c in claims] == ["claimed"] * 3
     assert all(store.heartbeat_many([(i, "1") for i in ids], 30))
+
+
+def test_finishes_batched_on_the_event_loop_share_one_round_trip_and_stay_fenced() -> None:
+    server = fakeredis.FakeServer()
+    store = TaskStore(fakeredis.FakeRedis(server=server))
+    ids = [_submit(store, f"task {n}") for n in range(20)]
+    claims = [_claim(store, task_id) for task_id in ids]
+    for claim in claims:
+        assert claim.doc is not None
+        claim.doc.status = TaskStatus.succeeded
+    store.redis.script_flush()  # a restarted Redis: the batch loads the script and runs again
+    client = fakeredis.FakeAsyncRedis(server=server)
+    batcher = ScriptBatcher(client, store.transition_script)
+    round_trips: list[int] = []
+    real = client.pipeline
+
+    def counting_pipeline(*args: Any, **kwargs: Any) -> Any:
+        round_trips.append(1)
+        return real(*args, **kwargs)
+
+    client.pipeline = counting_pipeline  # type: ignore[method-assign]
+
+    async def finish_all() -> list[Any]:
+        calls = [
+            store.transition_call(c.doc, token=c.token, hop=0, stage="intake", ttl_s=60)  # type: ignore[arg-type]
+            for c in claims
+        ]
+        stale = store.transition_call(claims[0].doc, token="999", hop=0, stage="intake")  # type: ignore[arg-type]
+        return await asyncio.gather(*(batcher(*call) for call in [*calls, stale]))
+
+    replies = asyncio.run(finish_all())
+    assert [bool(r) for r in replies] == [True] * 20 + [False]  # the wrong token is fenced off
+    assert len(round_trips) == 2  # one batch, sent again after NOSCRIPT
+    assert all(store.get(i).status == TaskStatus.succeeded for i in ids)  # type: ignore[union-attr]

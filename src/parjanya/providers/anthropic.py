@@ -59,6 +59,7 @@ from parjanya.providers.http import (
     parse_retry_after,
     post_json,
 )
+from parjanya.providers.transport import JsonPoster, Reply, as_poster
 from parjanya.schema import ChatMessage, ToolCall
 
 __all__ = [
@@ -286,7 +287,7 @@ def _unfence(text: str) -> str:
 
 
 def parse_message(
-    response: httpx.Response,
+    response: Reply,
     *,
     deployment: Deployment,
     request: ChatRequest,
@@ -329,7 +330,7 @@ def parse_message(
 # --- failures ------------------------------------------------------------------------------------
 
 
-def _error_detail(response: httpx.Response) -> tuple[str, str]:
+def _error_detail(response: Reply) -> tuple[str, str]:
     """(Anthropic error type, human message) from an error body, tolerating non-JSON bodies."""
     try:
         detail = _ErrorBody.model_validate_json(response.content).error
@@ -339,10 +340,10 @@ def _error_detail(response: httpx.Response) -> tuple[str, str]:
 
 
 def map_failure(
-    failure: httpx.Response | BaseException, *, deployment: str, secret: str | None = None
+    failure: Reply | BaseException, *, deployment: str, secret: str | None = None
 ) -> ProviderError:
     """Classify a non-2xx response or a transport exception into the taxonomy. The one place."""
-    if not isinstance(failure, httpx.Response):
+    if isinstance(failure, BaseException):
         return map_exception(failure, deployment=deployment, secret=secret)
     status = failure.status_code
     kind, detail = _error_detail(failure)
@@ -366,9 +367,9 @@ def map_failure(
 class AnthropicProvider:
     """`Provider` for one Anthropic Messages deployment, over a client the caller owns and closes."""
 
-    def __init__(self, deployment: Deployment, client: httpx.AsyncClient) -> None:
+    def __init__(self, deployment: Deployment, client: JsonPoster | httpx.AsyncClient) -> None:
         self.deployment = deployment
-        self._client = client
+        self._client = as_poster(client)
 
     def __repr__(self) -> str:
         return f"AnthropicProvider(deployment={self.deployment.name!r})"

@@ -38,6 +38,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from parjanya.config import Deployment
+from parjanya.providers.transport import JsonPoster
 from parjanya.schema import ChatMessage, ToolCall
 
 __all__ = [
@@ -246,7 +247,7 @@ class Provider(Protocol):
     async def chat(self, request: ChatRequest) -> ChatResponse: ...
 
 
-ProviderFactory = Callable[[Deployment, httpx.AsyncClient], Provider]
+ProviderFactory = Callable[[Deployment, Any], Provider]  # (deployment, JsonPoster or httpx client)
 
 #: `Deployment.provider` → "module:attribute" of its adapter class (or factory). Imported on first
 #: use: vendor modules import this one, so naming them here as strings avoids an import cycle.
@@ -256,7 +257,7 @@ ADAPTERS: dict[str, str] = {
 }
 
 
-def build_provider(deployment: Deployment, client: httpx.AsyncClient) -> Provider:
+def build_provider(deployment: Deployment, client: JsonPoster | httpx.AsyncClient) -> Provider:
     """The adapter for `deployment`, sending through `client` (whose transport a test may fake)."""
     target = ADAPTERS.get(deployment.provider)
     if target is None:

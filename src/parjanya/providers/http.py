@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import aiohttp
 import httpx
 from pydantic import ValidationError
 
@@ -35,6 +36,7 @@ from parjanya.providers.base import (
     ServerError,
     redact,
 )
+from parjanya.providers.transport import JsonPoster, Reply
 
 __all__ = [
     "api_key",
@@ -60,6 +62,10 @@ _EXCEPTION_ERRORS: tuple[tuple[type[BaseException], type[ProviderError]], ...] =
     (httpx.TooManyRedirects, BadRequest),
     (httpx.TransportError, ConnectFailed),  # refused, reset, DNS, proxy, protocol breakage
     (httpx.RequestError, ConnectFailed),
+    # aiohttp (the workers' poster); its timeouts are TimeoutError, matched above.
+    (aiohttp.ClientPayloadError, MalformedResponse),
+    (aiohttp.InvalidURL, BadRequest),
+    (aiohttp.ClientError, ConnectFailed),
 )
 
 
@@ -89,14 +95,14 @@ def map_exception(
 
 
 async def post_json(
-    client: httpx.AsyncClient,
+    client: JsonPoster,
     deployment: Deployment,
     url: str,
     payload: Mapping[str, Any],
     *,
     headers: Mapping[str, str],
     secret: str | None,
-) -> tuple[httpx.Response, float]:
+) -> tuple[Reply, float]:
     """POST `payload` under the deployment's timeout; (response of any status, latency in s).
 
     Transport failures are raised already classified. The status is the adapter's to judge.
@@ -104,18 +110,18 @@ async def post_json(
     timeout = deployment.timeout_s
     started = time.perf_counter()
     try:
-        # httpx bounds each phase (connect, each read); the outer deadline bounds the whole call,
-        # so a server that trickles bytes cannot hold a worker forever.
+        # The poster bounds connect and reads; the outer deadline bounds the whole call, so a
+        # server that trickles bytes cannot hold a worker forever.
         async with asyncio.timeout(timeout):
-            response = await client.post(url, json=payload, headers=dict(headers), timeout=timeout)
-    except (httpx.HTTPError, TimeoutError) as exc:
-        # `from None`: the httpx exception holds the request, and the request holds the key.
+            response = await client.post_json(url, payload, headers=headers, timeout_s=timeout)
+    except (httpx.HTTPError, aiohttp.ClientError, TimeoutError) as exc:
+        # `from None`: an httpx exception holds the request, and the request holds the key.
         raise map_exception(exc, deployment=deployment.name, secret=secret) from None
     return response, time.perf_counter() - started
 
 
 def malformed(
-    response: httpx.Response, exc: ValidationError, *, what: str, deployment: str
+    response: Reply, exc: ValidationError, *, what: str, deployment: str
 ) -> MalformedResponse:
     """A 2xx body that is not `what`: names the first bad fields, never quotes their values."""
     problems = ", ".join(
@@ -128,7 +134,7 @@ def malformed(
     )
 
 
-def parse_retry_after(headers: httpx.Headers, *, now: datetime | None = None) -> float | None:
+def parse_retry_after(headers: Mapping[str, str], *, now: datetime | None = None) -> float | None:
     """Seconds to wait from `retry-after-ms` (OpenAI) or `Retry-After` (seconds or an HTTP date)."""
     millis = _finite(headers.get("retry-after-ms"))
     if millis is not None:

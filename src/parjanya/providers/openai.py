@@ -40,6 +40,7 @@ from parjanya.providers.http import (
     parse_retry_after,
     post_json,
 )
+from parjanya.providers.transport import JsonPoster, Reply, as_poster
 from parjanya.schema import ChatMessage, ToolCall
 
 __all__ = [
@@ -127,7 +128,7 @@ class _ErrorBody(_Wire):
     error: _ErrorDetail
 
 
-def _error_detail(response: httpx.Response) -> tuple[str | None, str]:
+def _error_detail(response: Reply) -> tuple[str | None, str]:
     """(OpenAI error code, human message) from an error body, tolerating non-JSON bodies."""
     try:
         detail = _ErrorBody.model_validate_json(response.content).error
@@ -137,10 +138,10 @@ def _error_detail(response: httpx.Response) -> tuple[str | None, str]:
 
 
 def map_failure(
-    failure: httpx.Response | BaseException, *, deployment: str, secret: str | None = None
+    failure: Reply | BaseException, *, deployment: str, secret: str | None = None
 ) -> ProviderError:
     """Classify a non-2xx response or a transport exception into the taxonomy. The one place."""
-    if not isinstance(failure, httpx.Response):
+    if isinstance(failure, BaseException):
         return map_exception(failure, deployment=deployment, secret=secret)
     status = failure.status_code
     code, detail = _error_detail(failure)
@@ -193,7 +194,7 @@ def build_payload(deployment: Deployment, request: ChatRequest) -> dict[str, Any
 
 
 def parse_completion(
-    response: httpx.Response, *, deployment: Deployment, latency_s: float, secret: str | None = None
+    response: Reply, *, deployment: Deployment, latency_s: float, secret: str | None = None
 ) -> ChatResponse:
     """Read a 2xx body; a body that is not a usable completion is an error, not an empty answer."""
     try:
@@ -232,9 +233,9 @@ def parse_completion(
 class OpenAIProvider:
     """`Provider` for one OpenAI-compatible deployment, over a client the caller owns and closes."""
 
-    def __init__(self, deployment: Deployment, client: httpx.AsyncClient) -> None:
+    def __init__(self, deployment: Deployment, client: JsonPoster | httpx.AsyncClient) -> None:
         self.deployment = deployment
-        self._client = client
+        self._client = as_poster(client)
 
     def __repr__(self) -> str:
         return f"OpenAIProvider(deployment={self.deployment.name!r})"

@@ -23,9 +23,10 @@ Every transition is emitted once, by the process whose write made it, as a `Brea
 listeners (`breaker_metrics.record_transition` counts and logs it); a failing listener is logged and
 skipped. If the store cannot be reached the breaker fails open: calls go through, uncounted.
 
-Cost per call while closed: two store round trips (read before, count after), and only the read
-is on the caller's path: a plain success is filed in the background. Transitions and probe claims
-add one compare-and-set each, retried on a conflict after a fresh read.
+Cost per call while closed: two store primitives (read before, count after); a plain success is
+filed in the background. In a worker the store is a `BreakerView`, which answers both from memory
+while the breaker is closed and healthy, so that case makes no round trip at all. Transitions and
+probe claims add one compare-and-set each, retried on a conflict after a fresh read.
 """
 
 from __future__ import annotations

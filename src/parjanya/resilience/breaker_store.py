@@ -8,6 +8,10 @@ The store decides nothing (`breaker_state` does); it offers three atomic primiti
 - `swap`: compare-and-set a whole record on its version (a transition or a probe claim); the
   store bumps the version and clears the window counters, so every state starts counting afresh.
 
+The Redis store also announces on `keys.BREAKER_CHANGES` every write that other processes must not
+miss (a swap, a failure counted), in the same script as the write; `watch` delivers them. That is
+what lets each process keep a view in memory (`breaker_view`) instead of reading before each call.
+
 Redis layout (`keys.breaker(deployment)`, a hash): `state`, `version`, `failures`, `opened_at`
 and `probe_until` (unix seconds), `probe_id`, and the window buckets `c:<bucket>` (calls) and
 `f:<bucket>` (failures). Every write refreshes a TTL (a day by default); an expired hash reads as a
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -125,7 +130,7 @@ return {us(clock(ARGV[1])), redis.call('HGETALL', KEYS[1])}
 )
 
 # KEYS: breaker hash. ARGV: now µs, admitted version, failed (1/0), bucket width µs (0 = no
-# window), buckets per window, ttl ms.
+# window), buckets per window, ttl ms, changes channel, deployment.
 _COUNT = (
     CLOCK
     + """
@@ -134,7 +139,9 @@ local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
 if version ~= tonumber(ARGV[2]) or state ~= 'closed' then return {0} end
 local failed = ARGV[3] == '1'
-if failed then redis.call('HINCRBY', KEYS[1], 'failures', 1)
+if failed then
+  redis.call('HINCRBY', KEYS[1], 'failures', 1)
+  redis.call('PUBLISH', ARGV[7], ARGV[8])
 else redis.call('HSET', KEYS[1], 'failures', 0) end
 local width = tonumber(ARGV[4])
 if width > 0 then
@@ -153,7 +160,7 @@ return {1, us(now), redis.call('HGETALL', KEYS[1])}
 )
 
 # KEYS: breaker hash. ARGV: expected version, ttl ms, state, failures, opened_at, probe_id,
-# probe_until.
+# probe_until, changes channel, deployment.
 _SWAP = """
 local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 if version ~= tonumber(ARGV[1]) then return 0 end
@@ -163,6 +170,7 @@ end
 redis.call('HSET', KEYS[1], 'version', string.format('%d', version + 1), 'state', ARGV[3],
   'failures', ARGV[4], 'opened_at', ARGV[5], 'probe_id', ARGV[6], 'probe_until', ARGV[7])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PUBLISH', ARGV[8], ARGV[9])
 return 1
 """
 
@@ -202,6 +210,8 @@ class RedisBreakerStore:
                 repr(width),
                 WINDOW_BUCKETS,
                 self.ttl_ms,
+                keys.BREAKER_CHANGES,
+                deployment,
             ],
         )
         if int(reply[0]) == 0:
@@ -219,9 +229,24 @@ class RedisBreakerStore:
                 "" if record.opened_at is None else repr(record.opened_at),
                 record.probe_id,
                 repr(record.probe_until),
+                keys.BREAKER_CHANGES,
+                deployment,
             ],
         )
         return int(reply) == 1
+
+    async def watch(self, changed: Callable[[str], None], listening: Callable[[], None]) -> None:
+        """Call `changed(deployment)` for every announced change, until the connection drops.
+
+        `listening` is called once subscribed: from then on no change is missed.
+        """
+        async with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+            await pubsub.subscribe(keys.BREAKER_CHANGES)
+            listening()
+            async for message in pubsub.listen():
+                data = message.get("data")
+                if isinstance(data, bytes | str):
+                    changed(data.decode() if isinstance(data, bytes) else data)
 
 
 _STATES: dict[str, State] = {"closed": "closed", "open": "open", "half_open": "half_open"}

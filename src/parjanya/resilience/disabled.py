@@ -23,6 +23,7 @@ from typing import Protocol
 import redis.asyncio as aioredis
 
 from parjanya import keys, metrics
+from parjanya.aio import SharedReads
 
 __all__ = [
     "DEFAULT_DISABLE_TTL_S",
@@ -121,21 +122,34 @@ class RecheckedDisabledDeployments:
     ) -> None:
         self.shared, self.recheck_s, self._clock = shared, recheck_s, clock
         self._seen: dict[str, tuple[str | None, float]] = {}
+        self._reads: SharedReads[str, str | None] = SharedReads()
+        self._changes: dict[str, int] = {}  # this process's own disables and clears
 
     async def reason(self, deployment: str) -> str | None:
         now = self._clock()
         seen = self._seen.get(deployment)
         if seen is not None and now < seen[1]:
             return seen[0]
+        changes = self._changes.get(deployment, 0)
+        return await self._reads.read(deployment, changes, lambda: self._read(deployment, changes))
+
+    async def _read(self, deployment: str, changes: int) -> str | None:
+        started = self._clock()
         reason = await self.shared.reason(deployment)
-        self._seen[deployment] = (reason, now + self.recheck_s)
+        if self._changes.get(deployment, 0) == changes:  # else our own write is newer
+            self._seen[deployment] = (reason, started + self.recheck_s)
         return reason
+
+    def _changed(self, deployment: str) -> None:
+        self._changes[deployment] = self._changes.get(deployment, 0) + 1
 
     async def disable(self, deployment: str, reason: str) -> None:
         await self.shared.disable(deployment, reason)
+        self._changed(deployment)
         self._seen[deployment] = (reason, self._clock() + self.recheck_s)
 
     async def clear(self, deployment: str) -> bool:
+        self._changed(deployment)
         self._seen.pop(deployment, None)
         return await self.shared.clear(deployment)
 

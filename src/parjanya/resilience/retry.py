@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -175,14 +174,14 @@ def budgeted_retry_on(policy: RetryConfig, *, rand: Callable[[], float] = random
     below `budget(policy, error_type)`. Refusals, auth errors, bad requests and the like are never
     retried (see `matrix.MATRIX`), and a Retry-After longer than `max_retry_after_s` gives up.
     """
-    failures: Counter[str] = Counter()
+    failures: dict[str, int] = {}
 
     def retry_on(exc: Exception) -> float | bool:
         rule = rule_for(exc)
         if not rule.action.retries:
             return False
         error_type = error_type_of(exc)
-        failures[error_type] += 1
+        failures[error_type] = failures.get(error_type, 0) + 1
         if failures[error_type] >= budget(policy, error_type):
             return False
         if rule.action is Action.WAIT_RETRY_AFTER and isinstance(exc, RateLimited):

@@ -107,12 +107,17 @@ class MemoryTrackStore:
         self._calls: dict[str, dict[str, float]] = {}  # deployment -> call id -> deadline
         self._latency: dict[str, tuple[float, float]] = {}  # deployment -> (ewma, expires at)
         self._turns: dict[str, int] = {}
+        self._swept_at = float("-inf")
 
     async def begin(self, deployment: str, call_id: str, lease_s: float) -> None:
         now = self.clock()
         calls = self._calls.setdefault(deployment, {})
-        for expired in [c for c, deadline in calls.items() if deadline <= now]:
-            del calls[expired]
+        # Calls end in a `finally`, so expired leases are rare here; sweeping on every call cost
+        # O(calls in flight) per call, so sweep once a second.
+        if now >= self._swept_at + 1.0:
+            self._swept_at = now
+            for expired in [c for c, deadline in calls.items() if deadline <= now]:
+                del calls[expired]
         calls[call_id] = now + lease_s
 
     async def end(self, deployment: str, call_id: str) -> None:

@@ -13,6 +13,7 @@ do. Finish reasons use OpenAI's words; each wire module translates them into its
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -125,6 +126,10 @@ def _tool_use(model: str, prompt: str, tool: str, topic: str) -> ToolUse:
     return ToolUse(id=digest[:24], name=tool, arguments={"query": _topic(topic)})
 
 
+# Pure in its arguments (the RNG is seeded from model and prompt), so a repeated request is answered
+# from memory: drawing tokens was half the sim's CPU, and a benchmark sends one prompt thousands of
+# times. Answers are frozen, so sharing one is safe.
+@functools.lru_cache(maxsize=4096)
 def compose(
     *,
     model: str,

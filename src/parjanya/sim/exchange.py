@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import to_json
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ Route = Callable[[SimRequest], Awaitable[SimResponse]]
 
 
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> SimResponse:
-    body = json.dumps(payload).encode()
+    body = to_json(payload)  # in Rust: a quarter of the cost of json.dumps for a completion
     return SimResponse(status, {"content-type": "application/json", **(headers or {})}, body)
 
 

@@ -225,7 +225,8 @@ class SimProvider:
         )
         response = wire.answer(call, answer.filtered() if fault is Fault.filtered else answer)
         record(200)
-        await asyncio.sleep(delay)
+        # The latency runs from arrival: parsing and composing happen within it, as at a provider.
+        await asyncio.sleep(max(0.0, t + delay - self.ledger.now()))
         if fault is Fault.malformed:
             return SimResponse(200, response.headers, response.body[: len(response.body) // 2])
         return response

@@ -6,7 +6,8 @@ should run; these scripts decide whether it may. See RELIABILITY.md § Idempoten
 
 - CLAIM refuses terminal tasks (a redelivered message after commit does no work), stale hops (a copy
   of a message the task has moved past) and hops held under a live lease (a parallel copy); it counts
-  deliveries so a hop that keeps killing its worker is dead-lettered instead of looping.
+  deliveries so a hop that keeps killing its worker is dead-lettered instead of looping (RELEASE
+  takes back the count of a hop handed back before it started).
 - TRANSITION commits only while the caller's fencing token is current, so a worker presumed dead that
   wakes up late cannot overwrite the work of the one that replaced it. Terminal states absorb.
 - CREATE and TRANSITION may push the next hop's queue message in the same step when the store and
@@ -96,6 +97,22 @@ local h = redis.call('HMGET', KEYS[1], 'token', 'state')
 if h[1] ~= ARGV[2] or not is_held(h[2]) then return 0 end
 redis.call('HSET', KEYS[1], 'lease_until', ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+return 1
+"""
+)
+
+# KEYS: task, inflight
+# ARGV: id, token
+# Hand back a hop claimed but never started: the lease ends now, and the claim is not counted as a
+# delivery (the count is evidence against the hop only when it ran in a worker that died).
+RELEASE = (
+    _TERMINAL
+    + """
+local h = redis.call('HMGET', KEYS[1], 'token', 'state')
+if h[1] ~= ARGV[2] or not is_held(h[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'queued', 'lease_until', 0)
+redis.call('HINCRBY', KEYS[1], 'deliveries', -1)
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
 return 1
 """
 )

@@ -9,13 +9,12 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import redis
 from redis.commands.core import Script
-from redis.exceptions import NoScriptError
 
 from parjanya import keys
 from parjanya.broker.envelope import Enqueue
@@ -30,6 +29,7 @@ from parjanya.schema import (
     utcnow,
 )
 from parjanya.store import scripts
+from parjanya.store.batch import ScriptCall, run_batch
 
 ClaimVerdict = Literal["claimed", "poison", "terminal", "stale", "busy", "missing"]
 
@@ -88,6 +88,7 @@ class TaskStore:
         self._uncreate = client.register_script(scripts.UNCREATE)
         self._claim = client.register_script(scripts.CLAIM)
         self._heartbeat = client.register_script(scripts.HEARTBEAT)
+        self._release = client.register_script(scripts.RELEASE)
         self._transition = client.register_script(scripts.TRANSITION)
         self._dead_letter_raw = client.register_script(scripts.DEAD_LETTER_RAW)
         self._replay = client.register_script(scripts.REPLAY)
@@ -213,36 +214,7 @@ class TaskStore:
             )
             for message in messages
         ]
-        return [self._claim_of(reply) for reply in self._batch(self._claim, calls)]
-
-    def _batch(self, script: Script, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
-        """Many calls of one script in one round trip.
-
-        redis-py's pipeline asks SCRIPT EXISTS before every execute that holds a script, a second
-        round trip per batch; this sends EVALSHA straight away and loads the script only for the
-        calls Redis answers NOSCRIPT (after a restart), which then run again.
-        """
-        replies: list[Any] = [None] * len(calls)
-        pending = list(range(len(calls)))
-        for _ in range(2):
-            with self.redis.pipeline(transaction=False) as pipe:
-                for index in pending:
-                    call_keys, call_args = calls[index]
-                    pipe.evalsha(script.sha, len(call_keys), *call_keys, *call_args)
-                answers = pipe.execute(raise_on_error=False)
-            missing = []
-            for index, answer in zip(pending, answers, strict=True):
-                if isinstance(answer, NoScriptError):
-                    missing.append(index)
-                elif isinstance(answer, Exception):
-                    raise answer
-                else:
-                    replies[index] = answer
-            if not missing:
-                return replies
-            self.redis.script_load(script.script)
-            pending = missing
-        raise NoScriptError("script vanished again right after loading it")
+        return [self._claim_of(reply) for reply in run_batch(self.redis, self._claim, calls)]
 
     def _claim_of(self, reply: list[Any]) -> Claim:
         verdict = _text(reply[0])
@@ -261,6 +233,12 @@ class TaskStore:
     def heartbeat(self, task_id: str, token: str, lease_ttl_s: float) -> bool:
         return self.heartbeat_many([(task_id, token)], lease_ttl_s)[0]
 
+    def release(self, task_id: str, token: str) -> bool:
+        """Hand back a hop claimed but not started: the reaper's next sweep republishes it, and
+        the claim does not count toward its delivery cap (it never ran, so it killed nobody)."""
+        reply = self._release(keys=[keys.task(task_id), keys.INFLIGHT], args=[task_id, token])
+        return bool(reply)
+
     def heartbeat_many(self, held: list[tuple[str, str]], lease_ttl_s: float) -> list[bool]:
         """Renew many leases in one round trip: a process may hold a thousand hops."""
         until = time.time() + lease_ttl_s
@@ -268,7 +246,7 @@ class TaskStore:
             ([keys.task(task_id), keys.INFLIGHT], [task_id, token, until])
             for task_id, token in held
         ]
-        return [bool(renewed) for renewed in self._batch(self._heartbeat, calls)]
+        return [bool(renewed) for renewed in run_batch(self.redis, self._heartbeat, calls)]
 
     def transition(
         self,
@@ -287,32 +265,60 @@ class TaskStore:
         `enqueue`, for a non-terminal next state, is the next hop's queue message, pushed in the
         same atomic step.
         """
+        call_keys, call_args = self.transition_call(
+            doc,
+            token=token,
+            hop=hop,
+            stage=stage,
+            deadline_s=deadline_s,
+            ttl_s=ttl_s,
+            dead_letter=dead_letter,
+            enqueue=enqueue,
+        )
+        return bool(self._transition(keys=call_keys, args=call_args))
+
+    @property
+    def transition_script(self) -> Script:
+        return self._transition
+
+    def transition_call(
+        self,
+        doc: TaskResult,
+        *,
+        token: str,
+        hop: int,
+        stage: Stage,
+        deadline_s: float = 0.0,
+        ttl_s: int = 0,
+        dead_letter: DeadLetter | None = None,
+        enqueue: Enqueue | None = None,
+    ) -> ScriptCall:
+        """The keys and arguments of `transition`, for a caller that batches its round trips."""
         entry = "" if dead_letter is None else dead_letter.model_dump_json()
-        return bool(
-            self._transition(
-                keys=[
-                    keys.task(doc.id),
-                    keys.INFLIGHT,
-                    keys.done(doc.id),
-                    dead_letter_queue_for(stage),
-                    keys.DEAD_LETTER_INDEX,
-                    keys.dead_letter(doc.id),
-                    enqueue.queue if enqueue else "",
-                ],
-                args=[
-                    doc.id,
-                    token,
-                    doc.status.value,
-                    hop,
-                    stage,
-                    doc.model_dump_json(),
-                    time.time() + deadline_s,
-                    ttl_s,
-                    entry,
-                    time.time(),
-                    enqueue.payload if enqueue else "",
-                ],
-            )
+        now = time.time()
+        return (
+            [
+                keys.task(doc.id),
+                keys.INFLIGHT,
+                keys.done(doc.id),
+                dead_letter_queue_for(stage),
+                keys.DEAD_LETTER_INDEX,
+                keys.dead_letter(doc.id),
+                enqueue.queue if enqueue else "",
+            ],
+            [
+                doc.id,
+                token,
+                doc.status.value,
+                hop,
+                stage,
+                doc.model_dump_json(),
+                now + deadline_s,
+                ttl_s,
+                entry,
+                now,
+                enqueue.payload if enqueue else "",
+            ],
         )
 
     def reap_due(self, *, requeue_after_s: float, limit: int = 200) -> list[HopMessage]:

@@ -25,6 +25,7 @@ from parjanya.resilience.base import Balancer, CallMiddleware
 from parjanya.resilience.breaker import BreakerMiddleware
 from parjanya.resilience.breaker_metrics import record_transition
 from parjanya.resilience.breaker_store import RedisBreakerStore
+from parjanya.resilience.breaker_view import BreakerView
 from parjanya.resilience.cache import CacheMiddleware, RedisCacheStore
 from parjanya.resilience.disabled import (
     DisabledDeployments,
@@ -71,11 +72,16 @@ def build_chain(config: ParjanyaConfig, tier: Tier, client: aioredis.Redis) -> T
         burst_s=config.rate_limit.burst_s,
         headroom=config.rate_limit.headroom,
     )
+    breakers = RedisBreakerStore(client)
     cache = CacheMiddleware(RedisCacheStore(client), config.cache) if config.cache.enabled else None
     middlewares: list[CallMiddleware] = [
         *([cache] if cache else []),
         limiter,
-        BreakerMiddleware(RedisBreakerStore(client), config.breaker, listeners=[record_transition]),
+        BreakerMiddleware(
+            BreakerView(breakers, breakers.watch, recheck_s=config.breaker.recheck_s),
+            config.breaker,
+            listeners=[record_transition],
+        ),
         TrackingMiddleware(tracks, tier=tier),
     ]
     balancer = make_balancer(tier_config.balance, stats=tracks, capacity=RateLimitCapacity(limiter))

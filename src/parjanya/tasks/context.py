@@ -7,35 +7,20 @@ import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 
-import httpx
 import redis.asyncio as aioredis
 from celery import Celery
-from httpx_aiohttp import AiohttpTransport
 
 from parjanya.aio import LoopThread, loop_thread
 from parjanya.config import Deployment, ParjanyaConfig, Settings, get_config, get_settings
 from parjanya.providers import Provider, build_provider
+from parjanya.providers.transport import AiohttpPoster
 from parjanya.queues import Tier
 from parjanya.store import TaskStore
+from parjanya.store.batch import ScriptBatcher
 from parjanya.tasks.chain import TierChain, build_chain, shared_redis
 from parjanya.tasks.dispatch import Dispatcher, max_inflight_from_env
 from parjanya.tasks.lease import LeaseRenewer
 from parjanya.tasks.publish import Outbox
-
-
-def _new_http_client() -> httpx.AsyncClient:
-    """The httpx client every provider of this process shares, on an aiohttp transport.
-
-    Adapters and tests speak httpx (MockTransport in unit tests); the sockets are aiohttp's.
-    httpcore's pool does work per request in proportion to the connections it holds, so at 500
-    calls in flight one client needed 6.8 s for 500 one-second calls; the aiohttp transport
-    (httpx-aiohttp, by httpx's maintainer) needed 1.2 s (bench/inflight.py has the full run).
-    The aiohttp session is created on first use, inside the worker's event loop.
-    """
-    limits = httpx.Limits(max_connections=4000, max_keepalive_connections=4000, keepalive_expiry=30)
-    return httpx.AsyncClient(
-        transport=AiohttpTransport(limits=limits), timeout=httpx.Timeout(60.0, connect=5.0)
-    )
 
 
 @dataclass
@@ -69,8 +54,14 @@ class WorkerContext:
         return Dispatcher(self.loop, max_inflight_from_env())
 
     @cached_property
-    def http(self) -> httpx.AsyncClient:
-        return _new_http_client()
+    def http(self) -> AiohttpPoster:
+        """The connection pool every provider of this process shares (providers/transport.py)."""
+        return AiohttpPoster()
+
+    @cached_property
+    def finishes(self) -> ScriptBatcher:
+        """Finished hops' store writes, batched on the event loop (tasks/tier.py)."""
+        return ScriptBatcher(self.aredis, self.store.transition_script)
 
     @cached_property
     def aredis(self) -> aioredis.Redis:

@@ -15,8 +15,18 @@ pools, the failure modes that come from holding unacked messages for the length 
 visibility-timeout redelivery and duplicate parallel runs after a connection blip.
 
 Back-pressure: when `max_inflight` hops are running, `submit` blocks the Celery thread, so the
-worker stops fetching until a slot frees up. On shutdown, `drain` waits for running hops; anything
-still running when the process exits is recovered by the reaper after its lease.
+worker stops fetching until a slot frees up. On shutdown, `close` turns away hops still waiting for
+a slot (their callers give them back to the store at once, so another worker takes them at the
+reaper's next sweep instead of after a lease), and `drain` waits for running hops; anything still
+running when the process exits is recovered by the reaper after its lease.
+
+Running alone (RELIABILITY T3): hundreds of hops share this process, so a hop that kills it (an OOM,
+a segfault) takes every neighbour with it, and the store counts a delivery against each. A hop that
+has already been in flight in `isolate_after` workers that died is a suspect: `submit(alone=True)`
+waits for the running hops to finish, then runs it with nothing beside it. Meanwhile every other
+hop is turned away (`HopTurnedAway`, and its caller hands it back uncounted) and the feeders pop
+nothing. If the suspect kills the process again, only its own count rises; if it finishes, it was a
+bystander, and it cost one call's worth of this process's time.
 """
 
 from __future__ import annotations
@@ -26,8 +36,10 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 
 from parjanya.aio import LoopThread
 
@@ -40,28 +52,98 @@ def max_inflight_from_env() -> int:
     return int(os.environ.get("PARJANYA_MAX_INFLIGHT", DEFAULT_MAX_INFLIGHT))
 
 
+class HopTurnedAway(RuntimeError):
+    """This hop will not start here: the process is shutting down, or another hop runs alone."""
+
+
+class DispatcherClosed(HopTurnedAway):
+    """The process is shutting down: a hop that has not started will not start here."""
+
+
 class Dispatcher:
     def __init__(self, loop: LoopThread, max_inflight: int) -> None:
         self.loop = loop
         self.max_inflight = max_inflight
         self._slots = threading.BoundedSemaphore(max_inflight)
+        self._closed = threading.Event()
         self._running: set[Future[None]] = set()
-        self._lock = threading.Lock()
+        self._state = threading.Condition()
+        self._alone: Future[None] | bool = False  # True while waiting for the others to finish
+        self._admitting: Counter[int] = Counter()  # threads inside `admitting`
         self.peak = 0
 
     @property
     def inflight(self) -> int:
-        with self._lock:
+        with self._state:
             return len(self._running)
 
-    def submit(self, job: Callable[[], Awaitable[None]]) -> None:
-        """Run `job()` on the loop; blocks while `max_inflight` jobs are already running."""
-        self._slots.acquire()
-        future = asyncio.run_coroutine_threadsafe(self._run(job), self.loop.loop)
-        with self._lock:
+    @property
+    def alone(self) -> bool:
+        """A hop is running, or about to run, with nothing beside it: admit nothing now."""
+        return self._alone is not False
+
+    @contextmanager
+    def admitting(self, timeout_s: float) -> Iterator[None]:
+        """Claim and start hops inside this block, so that none is claimed beside a lone hop.
+
+        It waits (at most `timeout_s`) while a hop runs alone, and a hop about to run alone waits
+        for every other thread's block to end: a hop claimed in one of them either started before
+        (and the lone hop waits for it to finish) or is turned away and handed back uncounted.
+        """
+        me = threading.get_ident()
+        with self._state:
+            self._state.wait_for(lambda: not self.alone, timeout=timeout_s)
+            self._admitting[me] += 1
+        try:
+            yield
+        finally:
+            with self._state:
+                self._admitting[me] -= 1
+                if not self._admitting[me]:
+                    del self._admitting[me]
+                self._state.notify_all()
+
+    def submit(self, job: Callable[[], Awaitable[None]], *, alone: bool = False) -> None:
+        """Run `job()` on the loop; blocks while `max_inflight` jobs are already running.
+
+        Raises `HopTurnedAway` instead of starting the job once `close` is called, or while
+        another job runs alone; with `alone`, first waits for every running job to finish.
+        """
+        if alone:
+            self._wait_to_run_alone()
+        while not self._slots.acquire(timeout=0.1):
+            self._refuse_if_closed()
+        with self._state:  # the check and the start are one step: `alone` waits for `_running`
+            if not alone and (self.alone or self._closed.is_set()):
+                self._slots.release()
+                self._refuse_if_closed()
+                raise HopTurnedAway("another hop is running alone in this process")
+            future = asyncio.run_coroutine_threadsafe(self._run(job), self.loop.loop)
             self._running.add(future)
             self.peak = max(self.peak, len(self._running))
+            if alone:
+                self._alone = future
         future.add_done_callback(self._done)
+
+    def _wait_to_run_alone(self) -> None:
+        with self._state:
+            if self.alone:
+                raise HopTurnedAway("another hop is running alone in this process")
+            self._refuse_if_closed()
+            self._alone = True
+            me = threading.get_ident()
+            try:
+                while self._running or any(t != me for t in self._admitting):
+                    self._state.wait(timeout=0.1)
+                    self._refuse_if_closed()
+            except DispatcherClosed:
+                self._alone = False
+                self._state.notify_all()
+                raise
+
+    def _refuse_if_closed(self) -> None:
+        if self._closed.is_set():
+            raise DispatcherClosed("worker shutting down")
 
     async def _run(self, job: Callable[[], Awaitable[None]]) -> None:
         try:
@@ -70,9 +152,16 @@ class Dispatcher:
             log.exception("in-flight hop crashed outside its guard")
 
     def _done(self, future: Future[None]) -> None:
-        with self._lock:
+        with self._state:
             self._running.discard(future)
+            if self._alone is future:
+                self._alone = False
+            self._state.notify_all()
         self._slots.release()
+
+    def close(self) -> None:
+        """Start no more jobs; those already running carry on (see `drain`)."""
+        self._closed.set()
 
     def drain(self, timeout_s: float) -> bool:
         """Wait for running hops; True when none is left."""

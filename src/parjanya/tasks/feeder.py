@@ -21,6 +21,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from pydantic import ValidationError
@@ -30,7 +31,8 @@ from parjanya.queues import INTAKE_QUEUE, INTAKE_TASK, TIER_TASK
 from parjanya.schema import HopMessage, TaskStatus
 from parjanya.store import Claim
 from parjanya.tasks.context import WorkerContext
-from parjanya.tasks.guard import judge
+from parjanya.tasks.dispatch import Dispatcher
+from parjanya.tasks.guard import hand_back, judge, runs_alone
 
 log = logging.getLogger("parjanya.feeder")
 
@@ -63,12 +65,19 @@ class QueueFeeder:
         run: RunHop,
         *,
         batch: int = 64,
-        room: Callable[[], int] | None = None,
+        dispatcher: Dispatcher | None = None,
     ) -> None:
+        """With a `dispatcher` (tier queues), pop only as many hops as it has slots for, and run
+        a hop that must run alone (see `tasks/dispatch.py`) without the rest of its batch."""
         self.ctx, self.queue, self.run, self.batch = ctx, queue, run, batch
         self.task_name = INTAKE_TASK if queue == INTAKE_QUEUE else TIER_TASK
         self.holding = TaskStatus.classifying if queue == INTAKE_QUEUE else TaskStatus.running
-        self.room = room or (lambda: self.batch)
+        self.dispatcher = dispatcher
+        # A few hops beyond the slots (a twentieth, at most a batch) are claimed while the calls
+        # before them finish, and each starts the moment a slot frees, without a round trip. Kept
+        # small: a claimed hop waiting for a slot holds a lease, and the longer it waits the more a
+        # lost renewal could hand it to another worker while it still runs here.
+        self.ahead = min(batch, dispatcher.max_inflight // 20) if dispatcher else 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"feeder-{queue}", daemon=True)
         self.admitted = 0
@@ -76,24 +85,39 @@ class QueueFeeder:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, *, wait: bool = True) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        if wait:
+            self._thread.join(timeout=5)
+
+    def _room(self) -> int:
+        if self.dispatcher is None:
+            return self.batch
+        if self.dispatcher.alone:
+            return 0
+        free = self.dispatcher.max_inflight + self.ahead - self.dispatcher.inflight
+        return min(self.batch, free)
+
+    def _admitting(self) -> AbstractContextManager[None]:
+        if self.dispatcher is None:
+            return nullcontext()
+        return self.dispatcher.admitting(timeout_s=1.0)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            room = min(self.batch, self.room())
+            room = self._room()
             if room <= 0:
                 self._stop.wait(0.01)
                 continue
-            try:
-                raws = self._pop(room)
-            except Exception:
-                log.exception("feeder could not read %s; retrying", self.queue)
-                self._stop.wait(1.0)
-                continue
-            if raws:
-                self._admit(raws)
+            with self._admitting():  # popped hops are claimed before a lone hop may start
+                try:
+                    raws = self._pop(room)
+                except Exception:
+                    log.exception("feeder could not read %s; retrying", self.queue)
+                    self._stop.wait(1.0)
+                    continue
+                if raws:
+                    self._admit(raws)
 
     def _pop(self, count: int) -> list[bytes]:
         redis = self.ctx.store.redis
@@ -123,7 +147,22 @@ class QueueFeeder:
             lease_ttl_s=limits.lease_ttl_s,
             max_deliveries=limits.max_deliveries,
         )
-        for message, claim in zip(messages, claims, strict=True):
-            if judge(self.ctx, self.queue, message, claim) == "run":
-                self.run(self.ctx, message, claim)
-                self.admitted += 1
+        granted = [
+            (message, claim)
+            for message, claim in zip(messages, claims, strict=True)
+            if judge(self.ctx, self.queue, message, claim) == "run"
+        ]
+        lone = next((pair for pair in granted if self._runs_alone(pair[1])), None)
+        if lone is not None:
+            # The rest of the batch goes back first, uncounted: were it still held here when the
+            # lone hop kills this process, each of them would be counted as a death of its own.
+            for message, claim in granted:
+                if claim is not lone[1]:
+                    hand_back(self.ctx, message, claim, reason="a suspect runs alone here")
+            granted = [lone]
+        for message, claim in granted:
+            self.run(self.ctx, message, claim)
+            self.admitted += 1
+
+    def _runs_alone(self, claim: Claim) -> bool:
+        return self.dispatcher is not None and runs_alone(self.ctx, claim)

@@ -25,8 +25,10 @@ from pydantic import ValidationError
 from parjanya.broker.poison import divert
 from parjanya.schema import ErrorInfo, HopMessage, TaskStatus
 from parjanya.store import Claim
+from parjanya.tasks import chaos
 from parjanya.tasks.context import WorkerContext, context
 from parjanya.tasks.deadletter import dead_letter
+from parjanya.tasks.dispatch import HopTurnedAway
 
 log = logging.getLogger("parjanya.worker")
 
@@ -118,9 +120,10 @@ def dispatch_hop(
     handler: AsyncHopHandler,
 ) -> str:
     """Claim here, run on the event loop; blocks only while the process is at `max_inflight`."""
-    return _admit_then(
-        queue, args, kwargs, holding, lambda c, m, cl: launch(c, m, cl, handler), "dispatched"
-    )
+    with context().dispatcher.admitting(timeout_s=10.0):
+        return _admit_then(
+            queue, args, kwargs, holding, lambda c, m, cl: launch(c, m, cl, handler), "dispatched"
+        )
 
 
 def _admit_then(
@@ -165,6 +168,7 @@ def run_claimed(ctx: WorkerContext, message: HopMessage, claim: Claim, handler: 
     """Run a claimed hop in this thread under its lease; any error dead-letters it."""
     with ctx.leases.hold(message.task_id, claim.token):
         try:
+            chaos.die_if_marked(claim.request)
             handler(ctx, message, claim)
         except Exception as exc:
             error = failure(exc, message)
@@ -172,13 +176,20 @@ def run_claimed(ctx: WorkerContext, message: HopMessage, claim: Claim, handler: 
                 give_up(ctx, message, claim, error)
 
 
+def runs_alone(ctx: WorkerContext, claim: Claim) -> bool:
+    """A hop already in flight in `isolate_after` workers that died may be what kills them."""
+    return claim.deliveries > ctx.config.reliability.isolate_after
+
+
 def launch(ctx: WorkerContext, message: HopMessage, claim: Claim, handler: AsyncHopHandler) -> None:
     """Run a claimed hop on the event loop, under its lease and the hop time limit."""
     lease = ctx.leases.hold(message.task_id, claim.token).__enter__()
     time_limit = ctx.config.reliability.task_time_limit_s
+    alone = runs_alone(ctx, claim)
 
     async def job() -> None:
         try:
+            chaos.die_if_marked(claim.request)
             async with asyncio.timeout(time_limit):
                 await handler(ctx, message, claim)
         except Exception as exc:
@@ -188,4 +199,25 @@ def launch(ctx: WorkerContext, message: HopMessage, claim: Claim, handler: Async
         finally:
             lease.__exit__(None, None, None)
 
-    ctx.dispatcher.submit(job)
+    if alone:
+        log.warning(
+            "hop %s/%s was in flight in %d workers that died; running it alone",
+            message.task_id,
+            message.hop,
+            claim.deliveries - 1,
+        )
+    try:
+        ctx.dispatcher.submit(job, alone=alone)
+    except HopTurnedAway as exc:
+        lease.__exit__(None, None, None)
+        hand_back(ctx, message, claim, reason=str(exc))
+
+
+def hand_back(ctx: WorkerContext, message: HopMessage, claim: Claim, *, reason: str) -> None:
+    """Give a claimed hop that never started back to the store now, rather than after its lease."""
+    try:
+        ctx.store.release(message.task_id, claim.token)
+    except Exception:
+        log.warning("could not give hop %s back; its lease will lapse", message.task_id)
+    else:
+        log.info("hop %s/%s given back: %s", message.task_id, message.hop, reason)

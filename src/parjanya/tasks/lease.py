@@ -1,7 +1,9 @@
 """Keep hops' leases alive while their holders work, so the reaper only takes back dead holders.
 
 One renewer thread per worker process serves every hop in flight (a registry, not a thread per
-hop): cheap at one task, and still one thread when a process holds hundreds of calls.
+hop): cheap at one task, and still one thread when a process holds hundreds of calls. A lease that
+was superseded (the reaper gave the hop to another worker) is only logged: the store's fencing
+token already refuses this holder's commit.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ log = logging.getLogger("parjanya.lease")
 class LeaseRenewer:
     def __init__(self, store: TaskStore, ttl_s: float) -> None:
         self.store, self.ttl_s = store, ttl_s
-        self._held: dict[tuple[str, str], threading.Event] = {}
+        self._held: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="parjanya-lease", daemon=True)
         self._thread.start()
@@ -28,31 +30,28 @@ class LeaseRenewer:
         while True:
             time.sleep(self.ttl_s / 3)
             with self._lock:
-                held = list(self._held.items())
+                held = list(self._held)
             if not held:
                 continue
             try:
-                renewed = self.store.heartbeat_many([key for key, _ in held], self.ttl_s)
+                renewed = self.store.heartbeat_many(held, self.ttl_s)
             except Exception:
                 log.exception("renewing %d leases failed; retrying", len(held))
                 continue
-            for ((task_id, _), lost), ok in zip(held, renewed, strict=True):
+            for (task_id, _), ok in zip(held, renewed, strict=True):
                 if not ok:
                     log.warning("lease on %s superseded; this attempt is fenced off", task_id)
-                    lost.set()
 
     def hold(self, task_id: str, token: str) -> Lease:
         return Lease(self, task_id, token)
 
-    def _add(self, key: tuple[str, str]) -> threading.Event:
-        lost = threading.Event()
+    def _add(self, key: tuple[str, str]) -> None:
         with self._lock:
-            self._held[key] = lost
-        return lost
+            self._held.add(key)
 
     def _remove(self, key: tuple[str, str]) -> None:
         with self._lock:
-            self._held.pop(key, None)
+            self._held.discard(key)
 
 
 class Lease:
@@ -60,10 +59,9 @@ class Lease:
 
     def __init__(self, renewer: LeaseRenewer, task_id: str, token: str) -> None:
         self._renewer, self._key = renewer, (task_id, token)
-        self.lost = threading.Event()
 
     def __enter__(self) -> Lease:
-        self.lost = self._renewer._add(self._key)
+        self._renewer._add(self._key)
         return self
 
     def __exit__(

@@ -91,14 +91,13 @@ def _start_feeders(consumer: Any) -> None:
             )
         )
     if ctx.config.reliability.tier_dispatch == "async":
-        dispatcher = ctx.dispatcher
         feeders += [
             QueueFeeder(
                 ctx,
                 queue_for(tier),
                 lambda c, m, cl: launch(c, m, cl, tier_hop),
                 batch=batch,
-                room=lambda: dispatcher.max_inflight - dispatcher.inflight,
+                dispatcher=ctx.dispatcher,
             )
             for tier in TIERS
             if queue_for(tier) in consumed
@@ -117,9 +116,14 @@ def _on_worker_shutdown(**_: Any) -> None:
 
     if _reaper is not None:
         _reaper.stop()
+    ctx = current_context()
+    dispatcher = ctx.dispatcher if ctx is not None and "dispatcher" in ctx.__dict__ else None
+    for feeder in _feeders:
+        feeder.stop(wait=False)  # pop no more
+    if dispatcher is not None:
+        dispatcher.close()  # hops still waiting for a slot go back to the store now
     for feeder in _feeders:
         feeder.stop()
         log.info("batch feeder on %s admitted %d hops", feeder.queue, feeder.admitted)
-    ctx = current_context()
-    if ctx is not None and "dispatcher" in ctx.__dict__:
-        ctx.dispatcher.drain(timeout_s=30.0)
+    if dispatcher is not None:
+        dispatcher.drain(timeout_s=30.0)

@@ -61,7 +61,11 @@ def _finish(
 
 
 async def tier_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
-    """Call the tier (on the event loop), then conclude in a thread: store writes block."""
+    """Call the tier (on the event loop), then judge the answer and commit the verdict.
+
+    A finished hop, the common case, is committed on the loop in a batch with others (one round
+    trip for many hops); escalating and dead-lettering block on the store, so they run in a thread.
+    """
     assert claim.request is not None and claim.doc is not None and message.stage != "intake"
     tier: Tier = message.stage
     results.start_hop(claim.doc, message.hop)
@@ -81,16 +85,32 @@ async def tier_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> Non
             disabled=chain.disabled,
             context=ctx.config.context,
         )
-    await asyncio.to_thread(conclude, ctx, message, claim, chat, call)
+    confidence, decision = weigh_answer(ctx, message, claim, chat, call)
+    if isinstance(decision, Finish):
+        assert call.response is not None and confidence is not None
+        doc = claim.doc
+        _finish(doc, call, call.response, confidence, decision.low_confidence)
+        results.end(doc, message.hop, TaskStatus.succeeded)
+        await ctx.finishes(
+            *ctx.store.transition_call(
+                doc,
+                token=claim.token,
+                hop=message.hop,
+                stage=tier,
+                ttl_s=ctx.config.reliability.result_ttl_s,
+            )
+        )
+    else:
+        await asyncio.to_thread(conclude, ctx, message, claim, call, confidence, decision)
 
 
-def conclude(
+def weigh_answer(
     ctx: WorkerContext, message: HopMessage, claim: Claim, chat: ChatRequest, call: TierCall
-) -> None:
-    """Finish, escalate or dead-letter: one compare-and-set in the store, then maybe a publish."""
+) -> tuple[float | None, Finish | Escalate | GiveUp]:
+    """Record the call's attempts, score the answer, and decide: finish, escalate or give up."""
     assert claim.doc is not None and message.stage != "intake"
     tier: Tier = message.stage
-    doc, hop = claim.doc, message.hop
+    doc = claim.doc
     threshold = ctx.config.tiers[tier].confidence_threshold
     results.record(doc, *call.attempts)
     doc.tier_path.append(tier)
@@ -102,7 +122,7 @@ def conclude(
             doc.attempts[-1].confidence = confidence
             if confidence < threshold and doc.attempts[-1].outcome == "ok":
                 doc.attempts[-1].outcome = "low_confidence"
-    decision = decide(
+    return confidence, decide(
         tier=tier,
         answered=call.response is not None,
         confidence=confidence,
@@ -111,18 +131,21 @@ def conclude(
         max_escalations=ctx.config.routing.max_escalations,
         max_tier=doc.routing.max_tier if doc.routing else "high",
     )
+
+
+def conclude(
+    ctx: WorkerContext,
+    message: HopMessage,
+    claim: Claim,
+    call: TierCall,
+    confidence: float | None,
+    decision: Escalate | GiveUp,
+) -> None:
+    """Escalate or dead-letter: one compare-and-set in the store, then maybe a publish."""
+    assert claim.doc is not None and message.stage != "intake"
+    tier: Tier = message.stage
+    doc, hop = claim.doc, message.hop
     match decision:
-        case Finish(low_confidence=flagged):
-            assert call.response is not None and confidence is not None
-            _finish(doc, call, call.response, confidence, flagged)
-            results.end(doc, hop, TaskStatus.succeeded)
-            ctx.store.transition(
-                doc,
-                token=claim.token,
-                hop=hop,
-                stage=tier,
-                ttl_s=ctx.config.reliability.result_ttl_s,
-            )
         case Escalate(to=higher, reason=reason):
             _escalate(ctx, doc, claim.token, hop, tier, higher, reason, call, confidence)
         case GiveUp(reason=why):
