@@ -268,7 +268,7 @@ def test_a_rolling_restart_under_load_loses_nothing_and_runs_nothing_twice(
     soft_shutdown_s = 30.0  # the worker's drain bound (tasks/lifecycle.py)
     try:
         cluster.start("intake")
-        first = cluster.start("low", concurrency=40)  # 40 in flight, 2 claimed ahead of the slots
+        first = cluster.start("low", concurrency=40)  # 40 in flight, 4 admitted beyond the slots
         second = cluster.start("low", concurrency=40)
         with Client(redis_url, config=cluster.config) as client:
             prompts = [
@@ -295,7 +295,7 @@ def test_a_rolling_restart_under_load_loses_nothing_and_runs_nothing_twice(
         )
         drained = [pool.log.read_text(errors="replace") for pool in (first, second)]
         assert all("hops still running at shutdown" not in log for log in drained)
-        assert given_back >= 1  # the hops claimed ahead of the slots went back, not to a lease
+        assert given_back >= 1  # the hops admitted beyond the slots went back, not to a lease
     finally:
         cluster.stop()
         broker.stop()

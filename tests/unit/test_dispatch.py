@@ -1,121 +1,159 @@
-"""The dispatcher's lone-hop mode, on a real event loop and real threads (RELIABILITY T3)."""
+"""The dispatcher on a real event loop and real threads: slots, backlog, lone hops (RELIABILITY T3)."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 
 from parjanya.aio import LoopThread
-from parjanya.tasks.dispatch import Dispatcher, DispatcherClosed, HopTurnedAway
+from parjanya.tasks.dispatch import SHUTTING_DOWN, SOMEONE_ALONE, Dispatcher
 
 
 @pytest.fixture
 def dispatcher() -> Iterator[Dispatcher]:
     loop = LoopThread()
-    dispatcher = Dispatcher(loop, max_inflight=8)
+    dispatcher = Dispatcher(loop, max_inflight=2, backlog=1)
     yield dispatcher
     assert dispatcher.drain(timeout_s=5)
     loop.stop()
 
 
-def _job(gate: threading.Event, log: list[str], name: str) -> Callable[[], asyncio.Future[None]]:
-    async def job() -> None:
-        log.append(f"{name} start")
-        while not gate.is_set():
-            await asyncio.sleep(0.005)
-        log.append(f"{name} end")
+class Hops:
+    """Jobs that log their start and end, each held until its own event is set."""
 
-    return job  # type: ignore[return-value]
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+        self.log: list[str] = []
+        self.given_back: list[tuple[str, str]] = []
+        self.gates: dict[str, threading.Event] = {}
 
+    def job(self, name: str) -> Callable[[], Awaitable[None]]:
+        gate = self.gates.setdefault(name, threading.Event())
 
-def _in_thread(target: Callable[[], None]) -> tuple[threading.Thread, list[BaseException]]:
-    errors: list[BaseException] = []
+        async def run() -> None:
+            self.log.append(f"{name} start")
+            while not gate.is_set():
+                await asyncio.sleep(0.002)
+            self.log.append(f"{name} end")
 
-    def run() -> None:
-        try:
-            target()
-        except BaseException as exc:  # handed to the test
-            errors.append(exc)
+        return run
 
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, errors
+    def submit(self, name: str, *, alone: bool = False) -> None:
+        self.dispatcher.submit(
+            self.job(name),
+            give_back=lambda reason: self.given_back.append((name, reason)),
+            alone=alone,
+        )
+
+    def finish(self, name: str) -> None:
+        self.gates[name].set()
 
 
 def _until(condition: Callable[[], bool]) -> None:
     deadline = time.monotonic() + 5
     while not condition():
         assert time.monotonic() < deadline
-        time.sleep(0.005)
+        time.sleep(0.002)
 
 
-def test_a_lone_hop_waits_for_the_running_ones_and_nothing_starts_beside_it(
+def _in_thread(target: Callable[[], None]) -> threading.Thread:
+    thread = threading.Thread(target=target)
+    thread.start()
+    return thread
+
+
+def test_a_finished_hop_starts_the_next_admitted_one_and_a_full_backlog_blocks(
     dispatcher: Dispatcher,
 ) -> None:
-    first_done, lone_done = threading.Event(), threading.Event()
-    log: list[str] = []
-    dispatcher.submit(_job(first_done, log, "neighbour"))
-    _until(lambda: log == ["neighbour start"])
-    thread, errors = _in_thread(lambda: dispatcher.submit(_job(lone_done, log, "lone"), alone=True))
-    _until(lambda: dispatcher.alone)
-    with pytest.raises(HopTurnedAway):  # waiting to run alone: a newcomer is turned away
-        dispatcher.submit(_job(first_done, log, "newcomer"))
+    hops = Hops(dispatcher)
+    for name in ("a", "b", "c"):  # two slots and a backlog of one: all three are admitted
+        hops.submit(name)
+    _until(lambda: hops.log == ["a start", "b start"])
+    assert dispatcher.inflight == 3 and dispatcher.room == 0
+    blocked = _in_thread(lambda: hops.submit("d"))
     time.sleep(0.05)
-    assert log == ["neighbour start"]  # and the lone hop has not started beside the neighbour
-    first_done.set()
-    thread.join(timeout=5)
-    _until(lambda: "lone start" in log)
-    assert log[:3] == ["neighbour start", "neighbour end", "lone start"]
-    with pytest.raises(HopTurnedAway):  # running alone: still nothing beside it
-        dispatcher.submit(_job(first_done, log, "newcomer"))
-    with pytest.raises(HopTurnedAway):  # nor a second lone hop
-        dispatcher.submit(_job(first_done, log, "second lone"), alone=True)
-    lone_done.set()
+    assert blocked.is_alive()  # back-pressure on a Celery thread
+    hops.finish("a")
+    _until(lambda: "c start" in hops.log)  # started on the loop, by a's end, not by a thread
+    blocked.join(timeout=5)
+    for name in "bcd":
+        hops.finish(name)
+    _until(lambda: "d end" in hops.log)
+    assert dispatcher.peak == 2 and hops.given_back == []
+
+
+def test_a_lone_hop_waits_for_the_admitted_ones_and_nothing_starts_beside_it(
+    dispatcher: Dispatcher,
+) -> None:
+    hops = Hops(dispatcher)
+    hops.submit("neighbour")
+    _until(lambda: hops.log == ["neighbour start"])
+    lone = _in_thread(lambda: hops.submit("lone", alone=True))
+    _until(lambda: dispatcher.alone)
+    hops.submit("newcomer")  # waiting to run alone: a newcomer goes back
+    time.sleep(0.05)
+    assert hops.log == ["neighbour start"] and dispatcher.room == 0
+    hops.finish("neighbour")
+    lone.join(timeout=5)
+    _until(lambda: "lone start" in hops.log)
+    assert hops.log[:3] == ["neighbour start", "neighbour end", "lone start"]
+    hops.submit("late")  # running alone: still nothing beside it
+    hops.submit("second lone", alone=True)  # nor a second lone hop
+    hops.finish("lone")
     _until(lambda: not dispatcher.alone and dispatcher.inflight == 0)
-    dispatcher.submit(_job(first_done, log, "after"))
-    _until(lambda: "after end" in log)
-    assert errors == [] and "newcomer start" not in log and "second lone start" not in log
+    hops.submit("after")
+    hops.finish("after")
+    _until(lambda: "after end" in hops.log)
+    assert hops.given_back == [
+        ("newcomer", SOMEONE_ALONE),
+        ("late", SOMEONE_ALONE),
+        ("second lone", SOMEONE_ALONE),
+    ]
 
 
 def test_a_lone_hop_waits_for_other_threads_still_admitting(dispatcher: Dispatcher) -> None:
-    """A hop claimed by another thread either starts first or is turned away: never held beside."""
-    claimed, lone_done = threading.Event(), threading.Event()
-    log: list[str] = []
+    """A hop claimed by another thread either is admitted first or goes back: never held beside."""
+    hops = Hops(dispatcher)
+    claimed = threading.Event()
 
     def other_admitter() -> None:
         with dispatcher.admitting(timeout_s=5):
             claimed.wait(timeout=5)  # the claim round trip, still in progress
-            dispatcher.submit(_job(threading.Event(), log, "held"))
+            hops.submit("held")
 
-    admitter, admitter_errors = _in_thread(other_admitter)
+    admitter = _in_thread(other_admitter)
     _until(lambda: bool(dispatcher._admitting))
-    lone_thread, lone_errors = _in_thread(
-        lambda: dispatcher.submit(_job(lone_done, log, "lone"), alone=True)
-    )
+    lone = _in_thread(lambda: hops.submit("lone", alone=True))
     _until(lambda: dispatcher.alone)
     time.sleep(0.05)
-    assert "lone start" not in log  # it waits for the other admission to end
+    assert "lone start" not in hops.log  # it waits for the other admission to end
     claimed.set()
     admitter.join(timeout=5)
-    lone_thread.join(timeout=5)
-    assert [type(e) for e in admitter_errors] == [HopTurnedAway]
-    _until(lambda: "lone start" in log)
-    assert "held start" not in log and lone_errors == []
-    lone_done.set()
+    lone.join(timeout=5)
+    _until(lambda: "lone start" in hops.log)
+    assert "held start" not in hops.log and hops.given_back == [("held", SOMEONE_ALONE)]
+    hops.finish("lone")
 
 
-def test_closing_turns_away_a_hop_waiting_to_run_alone(dispatcher: Dispatcher) -> None:
-    running = threading.Event()
-    dispatcher.submit(_job(running, [], "neighbour"))
-    thread, errors = _in_thread(
-        lambda: dispatcher.submit(_job(threading.Event(), [], "lone"), alone=True)
-    )
+def test_closing_gives_back_what_has_not_started(dispatcher: Dispatcher) -> None:
+    hops = Hops(dispatcher)
+    for name in ("a", "b", "waiting"):
+        hops.submit(name)
+    _until(lambda: hops.log == ["a start", "b start"])
+    lone = _in_thread(lambda: hops.submit("lone", alone=True))
     _until(lambda: dispatcher.alone)
     dispatcher.close()
-    thread.join(timeout=5)
-    assert [type(e) for e in errors] == [DispatcherClosed] and not dispatcher.alone
-    running.set()
+    lone.join(timeout=5)
+    hops.submit("after close")
+    assert sorted(hops.given_back) == [
+        ("after close", SHUTTING_DOWN),
+        ("lone", SHUTTING_DOWN),
+        ("waiting", SHUTTING_DOWN),
+    ]
+    assert not dispatcher.alone and dispatcher.inflight == 2  # running hops carry on
+    hops.finish("a")
+    hops.finish("b")

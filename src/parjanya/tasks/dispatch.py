@@ -3,8 +3,8 @@
 Tier work is waiting on HTTP. A Celery thread per call does not scale (Celery's threads pool at
 -c 200 reaches about 64 % of ideal on 1 s calls), so a tier hop is split in two:
 
-1. the Celery task claims the hop in the store (lease + fencing token), then hands the call to this
-   process's asyncio loop and returns, so Celery acknowledges the message;
+1. the Celery task (or a batch feeder) claims the hop in the store (lease + fencing token), then
+   hands the call to this process's asyncio loop and returns, so Celery acknowledges the message;
 2. the loop runs up to `max_inflight` hops at once; each finishes through the same store
    compare-and-set as before (finish, escalate or dead-letter).
 
@@ -14,18 +14,22 @@ is renewed while the hop runs; if the process dies, the lease lapses and the rea
 pools, the failure modes that come from holding unacked messages for the length of a model call:
 visibility-timeout redelivery and duplicate parallel runs after a connection blip.
 
-Back-pressure: when `max_inflight` hops are running, `submit` blocks the Celery thread, so the
-worker stops fetching until a slot frees up. On shutdown, `close` turns away hops still waiting for
-a slot (their callers give them back to the store at once, so another worker takes them at the
-reaper's next sweep instead of after a lease), and `drain` waits for running hops; anything still
-running when the process exits is recovered by the reaper after its lease.
+Slots are counted on the loop: a hop that finishes starts the next admitted one in the same loop
+turn. Handing each start across threads instead cost the hop's slot a wake-up of the admitting
+thread, and that thread's wait for the GIL behind a busy loop: at 500 calls in flight a tenth of
+the slots sat idle that way. So up to `backlog` hops are admitted beyond the slots; the feeders
+keep that backlog full, and `submit` blocks a Celery thread only when it is.
+
+Shutdown: `close` gives back, uncounted, the admitted hops that have not started (the reaper's next
+sweep republishes them for another worker, instead of their leases), and `drain` waits for running
+hops; anything still running when the process exits is recovered by the reaper after its lease.
 
 Running alone (RELIABILITY T3): hundreds of hops share this process, so a hop that kills it (an OOM,
 a segfault) takes every neighbour with it, and the store counts a delivery against each. A hop that
 has already been in flight in `isolate_after` workers that died is a suspect: `submit(alone=True)`
-waits for the running hops to finish, then runs it with nothing beside it. Meanwhile every other
-hop is turned away (`HopTurnedAway`, and its caller hands it back uncounted) and the feeders pop
-nothing. If the suspect kills the process again, only its own count rises; if it finishes, it was a
+waits for every admitted hop to finish and for other threads' admissions to end, then runs it with
+nothing beside it. Meanwhile every other hop is given back uncounted and the feeders pop nothing.
+If the suspect kills the process again, only its own count rises; if it finishes, it was a
 bystander, and it cost one call's worth of this process's time.
 """
 
@@ -36,10 +40,10 @@ import logging
 import os
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import Future
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from parjanya.aio import LoopThread
 
@@ -47,35 +51,50 @@ log = logging.getLogger("parjanya.dispatch")
 
 DEFAULT_MAX_INFLIGHT = 1000
 
+SHUTTING_DOWN = "worker shutting down"
+SOMEONE_ALONE = "a suspect runs alone in this process"
+
 
 def max_inflight_from_env() -> int:
     return int(os.environ.get("PARJANYA_MAX_INFLIGHT", DEFAULT_MAX_INFLIGHT))
 
 
-class HopTurnedAway(RuntimeError):
-    """This hop will not start here: the process is shutting down, or another hop runs alone."""
-
-
-class DispatcherClosed(HopTurnedAway):
-    """The process is shutting down: a hop that has not started will not start here."""
+@dataclass(eq=False)
+class _Admitted:
+    run: Callable[[], Awaitable[None]]
+    give_back: Callable[[str], None]
 
 
 class Dispatcher:
-    def __init__(self, loop: LoopThread, max_inflight: int) -> None:
+    def __init__(self, loop: LoopThread, max_inflight: int, backlog: int | None = None) -> None:
         self.loop = loop
         self.max_inflight = max_inflight
-        self._slots = threading.BoundedSemaphore(max_inflight)
-        self._closed = threading.Event()
-        self._running: set[Future[None]] = set()
+        # Kept small: an admitted hop waiting for a slot holds a lease, and the longer it waits the
+        # more a lost renewal could hand it to another worker while it still runs here.
+        self.backlog = max(1, max_inflight // 10) if backlog is None else backlog
         self._state = threading.Condition()
-        self._alone: Future[None] | bool = False  # True while waiting for the others to finish
+        self._pending: deque[_Admitted] = deque()
+        self._running = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._pump_due = False
+        self._closed = False
+        self._alone: _Admitted | bool = False  # True while waiting for the others to finish
         self._admitting: Counter[int] = Counter()  # threads inside `admitting`
         self.peak = 0
 
     @property
     def inflight(self) -> int:
+        """Admitted hops, running or waiting for a slot."""
         with self._state:
-            return len(self._running)
+            return self._running + len(self._pending)
+
+    @property
+    def room(self) -> int:
+        """How many more hops to admit now: none while a hop runs alone."""
+        with self._state:
+            if self._alone is not False or self._closed:
+                return 0
+            return self.max_inflight + self.backlog - self._running - len(self._pending)
 
     @property
     def alone(self) -> bool:
@@ -84,11 +103,11 @@ class Dispatcher:
 
     @contextmanager
     def admitting(self, timeout_s: float) -> Iterator[None]:
-        """Claim and start hops inside this block, so that none is claimed beside a lone hop.
+        """Claim and submit hops inside this block, so that none is claimed beside a lone hop.
 
         It waits (at most `timeout_s`) while a hop runs alone, and a hop about to run alone waits
-        for every other thread's block to end: a hop claimed in one of them either started before
-        (and the lone hop waits for it to finish) or is turned away and handed back uncounted.
+        for every other thread's block to end: a hop claimed in one of them either is admitted
+        first (and the lone hop waits for it to finish) or is given back uncounted.
         """
         me = threading.get_ident()
         with self._state:
@@ -103,65 +122,98 @@ class Dispatcher:
                     del self._admitting[me]
                 self._state.notify_all()
 
-    def submit(self, job: Callable[[], Awaitable[None]], *, alone: bool = False) -> None:
-        """Run `job()` on the loop; blocks while `max_inflight` jobs are already running.
+    def submit(
+        self,
+        job: Callable[[], Awaitable[None]],
+        *,
+        give_back: Callable[[str], None],
+        alone: bool = False,
+    ) -> None:
+        """Run `job()` on the loop once a slot is free; never from the loop's own thread.
 
-        Raises `HopTurnedAway` instead of starting the job once `close` is called, or while
-        another job runs alone; with `alone`, first waits for every running job to finish.
+        Blocks while `max_inflight + backlog` hops are admitted; with `alone`, until every admitted
+        hop has finished. A hop that will not start here (shutdown, or another hop runs alone) is
+        handed to `give_back` with the reason, now or at `close`.
         """
-        if alone:
-            self._wait_to_run_alone()
-        while not self._slots.acquire(timeout=0.1):
-            self._refuse_if_closed()
-        with self._state:  # the check and the start are one step: `alone` waits for `_running`
-            if not alone and (self.alone or self._closed.is_set()):
-                self._slots.release()
-                self._refuse_if_closed()
-                raise HopTurnedAway("another hop is running alone in this process")
-            future = asyncio.run_coroutine_threadsafe(self._run(job), self.loop.loop)
-            self._running.add(future)
-            self.peak = max(self.peak, len(self._running))
-            if alone:
-                self._alone = future
-        future.add_done_callback(self._done)
-
-    def _wait_to_run_alone(self) -> None:
+        admitted = _Admitted(job, give_back)
         with self._state:
-            if self.alone:
-                raise HopTurnedAway("another hop is running alone in this process")
-            self._refuse_if_closed()
-            self._alone = True
-            me = threading.get_ident()
-            try:
-                while self._running or any(t != me for t in self._admitting):
-                    self._state.wait(timeout=0.1)
-                    self._refuse_if_closed()
-            except DispatcherClosed:
-                self._alone = False
-                self._state.notify_all()
-                raise
+            refusal = self._wait_to_run_alone() if alone else self._wait_for_room()
+            if refusal is None:
+                self._pending.append(admitted)
+                if alone:
+                    self._alone = admitted
+                wake = not self._pump_due and self._running < self.max_inflight
+                self._pump_due = self._pump_due or wake
+        if refusal is not None:
+            give_back(refusal)
+        elif wake:
+            self.loop.loop.call_soon_threadsafe(self._pump)
 
-    def _refuse_if_closed(self) -> None:
-        if self._closed.is_set():
-            raise DispatcherClosed("worker shutting down")
+    def _wait_for_room(self) -> str | None:
+        while True:
+            if self._closed:
+                return SHUTTING_DOWN
+            if self._alone is not False:
+                return SOMEONE_ALONE
+            if self._running + len(self._pending) < self.max_inflight + self.backlog:
+                return None
+            self._state.wait(timeout=0.1)
 
-    async def _run(self, job: Callable[[], Awaitable[None]]) -> None:
+    def _wait_to_run_alone(self) -> str | None:
+        if self._alone is not False:
+            return SOMEONE_ALONE
+        self._alone = True
+        me = threading.get_ident()
+        while self._running or self._pending or any(t != me for t in self._admitting):
+            if self._closed:
+                break
+            self._state.wait(timeout=0.1)
+        if self._closed:
+            self._alone = False
+            self._state.notify_all()
+            return SHUTTING_DOWN
+        return None
+
+    def _pump(self) -> None:
+        """Start admitted hops while slots are free (on the loop)."""
+        with self._state:
+            self._pump_due = False
+            starting = []
+            while self._pending and self._running < self.max_inflight:
+                starting.append(self._pending.popleft())
+                self._running += 1
+            self.peak = max(self.peak, self._running)
+        for admitted in starting:
+            task = self.loop.loop.create_task(self._run(admitted))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, admitted: _Admitted) -> None:
         try:
-            await job()
+            await admitted.run()
         except Exception:  # the job is total; this is the last line of defence
             log.exception("in-flight hop crashed outside its guard")
-
-    def _done(self, future: Future[None]) -> None:
-        with self._state:
-            self._running.discard(future)
-            if self._alone is future:
-                self._alone = False
-            self._state.notify_all()
-        self._slots.release()
+        finally:
+            with self._state:
+                self._running -= 1
+                if self._alone is admitted:
+                    self._alone = False
+                self._state.notify_all()
+                more = bool(self._pending)
+            if more:
+                self._pump()
 
     def close(self) -> None:
-        """Start no more jobs; those already running carry on (see `drain`)."""
-        self._closed.set()
+        """Start no more jobs and give back those not started; running ones carry on."""
+        with self._state:
+            self._closed = True
+            unstarted = list(self._pending)
+            self._pending.clear()
+            if self._alone in unstarted:
+                self._alone = False
+            self._state.notify_all()
+        for admitted in unstarted:
+            admitted.give_back(SHUTTING_DOWN)
 
     def drain(self, timeout_s: float) -> bool:
         """Wait for running hops; True when none is left."""

@@ -67,17 +67,13 @@ class QueueFeeder:
         batch: int = 64,
         dispatcher: Dispatcher | None = None,
     ) -> None:
-        """With a `dispatcher` (tier queues), pop only as many hops as it has slots for, and run
-        a hop that must run alone (see `tasks/dispatch.py`) without the rest of its batch."""
+        """With a `dispatcher` (tier queues), pop only as many hops as it has room for (its slots
+        and backlog), and run a hop that must run alone (`tasks/dispatch.py`) without the rest of
+        its batch."""
         self.ctx, self.queue, self.run, self.batch = ctx, queue, run, batch
         self.task_name = INTAKE_TASK if queue == INTAKE_QUEUE else TIER_TASK
         self.holding = TaskStatus.classifying if queue == INTAKE_QUEUE else TaskStatus.running
         self.dispatcher = dispatcher
-        # A few hops beyond the slots (a twentieth, at most a batch) are claimed while the calls
-        # before them finish, and each starts the moment a slot frees, without a round trip. Kept
-        # small: a claimed hop waiting for a slot holds a lease, and the longer it waits the more a
-        # lost renewal could hand it to another worker while it still runs here.
-        self.ahead = min(batch, dispatcher.max_inflight // 20) if dispatcher else 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"feeder-{queue}", daemon=True)
         self.admitted = 0
@@ -91,12 +87,7 @@ class QueueFeeder:
             self._thread.join(timeout=5)
 
     def _room(self) -> int:
-        if self.dispatcher is None:
-            return self.batch
-        if self.dispatcher.alone:
-            return 0
-        free = self.dispatcher.max_inflight + self.ahead - self.dispatcher.inflight
-        return min(self.batch, free)
+        return self.batch if self.dispatcher is None else min(self.batch, self.dispatcher.room)
 
     def _admitting(self) -> AbstractContextManager[None]:
         if self.dispatcher is None:

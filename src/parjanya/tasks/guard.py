@@ -28,7 +28,6 @@ from parjanya.store import Claim
 from parjanya.tasks import chaos
 from parjanya.tasks.context import WorkerContext, context
 from parjanya.tasks.deadletter import dead_letter
-from parjanya.tasks.dispatch import HopTurnedAway
 
 log = logging.getLogger("parjanya.worker")
 
@@ -206,11 +205,12 @@ def launch(ctx: WorkerContext, message: HopMessage, claim: Claim, handler: Async
             message.hop,
             claim.deliveries - 1,
         )
-    try:
-        ctx.dispatcher.submit(job, alone=alone)
-    except HopTurnedAway as exc:
+
+    def give_back(reason: str) -> None:
         lease.__exit__(None, None, None)
-        hand_back(ctx, message, claim, reason=str(exc))
+        hand_back(ctx, message, claim, reason=reason)
+
+    ctx.dispatcher.submit(job, give_back=give_back, alone=alone)
 
 
 def hand_back(ctx: WorkerContext, message: HopMessage, claim: Claim, *, reason: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import Any
 
@@ -67,6 +68,27 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     _reaper.start()
     log.info("reaper started (every %.1fs)", config.reliability.reaper_interval_s)
     _start_feeders(sender)
+    _quiet_garbage_collector()
+
+
+#: Objects allocated before a young collection: 10x CPython's 700 (see `_quiet_garbage_collector`).
+YOUNG_GENERATION = 10_000
+
+
+def _quiet_garbage_collector() -> None:
+    """Keep full collections from stalling the event loop that carries hundreds of calls.
+
+    A full collection walks every tracked object, and most of a worker's are from start-up
+    (modules, Celery, config, pydantic schemas) and never garbage. At 500 calls in flight the
+    collector held the GIL for 1.1 s out of 8.8 (six full collections of 130 ms, the rest young
+    ones), and every answer waiting meanwhile was read late: 0.86 of ideal became 0.92
+    (bench/inflight.py). `gc.freeze()` takes start-up objects out of every later collection, and
+    a larger young generation promotes fewer short-lived hop objects (requests, responses, results)
+    to where the full collections find them. Reference cycles are still collected; RSS did not
+    move (120 MB).
+    """
+    gc.freeze()
+    gc.set_threshold(YOUNG_GENERATION, *gc.get_threshold()[1:])
 
 
 def _start_feeders(consumer: Any) -> None:
