@@ -21,7 +21,8 @@ Parjanya: `parjanya worker --tier low --concurrency N` (hops on the event loop, 
 through the full tier path: claim, lease, provider adapter, confidence, store commit.
 Peak RSS is the worker process's VmHWM. The sim runs in its own process with a fixed 1 s latency.
 Ceiling: a bare aiohttp client (no queue, no store, nothing else running) holding the same N calls
-against the same sim, in waves: what the sim and the machine allow any worker to reach.
+against the same sim, each of its N loops calling back to back: what the sim and the machine allow
+any worker to reach.
 """
 
 from __future__ import annotations
@@ -226,7 +227,8 @@ def run_parjanya(url: str, sim_url: str, tmp: Path, n: int, waves: int) -> Measu
 def run_ceiling(sim_url: str, n: int, waves: int) -> float:
     """What the sim and this machine allow at all: a bare aiohttp client, no queue, no store.
 
-    N calls at once, `waves` times; the fraction of ideal it reaches bounds every worker's.
+    N call loops at once, each making `waves` calls back to back, as a worker's N slots do; the
+    fraction of ideal it reaches bounds every worker's.
     """
     import asyncio
 
@@ -244,10 +246,13 @@ def run_ceiling(sim_url: str, n: int, waves: int) -> float:
                     reply.raise_for_status()
                     await reply.read()
 
+            async def slot() -> None:
+                for _ in range(waves):
+                    await one()
+
             await asyncio.gather(*(one() for _ in range(n)))  # connections open, sim warm
             started = time.monotonic()
-            for _ in range(waves):
-                await asyncio.gather(*(one() for _ in range(n)))
+            await asyncio.gather(*(slot() for _ in range(n)))
             return waves * LATENCY_S / (time.monotonic() - started)
 
     return asyncio.run(go())
