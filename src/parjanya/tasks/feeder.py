@@ -32,7 +32,7 @@ from parjanya.schema import HopMessage, TaskStatus
 from parjanya.store import Claim
 from parjanya.tasks.context import WorkerContext
 from parjanya.tasks.dispatch import Dispatcher
-from parjanya.tasks.guard import hand_back, judge, runs_alone
+from parjanya.tasks.guard import judge
 
 log = logging.getLogger("parjanya.feeder")
 
@@ -68,8 +68,7 @@ class QueueFeeder:
         dispatcher: Dispatcher | None = None,
     ) -> None:
         """With a `dispatcher` (tier queues), pop only as many hops as it has room for (its slots
-        and backlog), and run a hop that must run alone (`tasks/dispatch.py`) without the rest of
-        its batch."""
+        and backlog), and claim nothing while a hop runs alone (`tasks/dispatch.py`)."""
         self.ctx, self.queue, self.run, self.batch = ctx, queue, run, batch
         self.task_name = INTAKE_TASK if queue == INTAKE_QUEUE else TIER_TASK
         self.holding = TaskStatus.classifying if queue == INTAKE_QUEUE else TaskStatus.running
@@ -143,17 +142,10 @@ class QueueFeeder:
             for message, claim in zip(messages, claims, strict=True)
             if judge(self.ctx, self.queue, message, claim) == "run"
         ]
-        lone = next((pair for pair in granted if self._runs_alone(pair[1])), None)
-        if lone is not None:
-            # The rest of the batch goes back first, uncounted: were it still held here when the
-            # lone hop kills this process, each of them would be counted as a death of its own.
-            for message, claim in granted:
-                if claim is not lone[1]:
-                    hand_back(self.ctx, message, claim, reason="a suspect runs alone here")
-            granted = [lone]
+        # Hops delivered more often go last: a suspect that must run alone (`tasks/dispatch.py`)
+        # then waits for its batch-mates to finish instead of holding them claimed while it runs,
+        # and any suspect after the first is given back by the dispatcher.
+        granted.sort(key=lambda pair: pair[1].deliveries)
         for message, claim in granted:
             self.run(self.ctx, message, claim)
             self.admitted += 1
-
-    def _runs_alone(self, claim: Claim) -> bool:
-        return self.dispatcher is not None and runs_alone(self.ctx, claim)
