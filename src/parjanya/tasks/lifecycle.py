@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 from typing import Any
 
 from celery import signals
@@ -11,6 +12,7 @@ from celery import signals
 from parjanya import keys
 from parjanya.config import get_config, get_settings
 from parjanya.store import TaskStore
+from parjanya.tasks.dispatch import Dispatcher
 from parjanya.tasks.reaper import Reaper
 
 log = logging.getLogger("parjanya.worker")
@@ -130,20 +132,38 @@ def _start_feeders(consumer: Any) -> None:
         log.info("batch feeder started on %s", feeder.queue)
 
 
+def _started_dispatcher() -> Dispatcher | None:
+    from parjanya.tasks.context import current_context
+
+    ctx = current_context()
+    return ctx.dispatcher if ctx is not None and "dispatcher" in ctx.__dict__ else None
+
+
+def _stop_admitting() -> None:
+    """Pop no more, and give back now the hops admitted but not started (idempotent)."""
+    for feeder in _feeders:
+        feeder.stop(wait=False)
+    dispatcher = _started_dispatcher()
+    if dispatcher is not None:
+        dispatcher.close()
+
+
+@signals.worker_shutting_down.connect
+def _on_worker_shutting_down(**_: Any) -> None:
+    """At the SIGTERM itself, not once Celery has wound down its consumer and pool: a hop waiting
+    for a slot then goes to another worker at the reaper's next sweep. This runs in a signal
+    handler, so the store writes of giving back run in a thread of their own."""
+    threading.Thread(target=_stop_admitting, name="parjanya-stop-admitting", daemon=True).start()
+
+
 @signals.worker_shutdown.connect
 @signals.worker_process_shutdown.connect
 def _on_worker_shutdown(**_: Any) -> None:
     """Let in-flight hops finish (bounded); whatever is left, the reaper recovers after its lease."""
-    from parjanya.tasks.context import current_context
-
     if _reaper is not None:
         _reaper.stop()
-    ctx = current_context()
-    dispatcher = ctx.dispatcher if ctx is not None and "dispatcher" in ctx.__dict__ else None
-    for feeder in _feeders:
-        feeder.stop(wait=False)  # pop no more
-    if dispatcher is not None:
-        dispatcher.close()  # hops still waiting for a slot go back to the store now
+    _stop_admitting()
+    dispatcher = _started_dispatcher()
     for feeder in _feeders:
         feeder.stop()
         log.info("batch feeder on %s admitted %d hops", feeder.queue, feeder.admitted)
