@@ -139,6 +139,23 @@ def test_a_malformed_message_is_dead_lettered_and_the_worker_keeps_serving(
     assert any("undecodable" in r for r in reasons) and any("unknown task" in r for r in reasons)
 
 
+def test_tier_pools_take_hops_only_through_their_batch_feeders(
+    client: Client, cluster: Cluster
+) -> None:
+    """Celery's consumer leaves a tier queue to the feeder (tasks/lifecycle.py), and says so to the
+    remote-control `active_queues` that Flower shows; the classifier keeps Celery's consumer."""
+    names = {f"{p.stage}.{p.process.pid}": p.stage for p in cluster.pools}
+    replies = client.app.control.inspect(timeout=3.0).active_queues() or {}
+    consumed = {
+        names[worker.split("@")[0]]: [queue["name"] for queue in queues]
+        for worker, queues in replies.items()
+        if worker.split("@")[0] in names
+    }
+    assert consumed == {"intake": [queue_for("intake")], "low": [], "mid": [], "high": []}
+    done = client.submit("Rename the variable tmp to total in cart.py.").result(timeout=30)
+    assert done.status == TaskStatus.succeeded and done.tier_path == ["low"]
+
+
 def test_bad_input_is_refused_before_anything_is_enqueued(client: Client) -> None:
     broker = redis.Redis.from_url(client.settings.broker_url)
     before = broker.llen(queue_for("intake"))

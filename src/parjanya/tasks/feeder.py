@@ -5,9 +5,10 @@ as the work of a hop; on a 2-core machine one process admitted 170-350 messages 
 short of the 500 a second that 500 one-second calls in flight need. A feeder pops up to `batch`
 messages at once (a blocking pop when the list is empty, then RPOP with a count, oldest first),
 claims them in one pipelined round trip, and hands each granted hop to `run`: the tier feeder
-launches it on the event loop, the intake feeder classifies it right there. Celery's consumer keeps
-serving the same queue, so a plain `celery worker -Q` is complete without a feeder; the two are
-competing consumers.
+launches it on the event loop, the intake feeder classifies it right there. On the intake queue
+Celery's consumer keeps serving beside it (competing consumers); a tier queue is the feeder's alone
+once it starts (`tasks/lifecycle.py`). With `feeder_batch: 0` Celery's consumer serves every queue,
+so a worker is complete without a feeder.
 
 Popping is acknowledging on receipt, which is safe for the same reason async dispatch is: the
 store owns the hop. Until its claim, the hop is `queued` in the store's outbox with a deadline;
