@@ -92,14 +92,16 @@ class Dispatcher:
     def room(self) -> int:
         """How many more hops to admit now: none while a hop runs alone."""
         with self._state:
-            if self._alone is not False or self._closed:
-                return 0
-            return self.max_inflight + self.backlog - self._running - len(self._pending)
+            return 0 if self.alone or self._closed else self._unfilled()
 
     @property
     def alone(self) -> bool:
         """A hop is running, or about to run, with nothing beside it: admit nothing now."""
         return self._alone is not False
+
+    def _unfilled(self) -> int:
+        """Slots and backlog not yet taken (caller holds `_state`)."""
+        return self.max_inflight + self.backlog - self._running - len(self._pending)
 
     @contextmanager
     def admitting(self, timeout_s: float) -> Iterator[None]:
@@ -153,14 +155,14 @@ class Dispatcher:
         while True:
             if self._closed:
                 return SHUTTING_DOWN
-            if self._alone is not False:
+            if self.alone:
                 return SOMEONE_ALONE
-            if self._running + len(self._pending) < self.max_inflight + self.backlog:
+            if self._unfilled() > 0:
                 return None
             self._state.wait(timeout=0.1)
 
     def _wait_to_run_alone(self) -> str | None:
-        if self._alone is not False:
+        if self.alone:
             return SOMEONE_ALONE
         self._alone = True
         me = threading.get_ident()
