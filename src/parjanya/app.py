@@ -35,6 +35,9 @@ def _transport_options(config: ParjanyaConfig) -> dict[str, object]:
         "socket_timeout": 30,
         "socket_connect_timeout": 5,
         "health_check_interval": 25,
+        # Read by Parjanya's transport (broker/transport.py): bounds on one queue message.
+        "parjanya_max_message_bytes": config.reliability.max_message_bytes,
+        "parjanya_max_message_depth": config.reliability.max_message_depth,
     }
 
 

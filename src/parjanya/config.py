@@ -34,6 +34,16 @@ class Settings(BaseSettings):
     result_url: str | None = None  # the store; defaults to the broker's Redis
     config: Path | None = None  # YAML policy file; see `load_config`
     data_dir: Path = Path(".parjanya")
+    # Per-process overrides of `reliability.max_inflight` / `admitting_threads` (`parjanya worker
+    # -c` sets the first); read when a worker builds its context, not at import.
+    max_inflight: int | None = Field(default=None, gt=0)
+    admitting_threads: int | None = Field(default=None, gt=0)
+    # Where a worker writes its liveness heartbeat (`parjanya alive` reads it); unset:
+    # `<data_dir>/alive/<host>-<pid>.json`.
+    liveness_file: Path | None = None
+    # Reliability drills only: a worker kills itself on a hop whose prompt contains this string
+    # (tasks/chaos.py). Unset, no hook is installed at all.
+    chaos_kill_on: str | None = None
 
     @property
     def store_url(self) -> str:
@@ -226,6 +236,19 @@ class ReliabilityConfig(_Strict):
     # Also pop the intake queue (and, with async dispatch, tier queues) in batches of this many
     # next to Celery's consumer (tasks/feeder.py); 0: Celery's consumer only.
     feeder_batch: int = Field(default=64, ge=0, le=1000)
+    # Tier hops in flight per worker process with async dispatch (`parjanya worker -c` overrides).
+    max_inflight: int = Field(default=1000, ge=1)
+    # Celery threads of an async tier pool: they only claim and hand off, so a few keep up.
+    admitting_threads: int = Field(default=4, ge=1)
+    # Bounds on one message read from a queue: bytes and JSON nesting (broker/decode.py). A message
+    # over either is dead-lettered unparsed.
+    max_message_bytes: int = Field(default=1 << 20, ge=1024)
+    max_message_depth: int = Field(default=32, ge=4, le=500)
+    # Bytes of an unreadable message kept in its dead letter.
+    dead_letter_raw_bytes: int = Field(default=4096, ge=64, le=1 << 20)
+    # A worker whose feeders have not polled their queue for this long is not alive (`parjanya
+    # alive`); its heartbeat is refreshed every third of it.
+    liveness_stale_s: float = Field(default=30.0, gt=0)
 
     @model_validator(mode="after")
     def _visibility_covers_tasks(self) -> ReliabilityConfig:

@@ -1,33 +1,66 @@
-"""Divert a message nobody can read to its stage's dead-letter queue, with the raw bytes kept.
+"""Divert a message nobody can read to its stage's dead-letter queue, with its raw bytes kept.
 
-kombu's Redis transport dies on a non-JSON list entry ("Unrecoverable error: JSONDecodeError") and
-Celery's consumer silently acks bodies it cannot decode or route. Both paths end here instead, so a
-poison message is kept for inspection and never stops a worker or loops.
+kombu's Redis transport dies on a non-JSON list entry ("Unrecoverable error: JSONDecodeError"),
+Celery's consumer silently acks bodies it cannot decode or route, and a feeder pops raw bytes. All
+of them end here instead, so a poison message is kept for inspection (its first bytes, text when
+they are UTF-8, else base64) and never stops a worker or loops.
+
+A worker installs its sink at start (`install`), so dead letters go through the store it built;
+a process that installed none (a bare `celery worker`) builds one from the settings on first use.
 """
 
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
+import os
+import threading
 
-from parjanya.config import get_settings
+from parjanya.broker.decode import raw_text
+from parjanya.config import get_config, get_settings
 from parjanya.queues import INTAKE_QUEUE, stage_of_queue
 from parjanya.store import TaskStore
 
 log = logging.getLogger("parjanya.poison")
 
 
-@lru_cache(maxsize=1)
-def _store() -> TaskStore:
-    return TaskStore.from_url(get_settings().store_url)
+class RawDeadLetters:
+    """Writes one dead letter per unreadable message; never raises."""
+
+    def __init__(self, store: TaskStore, raw_limit: int = 4096) -> None:
+        self.store, self.raw_limit = store, raw_limit
+
+    def divert(self, queue: str | None, reason: str, raw: bytes | str | object) -> None:
+        stage = stage_of_queue(queue or INTAKE_QUEUE) or "intake"
+        try:
+            entry = self.store.dead_letter_raw(stage, reason[:1000], raw_text(raw, self.raw_limit))
+            log.error("poison message on %s dead-lettered as %s: %s", queue, entry.id, reason)
+        except Exception:
+            log.exception("could not dead-letter a poison message from %s (%s)", queue, reason)
+
+
+_lock = threading.Lock()
+_sink: tuple[int, RawDeadLetters] | None = None
+
+
+def install(sink: RawDeadLetters) -> None:
+    """Make `sink` the dead-letter writer of this process (kombu's hooks have no context)."""
+    global _sink
+    with _lock:
+        _sink = (os.getpid(), sink)
+
+
+def _current() -> RawDeadLetters:
+    global _sink
+    with _lock:
+        if _sink is None or _sink[0] != os.getpid():
+            limit = get_config().reliability.dead_letter_raw_bytes
+            _sink = (
+                os.getpid(),
+                RawDeadLetters(TaskStore.from_url(get_settings().store_url), limit),
+            )
+        return _sink[1]
 
 
 def divert(queue: str | None, reason: str, raw: bytes | str | object) -> None:
-    """Record a poison message. Never raises: the worker must keep serving whatever happens."""
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-    stage = stage_of_queue(queue or INTAKE_QUEUE) or "intake"
-    try:
-        entry = _store().dead_letter_raw(stage, reason, text)
-        log.error("poison message on %s dead-lettered as %s: %s", queue, entry.id, reason)
-    except Exception:
-        log.exception("could not dead-letter a poison message from %s (%s)", queue, reason)
+    """Record a poison message through this process's sink. Never raises."""
+    _current().divert(queue, reason, raw)

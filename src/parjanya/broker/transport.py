@@ -1,8 +1,12 @@
 """kombu's Redis transport, except that an undecodable list entry is dead-lettered, not fatal.
 
 Only the two places that turn raw list entries into messages are overridden (`_brpop_read` for the
-worker's blocking fetch, `_get` for polling). The envelope is checked too: valid JSON that is not a
-kombu message would otherwise fail later inside the consumer.
+worker's blocking fetch, `_get` for polling). Entries are read with the bounded decoder of
+`broker.decode` (size and depth from the transport options `app.py` sets): valid JSON that is not a
+kombu message would otherwise fail later inside the consumer, and JSON nested a few thousand deep
+raised `RecursionError` out of kombu's `loads` and stopped the worker. On a Parjanya work queue the
+whole hop is decoded here, with the same rules as a feeder's, so Celery only ever runs hops that
+decode; a message refused here is dead-lettered once, with its reason.
 """
 
 from __future__ import annotations
@@ -12,27 +16,54 @@ from typing import Any
 
 from kombu.transport import redis as kombu_redis
 from kombu.utils.encoding import bytes_to_str
-from kombu.utils.json import loads
 
+from parjanya.broker.decode import DecodeLimits, Undecodable, envelope_of, hop_of
 from parjanya.broker.poison import divert
+from parjanya.queues import INTAKE_QUEUE, INTAKE_TASK, TIER_TASK, stage_of_queue
+
+#: Transport options (set by `app.py`) that bound one message; absent, `DecodeLimits`' defaults.
+MAX_BYTES_OPTION = "parjanya_max_message_bytes"
+MAX_DEPTH_OPTION = "parjanya_max_message_depth"
 
 
-def _envelope(raw: bytes | str) -> dict[str, Any] | None:
+def _work_task(queue: str) -> str | None:
+    """The task a Parjanya work queue serves (None for Celery's own queues, e.g. pidbox replies)."""
+    if queue == INTAKE_QUEUE:
+        return INTAKE_TASK
+    stage = stage_of_queue(queue)
+    return TIER_TASK if stage is not None and queue.startswith("parjanya.tier.") else None
+
+
+def checked(raw: bytes | str, queue: str, limits: DecodeLimits) -> dict[str, Any] | None:
+    """The envelope to deliver, or None once the entry has been dead-lettered (never raises)."""
     try:
-        payload = loads(bytes_to_str(raw))
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if (
-        isinstance(payload, dict)
-        and "body" in payload
-        and isinstance(payload.get("properties"), dict)
-        and isinstance(payload.get("headers", {}), dict)
-    ):
+        payload = envelope_of(raw, limits)
+        task = _work_task(queue)
+        if task is not None:
+            hop_of(payload, task, limits)
         return payload
+    except Undecodable as exc:
+        divert(queue, exc.reason, raw)
+    except Exception as exc:  # total: whatever the decoder did, the entry is recorded, not fatal
+        divert(queue, f"undecodable message ({type(exc).__name__})", raw)
     return None
 
 
 class Channel(kombu_redis.Channel):
+    @property
+    def _limits(self) -> DecodeLimits:
+        cached: DecodeLimits | None = self.__dict__.get("_parjanya_limits")
+        if cached is None:
+            client = self.connection.client
+            options = (client.transport_options if client is not None else None) or {}
+            default = DecodeLimits()
+            cached = DecodeLimits(
+                max_bytes=int(options.get(MAX_BYTES_OPTION, default.max_bytes)),
+                max_depth=int(options.get(MAX_DEPTH_OPTION, default.max_depth)),
+            )
+            self.__dict__["_parjanya_limits"] = cached
+        return cached
+
     def _create_client(self, asynchronous: bool = False) -> Any:
         """Reuse one synchronous client per connection pool.
 
@@ -62,9 +93,8 @@ class Channel(kombu_redis.Channel):
             dest, item = dest_item
             dest = bytes_to_str(dest).rsplit(self.sep, 1)[0]
             self._queue_cycle.rotate(dest)
-            payload = _envelope(item)
+            payload = checked(item, dest, self._limits)
             if payload is None:
-                divert(dest, "undecodable message on the broker (not a kombu JSON envelope)", item)
                 return True
             self.connection._deliver(payload, dest)
             return True
@@ -80,9 +110,8 @@ class Channel(kombu_redis.Channel):
                 item = client.rpop(self._q_for_pri(queue, pri))
                 if item:
                     self._maybe_update_queues_expire(client, queue)
-                    payload = _envelope(item)
+                    payload = checked(item, queue, self._limits)
                     if payload is None:
-                        divert(queue, "undecodable message on the broker", item)
                         continue
                     return payload
             self._maybe_update_queues_expire(client, queue)

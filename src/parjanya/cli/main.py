@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from parjanya.cli import breakers, dlq, sim, tasks, up, worker
+from parjanya.cli import alive, breakers, dlq, sim, tasks, up, worker
 
 app = typer.Typer(
     help="Parjanya: complexity-aware routing of AI-agent tasks over Celery tier pools.",
@@ -14,6 +14,7 @@ app = typer.Typer(
 )
 app.command("up")(up.up)
 app.command("worker")(worker.worker)
+app.command("alive")(alive.alive)
 app.command("submit")(tasks.submit)
 app.command("status")(tasks.status)
 app.command("classify")(tasks.classify_text)

@@ -9,10 +9,6 @@ import typer
 
 from parjanya.queues import STAGES, queue_for
 
-#: Celery threads that admit tier hops when hops run on the event loop: they only claim and hand
-#: off, so a few keep up with hundreds of calls in flight.
-ADMITTING_THREADS = int(os.environ.get("PARJANYA_ADMITTING_THREADS", "4"))
-
 
 def worker_argv(
     stage: str, *, concurrency: int, pool: str, loglevel: str, events: bool
@@ -60,16 +56,19 @@ def worker(
     if stage not in STAGES:
         raise typer.BadParameter(f"--tier must be one of low, mid, high, not {tier!r}")
     from parjanya.app import app as celery_app
-    from parjanya.config import get_config
+    from parjanya.config import get_config, get_settings
+    from parjanya.tasks.strategy import strategy_for
 
     if stage == "intake":
         threads, pool = concurrency or 2, pool or "prefork"
-    elif get_config().reliability.tier_dispatch == "async":
-        if concurrency is not None:
-            os.environ["PARJANYA_MAX_INFLIGHT"] = str(concurrency)
-        threads, pool = ADMITTING_THREADS, pool or "threads"
     else:
-        threads, pool = concurrency or 8, pool or "threads"
+        reliability = get_config().reliability
+        strategy = strategy_for(reliability)
+        if concurrency is not None and strategy.concurrency_is_inflight:
+            # The settings mechanism carries it to the worker context this process builds.
+            os.environ["PARJANYA_MAX_INFLIGHT"] = str(concurrency)
+        admitting = get_settings().admitting_threads or reliability.admitting_threads
+        threads, pool = strategy.celery_threads(concurrency, admitting), pool or "threads"
     celery_app.worker_main(
         worker_argv(stage, concurrency=threads, pool=pool, loglevel=loglevel, events=events)
     )

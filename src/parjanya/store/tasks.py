@@ -95,9 +95,12 @@ class TaskStore:
         self._reap = client.register_script(scripts.REAP)
 
     @classmethod
-    def from_url(cls, url: str, **kwargs: Any) -> TaskStore:
+    def from_url(cls, url: str, *, socket_timeout: float = 30, **kwargs: Any) -> TaskStore:
         client = redis.Redis.from_url(
-            url, socket_timeout=30, socket_connect_timeout=5, health_check_interval=30
+            url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=min(5, socket_timeout),
+            health_check_interval=30,
         )
         return cls(client, **kwargs)
 
@@ -342,7 +345,7 @@ class TaskStore:
             id=f"raw-{new_task_id()}",
             queue=dead_letter_queue_for(stage),
             reason=reason,
-            raw=raw[:4096],
+            raw=raw[: 1 << 21],  # callers bound it (broker/poison.py); this is a backstop
         )
         self._dead_letter_raw(
             keys=[entry.queue, keys.DEAD_LETTER_INDEX, keys.dead_letter(entry.id)],

@@ -1,26 +1,44 @@
-"""Per-process resources of a worker, built lazily after fork and reused by every task."""
+"""Per-process resources of a worker, built once after fork and passed to everything that runs hops.
+
+The broker and the store are two handles, even when they are one Redis database: feeders pop the
+broker's queue lists, and everything else reads and writes the store. With the store apart
+(`PARJANYA_RESULT_URL` on another Redis or database), feeders popping through the store's client
+saw empty lists while Celery's consumer of tier queues was cancelled, so tier hops stalled.
+`tasks/topology.py` refuses, at start, a combination a worker cannot serve.
+
+The dispatch strategy and the fault-injection hook are decided here once, from config and
+settings (`build_context`); nothing on the hop path reads the environment or compares the mode.
+"""
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
+import redis
 import redis.asyncio as aioredis
 from celery import Celery
 
 from parjanya.aio import LoopThread, loop_thread
+from parjanya.broker.poison import RawDeadLetters
 from parjanya.config import Deployment, ParjanyaConfig, Settings, get_config, get_settings
 from parjanya.providers import Provider, build_provider
 from parjanya.providers.transport import AiohttpPoster
 from parjanya.queues import Tier
+from parjanya.schema import TaskRequest
 from parjanya.store import TaskStore
 from parjanya.store.batch import ScriptBatcher
 from parjanya.tasks.chain import TierChain, build_chain, shared_redis
-from parjanya.tasks.dispatch import Dispatcher, max_inflight_from_env
+from parjanya.tasks.dispatch import Dispatcher
 from parjanya.tasks.lease import LeaseRenewer
 from parjanya.tasks.publish import Outbox
+from parjanya.tasks.strategy import DispatchStrategy, strategy_for
+
+#: Called with a hop's request right before it runs (fault injection in drills; None in production).
+BeforeHop = Callable[[TaskRequest | None], None]
 
 
 @dataclass
@@ -28,8 +46,20 @@ class WorkerContext:
     settings: Settings
     config: ParjanyaConfig
     app: Celery
+    dispatch: DispatchStrategy
+    before_hop: BeforeHop | None = None
     _providers: dict[str, Provider] = field(default_factory=dict)
     _chains: dict[Tier, TierChain] = field(default_factory=dict)
+
+    @cached_property
+    def broker(self) -> redis.Redis:
+        """The broker's Redis: feeders pop its queue lists (never through the store's client)."""
+        return redis.Redis.from_url(
+            self.settings.broker_url,
+            socket_timeout=30,
+            socket_connect_timeout=5,
+            health_check_interval=30,
+        )
 
     @cached_property
     def store(self) -> TaskStore:
@@ -38,12 +68,20 @@ class WorkerContext:
         )
 
     @cached_property
+    def dead_letters(self) -> RawDeadLetters:
+        return RawDeadLetters(self.store, self.config.reliability.dead_letter_raw_bytes)
+
+    @cached_property
     def outbox(self) -> Outbox:
         return Outbox(self.app, self.settings.store_url)
 
     @cached_property
     def leases(self) -> LeaseRenewer:
-        return LeaseRenewer(self.store, self.config.reliability.lease_ttl_s)
+        """Renews through a client of its own that gives up within a third of the lease, so a
+        hung round trip leaves time to retry before the lease lapses (`tasks/lease.py`)."""
+        ttl = self.config.reliability.lease_ttl_s
+        renewals = TaskStore.from_url(self.settings.store_url, socket_timeout=max(0.5, ttl / 3))
+        return LeaseRenewer(renewals.heartbeat_many, ttl)
 
     @property
     def loop(self) -> LoopThread:
@@ -51,7 +89,8 @@ class WorkerContext:
 
     @cached_property
     def dispatcher(self) -> Dispatcher:
-        return Dispatcher(self.loop, max_inflight_from_env())
+        inflight = self.settings.max_inflight or self.config.reliability.max_inflight
+        return Dispatcher(self.loop, inflight)
 
     @cached_property
     def http(self) -> AiohttpPoster:
@@ -81,6 +120,20 @@ class WorkerContext:
         return provider
 
 
+def build_context(settings: Settings, config: ParjanyaConfig, app: Celery) -> WorkerContext:
+    """Decide what a worker decides once: its dispatch strategy and its hooks."""
+    before_hop: BeforeHop | None = None
+    if settings.chaos_kill_on:
+        from parjanya.tasks.chaos import KillOn  # drills only; never imported in production
+
+        before_hop = KillOn(settings.chaos_kill_on)
+    return WorkerContext(
+        settings, config, app, dispatch=strategy_for(config.reliability), before_hop=before_hop
+    )
+
+
+# Celery calls task functions with no room for our arguments, so each process keeps its one
+# context here, keyed by pid so that a forked child builds its own.
 _lock = threading.Lock()
 _contexts: dict[int, WorkerContext] = {}
 
@@ -97,5 +150,5 @@ def context() -> WorkerContext:
     with _lock:
         ctx = _contexts.get(os.getpid())
         if ctx is None:
-            ctx = _contexts[os.getpid()] = WorkerContext(get_settings(), get_config(), app)
+            ctx = _contexts[os.getpid()] = build_context(get_settings(), get_config(), app)
         return ctx

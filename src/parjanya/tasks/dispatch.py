@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
 from collections import Counter, deque
@@ -49,14 +48,8 @@ from parjanya.aio import LoopThread
 
 log = logging.getLogger("parjanya.dispatch")
 
-DEFAULT_MAX_INFLIGHT = 1000
-
 SHUTTING_DOWN = "worker shutting down"
 SOMEONE_ALONE = "a suspect runs alone in this process"
-
-
-def max_inflight_from_env() -> int:
-    return int(os.environ.get("PARJANYA_MAX_INFLIGHT", DEFAULT_MAX_INFLIGHT))
 
 
 @dataclass(eq=False)

@@ -9,11 +9,12 @@ from celery import Task
 from parjanya import results
 from parjanya.app import app
 from parjanya.classify import PolicyRejection, classify
-from parjanya.queues import INTAKE_TASK
+from parjanya.queues import INTAKE_QUEUE, INTAKE_TASK
 from parjanya.schema import Attempt, ErrorInfo, HopMessage, TaskStatus, utcnow
 from parjanya.store import Claim
-from parjanya.tasks.context import WorkerContext
-from parjanya.tasks.guard import run_hop
+from parjanya.tasks.admission import Admission
+from parjanya.tasks.context import WorkerContext, context
+from parjanya.tasks.guard import run_claimed
 
 
 def classify_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
@@ -74,7 +75,18 @@ def classify_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
     )
 
 
+def intake_admission(ctx: WorkerContext, queue: str = INTAKE_QUEUE) -> Admission:
+    """Classifier hops run in the thread that admitted them (a feeder's or Celery's)."""
+    return Admission(
+        ctx,
+        queue,
+        task_name=INTAKE_TASK,
+        holding=TaskStatus.classifying,
+        start=lambda c, m, cl: run_claimed(c, m, cl, classify_hop),
+    )
+
+
 @app.task(name=INTAKE_TASK, bind=True, typing=False)
 def intake(self: Task[Any, Any], *args: Any, **kwargs: Any) -> str:
-    queue = (self.request.delivery_info or {}).get("routing_key")
-    return run_hop(queue, args, kwargs, holding=TaskStatus.classifying, handler=classify_hop)
+    queue = (self.request.delivery_info or {}).get("routing_key") or INTAKE_QUEUE
+    return intake_admission(context(), queue).admit_args(args, kwargs)

@@ -4,6 +4,13 @@ One renewer thread per worker process serves every hop in flight (a registry, no
 hop): cheap at one task, and still one thread when a process holds hundreds of calls. A lease that
 was superseded (the reaper gave the hop to another worker) is only logged: the store's fencing
 token already refuses this holder's commit.
+
+Renewals are paced from the start of the last one that succeeded: the next is due a third of the
+lease later, so a slow round trip shortens the wait instead of adding to it. A renewal that fails
+is retried promptly (from `retry_s`, doubling) rather than a third of the lease later, and never
+later than a quarter of the time left before the leases would lapse: a store paused for less than
+the lease loses no lease. The renewer's store client should time out well inside the lease
+(`WorkerContext.leases` gives it a third of it), or one hung call could outlast the lease by itself.
 """
 
 from __future__ import annotations
@@ -11,36 +18,79 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
-
-from parjanya.store import TaskStore
 
 log = logging.getLogger("parjanya.lease")
 
+#: Renews leases `(task_id, token)` for `ttl_s`: one bool per lease (False: superseded).
+Renew = Callable[[list[tuple[str, str]], float], list[bool]]
+
 
 class LeaseRenewer:
-    def __init__(self, store: TaskStore, ttl_s: float) -> None:
-        self.store, self.ttl_s = store, ttl_s
+    def __init__(
+        self,
+        renew: Renew,
+        ttl_s: float,
+        *,
+        retry_s: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
+        start: bool = True,
+    ) -> None:
+        self.renew, self.ttl_s, self.retry_s, self.clock = renew, ttl_s, retry_s, clock
         self._held: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._loop, name="parjanya-lease", daemon=True)
-        self._thread.start()
+        self._stop = threading.Event()
+        self._renewed_at = clock()  # start of the last renewal that succeeded (or of idleness)
+        self._failures = 0
+        self.thread = threading.Thread(target=self._loop, name="parjanya-lease", daemon=True)
+        if start:
+            self.thread.start()
 
     def _loop(self) -> None:
-        while True:
-            time.sleep(self.ttl_s / 3)
-            with self._lock:
-                held = list(self._held)
-            if not held:
-                continue
-            try:
-                renewed = self.store.heartbeat_many(held, self.ttl_s)
-            except Exception:
-                log.exception("renewing %d leases failed; retrying", len(held))
-                continue
-            for (task_id, _), ok in zip(held, renewed, strict=True):
-                if not ok:
-                    log.warning("lease on %s superseded; this attempt is fenced off", task_id)
+        delay = self.ttl_s / 3
+        while not self._stop.wait(delay):
+            delay = self.tick()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def tick(self) -> float:
+        """Renew every held lease once; returns how long to wait before the next renewal."""
+        with self._lock:
+            held = list(self._held)
+        started = self.clock()
+        if not held:
+            self._renewed_at, self._failures = started, 0
+            return self.ttl_s / 3
+        try:
+            renewed = self.renew(held, self.ttl_s)
+        except Exception as exc:
+            return self._failed(held, exc)
+        self._renewed_at, self._failures = started, 0
+        for (task_id, _), ok in zip(held, renewed, strict=True):
+            if not ok:
+                log.warning("lease on %s superseded; this attempt is fenced off", task_id)
+        return max(0.0, started + self.ttl_s / 3 - self.clock())
+
+    def _failed(self, held: list[tuple[str, str]], exc: Exception) -> float:
+        self._failures += 1
+        left = self._renewed_at + self.ttl_s - self.clock()
+        if left <= 0:
+            log.error(
+                "renewing %d leases failed for longer than the lease (%.1fs); the reaper may hand "
+                "them to another worker: %r",
+                len(held),
+                self.ttl_s,
+                exc,
+            )
+            return min(self.retry_s * 2.0 ** (self._failures - 1), self.ttl_s / 3)
+        log.warning("renewing %d leases failed (%.1fs left); retrying: %r", len(held), left, exc)
+        backoff = self.retry_s * 2.0 ** (self._failures - 1)
+        return max(0.01, min(backoff, left / 4))
 
     def hold(self, task_id: str, token: str) -> Lease:
         return Lease(self, task_id, token)

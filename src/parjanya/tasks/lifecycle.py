@@ -1,38 +1,57 @@
-"""Worker start-up and shutdown hooks shared by every pool (Celery signals)."""
+"""Worker start-up and shutdown hooks shared by every pool (Celery signals).
+
+Celery's signals take no arguments of ours, so what a worker starts (reaper, feeders, liveness
+monitor) is kept in one `_Running` record per process, filled at `worker_ready` and emptied at
+shutdown.
+"""
 
 from __future__ import annotations
 
 import gc
 import logging
 import threading
+from dataclasses import dataclass, field
 from typing import Any
 
+import redis
 from celery import signals
 
 from parjanya import keys
+from parjanya.broker import poison
 from parjanya.config import get_config, get_settings
-from parjanya.store import TaskStore
+from parjanya.tasks.context import WorkerContext, context, current_context
 from parjanya.tasks.dispatch import Dispatcher
+from parjanya.tasks.feeder import QueueFeeder
+from parjanya.tasks.liveness import Liveness, Watched, default_path, exit_deaf
 from parjanya.tasks.reaper import Reaper
+from parjanya.tasks.topology import Unservable, check_topology, describe
 
 log = logging.getLogger("parjanya.worker")
 
-_reaper: Reaper | None = None
-_feeders: list[Any] = []
+
+@dataclass
+class _Running:
+    reaper: Reaper | None = None
+    liveness: Liveness | None = None
+    feeders: list[QueueFeeder] = field(default_factory=list)
+
+
+_running = _Running()
 
 
 class VisibilityTimeoutMismatch(RuntimeError):
     pass
 
 
-def check_visibility_timeout(store: TaskStore, ours: float) -> None:
+def check_visibility_timeout(broker: redis.Redis, ours: float) -> None:
     """Refuse to start with a visibility timeout other than the deployment's (RELIABILITY.md #4).
 
-    The shortest timeout of any worker on the same Redis applies to every queue, because kombu's
+    The shortest timeout of any worker on the same broker applies to every queue, because kombu's
     restore sweep is global: one pool with a short value makes long tasks of other pools run twice.
+    So the value is recorded on the broker, which is what the workers share.
     """
-    store.redis.set(keys.VISIBILITY_TIMEOUT, repr(float(ours)), nx=True)
-    recorded = store.redis.get(keys.VISIBILITY_TIMEOUT)
+    broker.set(keys.VISIBILITY_TIMEOUT, repr(float(ours)), nx=True)
+    recorded = broker.get(keys.VISIBILITY_TIMEOUT)
     theirs = float(recorded) if recorded is not None else ours
     if theirs != float(ours):
         raise VisibilityTimeoutMismatch(
@@ -44,32 +63,33 @@ def check_visibility_timeout(store: TaskStore, ours: float) -> None:
 
 @signals.worker_init.connect
 def _on_worker_init(sender: Any = None, **_: Any) -> None:
-    config = get_config()
-    store = TaskStore.from_url(get_settings().store_url)
+    settings, config = get_settings(), get_config()
     try:
-        check_visibility_timeout(store, config.reliability.visibility_timeout_s)
-    except VisibilityTimeoutMismatch as exc:
+        check_topology(settings, config)
+        broker = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=5)
+        check_visibility_timeout(broker, config.reliability.visibility_timeout_s)
+    except (Unservable, VisibilityTimeoutMismatch) as exc:
         # Celery logs and swallows exceptions from signal handlers; SystemExit is what stops it.
         log.critical("%s", exc)
         raise SystemExit(f"parjanya: refusing to start: {exc}") from exc
+    log.info("%s", describe(settings))
 
 
 @signals.worker_ready.connect
 def _on_worker_ready(sender: Any = None, **_: Any) -> None:
-    global _reaper
-    config = get_config()
     app = sender.app if sender is not None else None
     if app is None:
         return
-    _reaper = Reaper(
-        TaskStore.from_url(get_settings().store_url),
-        app,
-        interval_s=config.reliability.reaper_interval_s,
-        requeue_after_s=config.reliability.requeue_after_s,
+    ctx = context()
+    poison.install(ctx.dead_letters)
+    limits = ctx.config.reliability
+    _running.reaper = Reaper(
+        ctx.store, app, interval_s=limits.reaper_interval_s, requeue_after_s=limits.requeue_after_s
     )
-    _reaper.start()
-    log.info("reaper started (every %.1fs)", config.reliability.reaper_interval_s)
-    _start_feeders(sender)
+    _running.reaper.start()
+    log.info("reaper started (every %.1fs)", limits.reaper_interval_s)
+    _start_feeders(ctx, sender)
+    _start_liveness(ctx)
     _quiet_garbage_collector()
 
 
@@ -93,7 +113,7 @@ def _quiet_garbage_collector() -> None:
     gc.set_threshold(YOUNG_GENERATION, *gc.get_threshold()[1:])
 
 
-def _start_feeders(consumer: Any) -> None:
+def _start_feeders(ctx: WorkerContext, consumer: Any) -> None:
     """Batch admission for the queues this worker consumes.
 
     A tier queue is then the feeder's alone: Celery's consumer stops taking from it. Each message
@@ -103,56 +123,73 @@ def _start_feeders(consumer: Any) -> None:
     1.24 ms with it, 0.99 ms without; 0.89 -> 0.92 of ideal, medians of five, bench/inflight.py).
     The cancel is Celery's own remote-control `cancel_consumer`, and it outlives reconnections.
     The intake queue keeps both: there Celery's prefork children are the classifier's parallelism.
+    Feeders pop the broker (`ctx.broker`), never the store's client: the two may be apart.
     """
     from parjanya.queues import INTAKE_QUEUE, TIERS, queue_for
-    from parjanya.tasks.context import context
-    from parjanya.tasks.feeder import QueueFeeder
-    from parjanya.tasks.guard import launch, run_claimed
-    from parjanya.tasks.intake import classify_hop
-    from parjanya.tasks.tier import tier_hop
+    from parjanya.tasks.intake import intake_admission
+    from parjanya.tasks.tier import tier_admission
 
-    ctx = context()
     batch = ctx.config.reliability.feeder_batch
     if batch == 0:
         return
     consumed = {q.name for q in getattr(consumer.task_consumer, "queues", [])}
     feeders = []
     if INTAKE_QUEUE in consumed:
-        feeders.append(
-            QueueFeeder(
-                ctx, INTAKE_QUEUE, lambda c, m, cl: run_claimed(c, m, cl, classify_hop), batch=batch
-            )
-        )
-    if ctx.config.reliability.tier_dispatch == "async":
+        feeders.append(QueueFeeder(ctx.broker, intake_admission(ctx), batch=batch))
+    if ctx.dispatch.feeds_tier_queues:
         feeders += [
             QueueFeeder(
-                ctx,
-                queue_for(tier),
-                lambda c, m, cl: launch(c, m, cl, tier_hop),
+                ctx.broker,
+                tier_admission(ctx, queue_for(tier)),
                 batch=batch,
-                dispatcher=ctx.dispatcher,
+                room=lambda wanted: ctx.dispatch.room(ctx, wanted),
+                admitting=lambda: ctx.dispatch.admitting(ctx, 1.0),
             )
             for tier in TIERS
             if queue_for(tier) in consumed
         ]
     for feeder in feeders:
         feeder.start()
-        _feeders.append(feeder)
+        _running.feeders.append(feeder)
         log.info("batch feeder started on %s", feeder.queue)
-        if feeder.dispatcher is not None:
+        if feeder.queue != INTAKE_QUEUE:
             consumer.cancel_task_queue(feeder.queue)
 
 
-def _started_dispatcher() -> Dispatcher | None:
-    from parjanya.tasks.context import current_context
+def _start_liveness(ctx: WorkerContext) -> None:
+    """Watch the threads this worker cannot serve without (`tasks/liveness.py`)."""
+    path = ctx.settings.liveness_file or default_path(ctx.settings.data_dir)
+    liveness = Liveness(path, ctx.config.reliability.liveness_stale_s, on_dead=_deaf)
+    for feeder in _running.feeders:
+        liveness.watch(
+            Watched(
+                f"feeder {feeder.queue}",
+                feeder.thread,
+                polled=feeder.polled_at,
+                stopping=feeder.stopping,
+            )
+        )
+    leases = ctx.leases
+    liveness.watch(Watched("lease renewer", leases.thread, stopping=leases.stopping))
+    liveness.start()
+    _running.liveness = liveness
+    log.info("liveness heartbeat at %s", path)
 
+
+def _deaf(reason: str) -> None:
+    """A thread this worker needs is gone: stop admitting and exit non-zero for a restart."""
+    _stop_admitting()
+    exit_deaf(reason)
+
+
+def _started_dispatcher() -> Dispatcher | None:
     ctx = current_context()
     return ctx.dispatcher if ctx is not None and "dispatcher" in ctx.__dict__ else None
 
 
 def _stop_admitting() -> None:
     """Pop no more, and give back now the hops admitted but not started (idempotent)."""
-    for feeder in _feeders:
+    for feeder in _running.feeders:
         feeder.stop(wait=False)
     dispatcher = _started_dispatcher()
     if dispatcher is not None:
@@ -171,11 +208,13 @@ def _on_worker_shutting_down(**_: Any) -> None:
 @signals.worker_process_shutdown.connect
 def _on_worker_shutdown(**_: Any) -> None:
     """Let in-flight hops finish (bounded); whatever is left, the reaper recovers after its lease."""
-    if _reaper is not None:
-        _reaper.stop()
+    if _running.liveness is not None:
+        _running.liveness.stop()
+    if _running.reaper is not None:
+        _running.reaper.stop()
     _stop_admitting()
     dispatcher = _started_dispatcher()
-    for feeder in _feeders:
+    for feeder in _running.feeders:
         feeder.stop()
         log.info("batch feeder on %s admitted %d hops", feeder.queue, feeder.admitted)
     if dispatcher is not None:

@@ -25,9 +25,10 @@ from parjanya.schema import (
     TaskStatus,
 )
 from parjanya.store import Claim
+from parjanya.tasks.admission import Admission
 from parjanya.tasks.context import WorkerContext, context
 from parjanya.tasks.deadletter import dead_letter
-from parjanya.tasks.guard import dispatch_hop, run_hop
+from parjanya.tasks.strategy import ADMIT_WAIT_S
 
 _confidence = DefaultConfidence()
 
@@ -195,13 +196,20 @@ def _escalate(
         ctx.store.count(f"escalations_{reason}")
 
 
-def _blocking(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
-    ctx.loop.run(tier_hop(ctx, message, claim))
+def tier_admission(ctx: WorkerContext, queue: str) -> Admission:
+    """Tier hops start the way the worker's dispatch strategy says (`tasks/strategy.py`)."""
+    return Admission(
+        ctx,
+        queue,
+        task_name=TIER_TASK,
+        holding=TaskStatus.running,
+        start=lambda c, m, cl: c.dispatch.start(c, m, cl, tier_hop),
+    )
 
 
 @app.task(name=TIER_TASK, bind=True, typing=False)
 def tier_task(self: Task[Any, Any], *args: Any, **kwargs: Any) -> str:
-    queue = (self.request.delivery_info or {}).get("routing_key")
-    if context().config.reliability.tier_dispatch == "blocking":
-        return run_hop(queue, args, kwargs, holding=TaskStatus.running, handler=_blocking)
-    return dispatch_hop(queue, args, kwargs, holding=TaskStatus.running, handler=tier_hop)
+    ctx = context()
+    queue = (self.request.delivery_info or {}).get("routing_key") or TIER_TASK
+    with ctx.dispatch.admitting(ctx, ADMIT_WAIT_S):
+        return tier_admission(ctx, queue).admit_args(args, kwargs)

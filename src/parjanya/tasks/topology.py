@@ -1,0 +1,48 @@
+"""Which broker and store a worker can serve, checked before it takes any work.
+
+A worker reads hops from the broker and state from the store. They may be one Redis database
+(then the store's commit pushes the next hop itself, `broker.envelope`) or apart (another Redis
+or database: hops are published through kombu after the commit). What a worker cannot serve is
+refused at start with the reason, instead of starting and stalling:
+
+- a store that is not Redis (every state write is a Lua script);
+- batch feeders (`reliability.feeder_batch` > 0) on a broker that is not Redis: they pop Redis
+  lists. Set `feeder_batch: 0` to let Celery's consumer serve every queue.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from parjanya.config import ParjanyaConfig, Settings
+
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+class Unservable(RuntimeError):
+    pass
+
+
+def check_topology(settings: Settings, config: ParjanyaConfig) -> None:
+    store = urlparse(settings.store_url).scheme
+    broker = urlparse(settings.broker_url).scheme
+    if store not in REDIS_SCHEMES:
+        raise Unservable(
+            f"the store must be Redis, not {store!r} (PARJANYA_RESULT_URL, else PARJANYA_BROKER_URL)"
+        )
+    if broker not in REDIS_SCHEMES and config.reliability.feeder_batch > 0:
+        raise Unservable(
+            f"batch feeders pop Redis lists, but the broker is {broker!r}: set "
+            "reliability.feeder_batch: 0 to use Celery's consumer only"
+        )
+
+
+def describe(settings: Settings) -> str:
+    """One line for the start-up log: one Redis, or the store apart (no passwords)."""
+    if settings.store_url == settings.broker_url:
+        return "broker and store: one Redis database (commits enqueue the next hop atomically)"
+    store = urlparse(settings.store_url)
+    return (
+        f"store apart from the broker ({store.hostname}:{store.port}{store.path}): "
+        "hops are published after each commit"
+    )
