@@ -16,11 +16,6 @@ from parjanya.store import DeadLetterStore, IdempotencyConflict, TaskStore
 from parjanya.store.batch import ScriptBatcher
 
 
-@pytest.fixture
-def store() -> TaskStore:
-    return TaskStore(fakeredis.FakeRedis())
-
-
 def _submit(store: TaskStore, prompt: str = "hello", **extra: object) -> str:
     return store.create(TaskRequest(prompt=prompt, **extra), requeue_after_s=600).task_id  # type: ignore[arg-type]
 

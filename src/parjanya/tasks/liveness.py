@@ -124,7 +124,7 @@ def read(path: Path, max_age_s: float) -> tuple[bool, str]:
     return True, f"alive: pid {report.get('pid')}, heartbeat {age:.1f}s old"
 
 
-def exit_deaf(reason: str, *, grace_s: float = 45.0) -> None:
+def exit_deaf(reason: str, *, grace_s: float = 45.0) -> threading.Timer:
     """End a worker that cannot serve: Celery's warm shutdown with `EXIT_DEAF`, then a hard exit."""
     from celery.worker import state
 
@@ -133,3 +133,4 @@ def exit_deaf(reason: str, *, grace_s: float = 45.0) -> None:
     timer = threading.Timer(grace_s, os._exit, args=(EXIT_DEAF,))
     timer.daemon = True
     timer.start()
+    return timer

@@ -1,0 +1,58 @@
+"""Fixtures shared by the unit tests: in-memory Redis (fakeredis, Lua included), a task store on
+it, a broker apart from it, and a worker context wired to both, without a network or a worker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import fakeredis
+import pytest
+
+from parjanya.app import create_app
+from parjanya.broker.poison import RawDeadLetters
+from parjanya.config import ParjanyaConfig, Settings
+from parjanya.schema import TaskRequest
+from parjanya.store import TaskStore
+from parjanya.tasks.context import WorkerContext, build_context
+
+
+@pytest.fixture
+def fake_server() -> fakeredis.FakeServer:
+    """One in-memory Redis server; clients made on it share its data."""
+    return fakeredis.FakeServer()
+
+
+@pytest.fixture
+def store(fake_server: fakeredis.FakeServer) -> TaskStore:
+    return TaskStore(fakeredis.FakeRedis(server=fake_server))
+
+
+@pytest.fixture
+def broker() -> fakeredis.FakeRedis:
+    """The broker's Redis, apart from the store's (as with `PARJANYA_RESULT_URL` set)."""
+    return fakeredis.FakeRedis(server=fakeredis.FakeServer())
+
+
+@pytest.fixture
+def config() -> ParjanyaConfig:
+    return ParjanyaConfig()
+
+
+@pytest.fixture
+def worker_ctx(
+    store: TaskStore, broker: fakeredis.FakeRedis, config: ParjanyaConfig
+) -> Iterator[WorkerContext]:
+    """A worker context whose store and broker are the fakes above (nothing else is built)."""
+    settings = Settings(broker_url="redis://broker.invalid/0", result_url="redis://store.invalid/1")
+    ctx = build_context(settings, config, create_app(settings, config))
+    ctx.store = store  # cached_property: assigning replaces what it would build
+    ctx.broker = broker
+    ctx.dead_letters = RawDeadLetters(store, config.reliability.dead_letter_raw_bytes)
+    yield ctx
+    if "leases" in ctx.__dict__:
+        ctx.leases.stop()
+
+
+def submit(store: TaskStore, prompt: str = "Rename tmp to total.") -> str:
+    """Record a task as a producer would (queued on its intake hop) and return its id."""
+    return store.create(TaskRequest(prompt=prompt), requeue_after_s=600).task_id
