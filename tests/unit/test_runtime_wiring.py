@@ -14,10 +14,11 @@ from parjanya.app import create_app
 from parjanya.config import ParjanyaConfig, ReliabilityConfig, Settings
 from parjanya.schema import HopMessage, TaskRequest, TaskStatus
 from parjanya.store import TaskStore
+from parjanya.tasks import liveness as liveness_module
 from parjanya.tasks.context import WorkerContext, build_context
 from parjanya.tasks.dispatch import Dispatcher
 from parjanya.tasks.guard import launch
-from parjanya.tasks.liveness import EXIT_DEAF, Liveness, Watched, exit_deaf, read
+from parjanya.tasks.liveness import EXIT_DEAF, Liveness, Watched, exit_deaf, read, went_deaf
 from parjanya.tasks.strategy import AsyncDispatch, BlockingDispatch, strategy_for
 from parjanya.tasks.topology import Unservable, check_topology
 
@@ -150,6 +151,8 @@ def test_a_deaf_worker_asks_celery_to_stop_with_a_non_zero_status() -> None:
     try:
         assert state.should_stop == EXIT_DEAF != 0
         assert timer.is_alive()  # the hard exit, should the warm shutdown hang
+        assert went_deaf()
     finally:
         timer.cancel()
         state.should_stop = None
+        liveness_module._deaf.clear()

@@ -72,3 +72,7 @@ def worker(
     celery_app.worker_main(
         worker_argv(stage, concurrency=threads, pool=pool, loglevel=loglevel, events=events)
     )
+    from parjanya.tasks.liveness import EXIT_DEAF, went_deaf
+
+    if went_deaf():  # a supervisor must see the failure and start a fresh worker
+        raise typer.Exit(EXIT_DEAF)
