@@ -28,6 +28,7 @@ from parjanya.store import Claim
 from parjanya.tasks.admission import Admission
 from parjanya.tasks.context import WorkerContext, context
 from parjanya.tasks.deadletter import dead_letter
+from parjanya.tasks.persist import retrying
 from parjanya.tasks.strategy import ADMIT_WAIT_S
 
 _confidence = DefaultConfidence()
@@ -65,7 +66,8 @@ async def tier_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> Non
     """Call the tier (on the event loop), then judge the answer and commit the verdict.
 
     A finished hop, the common case, is committed on the loop in a batch with others (one round
-    trip for many hops); escalating and dead-lettering block on the store, so they run in a thread.
+    trip for many hops), retried through a store blip while the lease holds (`tasks/persist.py`);
+    escalating and dead-lettering block on the store, so they run in a thread.
     """
     assert claim.request is not None and claim.doc is not None and message.stage != "intake"
     tier: Tier = message.stage
@@ -92,15 +94,14 @@ async def tier_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> Non
         doc = claim.doc
         _finish(doc, call, call.response, confidence, decision.low_confidence)
         results.end(doc, message.hop, TaskStatus.succeeded)
-        await ctx.finishes(
-            *ctx.store.transition_call(
-                doc,
-                token=claim.token,
-                hop=message.hop,
-                stage=tier,
-                ttl_s=ctx.config.reliability.result_ttl_s,
-            )
+        commit = ctx.store.transition_call(
+            doc,
+            token=claim.token,
+            hop=message.hop,
+            stage=tier,
+            ttl_s=ctx.config.reliability.result_ttl_s,
         )
+        await retrying(lambda: ctx.finishes(*commit), ctx.config.reliability.lease_ttl_s)
     else:
         await asyncio.to_thread(conclude, ctx, message, claim, call, confidence, decision)
 
