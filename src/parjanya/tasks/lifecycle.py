@@ -24,7 +24,7 @@ from parjanya.tasks.dispatch import Dispatcher
 from parjanya.tasks.feeder import QueueFeeder
 from parjanya.tasks.liveness import Liveness, Watched, default_path, exit_deaf
 from parjanya.tasks.reaper import Reaper
-from parjanya.tasks.topology import Unservable, check_topology, describe
+from parjanya.tasks.topology import Unservable, check_topology, describe, is_redis
 
 log = logging.getLogger("parjanya.worker")
 
@@ -66,8 +66,12 @@ def _on_worker_init(sender: Any = None, **_: Any) -> None:
     settings, config = get_settings(), get_config()
     try:
         check_topology(settings, config)
-        broker = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=5)
-        check_visibility_timeout(broker, config.reliability.visibility_timeout_s)
+        # Recorded where the workers share it: the broker, unless the broker is not Redis.
+        shared = settings.broker_url if is_redis(settings.broker_url) else settings.store_url
+        check_visibility_timeout(
+            redis.Redis.from_url(shared, socket_connect_timeout=5),
+            config.reliability.visibility_timeout_s,
+        )
     except (Unservable, VisibilityTimeoutMismatch) as exc:
         # Celery logs and swallows exceptions from signal handlers; SystemExit is what stops it.
         log.critical("%s", exc)

@@ -23,6 +23,10 @@ class Unservable(RuntimeError):
     pass
 
 
+def is_redis(url: str) -> bool:
+    return urlparse(url).scheme in REDIS_SCHEMES
+
+
 def check_topology(settings: Settings, config: ParjanyaConfig) -> None:
     store = urlparse(settings.store_url).scheme
     broker = urlparse(settings.broker_url).scheme
