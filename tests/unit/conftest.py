@@ -11,9 +11,17 @@ import pytest
 from parjanya.app import create_app
 from parjanya.broker.poison import RawDeadLetters
 from parjanya.config import ParjanyaConfig, Settings
+from parjanya.resilience.retry import set_testing
 from parjanya.schema import TaskRequest
 from parjanya.store import TaskStore
 from parjanya.tasks.context import WorkerContext, build_context
+
+
+@pytest.fixture
+def no_sleep() -> Iterator[None]:
+    """Retries and backoffs without their waits (stamina-style `set_testing`)."""
+    with set_testing():
+        yield
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Literal
 
 import pytest
@@ -10,7 +9,6 @@ import pytest
 from parjanya.config import ContextConfig
 from parjanya.providers.base import ChatRequest, ContextTooLong
 from parjanya.resilience.context import drop_oldest, fit, needed_tokens
-from parjanya.resilience.retry import set_testing
 from parjanya.schema import ChatMessage, Truncation
 from tests.unit.tier_fakes import Scripted, answer, dep, run
 
@@ -43,10 +41,7 @@ CONVERSATION = chat(
 )  # 4,600 prompt tokens + 1 + 100 reserved for the output = 4,701
 
 
-@pytest.fixture(autouse=True)
-def _no_sleep() -> Iterator[None]:
-    with set_testing():
-        yield
+pytestmark = pytest.mark.usefixtures("no_sleep")  # tests/unit/conftest.py
 
 
 # --- the estimate and the policy -------------------------------------------------------------

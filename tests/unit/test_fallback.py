@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC
 from typing import Any
 
@@ -72,12 +72,6 @@ PRIMARY, SECONDARY, TERTIARY = (
 @pytest.fixture(autouse=True)
 def _key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(KEY_ENV, KEY)
-
-
-@pytest.fixture
-def no_sleep() -> Iterator[None]:
-    with set_testing():
-        yield
 
 
 def ok_body(text: str = "hello") -> dict[str, Any]:
