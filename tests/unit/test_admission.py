@@ -172,3 +172,13 @@ def test_garbage_of_every_shape_is_dead_lettered_exactly_once_and_admission_keep
     task_id = submit(store)  # and the next good hop is still served
     assert admission.admit_raw([message_for(worker_ctx, task_id)]) == 1
     assert [m.task_id for m, _ in start.hops] == [task_id]
+
+
+def test_task_arguments_nested_past_the_recursion_limit_are_dead_lettered_too(
+    worker_ctx: WorkerContext, store: TaskStore
+) -> None:
+    deep: list[object] = []
+    for _ in range(5000):
+        deep = [deep]
+    verdict = intake(worker_ctx, Started()).admit_args([deep], {"x": deep})
+    assert verdict == "undecodable" and dead_letters(store) == 1

@@ -102,12 +102,15 @@ class Admission:
     def admit_args(self, args: Any, kwargs: Any) -> str:
         """A task body's arguments (Celery decoded them): the verdict, or 'started'."""
         message = self._decode(
-            lambda: json.dumps({"args": args, "kwargs": kwargs}, default=repr)[: 1 << 16],
-            lambda: decode_args(args, kwargs),
+            partial(_arguments_text, args, kwargs), partial(decode_args, args, kwargs)
         )
         return "undecodable" if message is None else self._claim_and_start([message])[0]
 
-    def _decode(self, raw: Any, decode: Callable[[], HopMessage]) -> HopMessage | None:
+    def _decode(
+        self, raw: bytes | Callable[[], str], decode: Callable[[], HopMessage]
+    ) -> HopMessage | None:
+        """The hop, or None once the message is dead-lettered (`raw`: its bytes, or a function
+        that renders them, called only for a message that is dead-lettered)."""
         try:
             return decode()
         except Undecodable as exc:
@@ -168,6 +171,14 @@ class Admission:
                 "judging hop %s/%s failed; its lease will lapse", message.task_id, message.hop
             )
             return "store unreachable"
+
+
+def _arguments_text(args: Any, kwargs: Any) -> str:
+    """A task's decoded arguments as text for its dead letter, whatever they hold."""
+    try:
+        return json.dumps({"args": args, "kwargs": kwargs}, default=repr)[: 1 << 16]
+    except Exception:  # nested past the recursion limit, or a repr that raises
+        return f"<task arguments that cannot be shown: {type(args).__name__}>"
 
 
 def hand_back(ctx: WorkerContext, message: HopMessage, claim: Claim, *, reason: str) -> None:
