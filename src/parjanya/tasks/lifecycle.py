@@ -48,7 +48,8 @@ def check_visibility_timeout(broker: redis.Redis, ours: float) -> None:
 
     The shortest timeout of any worker on the same broker applies to every queue, because kombu's
     restore sweep is global: one pool with a short value makes long tasks of other pools run twice.
-    So the value is recorded on the broker, which is what the workers share.
+    So the value is recorded on the broker the workers share (`_on_worker_init` passes the store
+    instead when the broker is not Redis).
     """
     broker.set(keys.VISIBILITY_TIMEOUT, repr(float(ours)), nx=True)
     recorded = broker.get(keys.VISIBILITY_TIMEOUT)
