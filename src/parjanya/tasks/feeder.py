@@ -15,8 +15,9 @@ store owns the hop. Until its claim, the hop is `queued` in the store's outbox w
 after it, the hop holds a lease. If this process dies at either point, the reaper republishes.
 
 The loop never lets an exception end it: the admission is total, and anything else (the broker
-unreachable) is logged and retried. `last_poll` says when it last asked the broker, for the
-liveness check (`tasks/liveness.py`), which also ends the process if the thread dies anyway.
+unreachable) is logged and retried. `last_poll` says when the loop last came round (to pop, or
+to find the dispatcher full: a busy pool is not a deaf one), for the liveness check
+(`tasks/liveness.py`), which also ends the process if the thread dies anyway.
 """
 
 from __future__ import annotations
