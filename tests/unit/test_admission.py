@@ -9,8 +9,9 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from parjanya import results
 from parjanya.broker.envelope import HopEnvelopes
-from parjanya.queues import INTAKE_QUEUE, INTAKE_TASK, dead_letter_queue_for
+from parjanya.queues import INTAKE_QUEUE, INTAKE_TASK, TIER_TASK, dead_letter_queue_for, queue_for
 from parjanya.schema import HopMessage, TaskStatus
 from parjanya.store import Claim, DeadLetterStore, TaskStore
 from parjanya.tasks.admission import Admission
@@ -152,25 +153,52 @@ garbage = st.one_of(
         st.none() | st.integers() | st.text(max_size=20),
         lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=5), c, max_size=4),
         max_leaves=15,
-    ).map(lambda v: envelope(json.dumps([v, {}, {}]).encode(), task=INTAKE_TASK)),
+    ).map(lambda v: json.dumps([v, {}, {}]).encode()),  # a body: wrapped per queue below
     st.integers(min_value=33, max_value=5000).map(lambda n: b"[" * n + b"]" * n),
 )
+
+
+def tier_task(store: TaskStore) -> str:
+    """A task classified and queued on its first tier hop (hop 1, low), as the classifier leaves it."""
+    task_id = submit(store)
+    claim = store.claim(
+        HopMessage(task_id=task_id, hop=0, stage="intake"),
+        holding=TaskStatus.classifying,
+        lease_ttl_s=30,
+        max_deliveries=5,
+    )
+    assert claim.doc is not None
+    results.close_hop(claim.doc, 0)
+    results.open_hop(claim.doc, 1, "low")
+    assert store.transition(claim.doc, token=claim.token, hop=1, stage="low", deadline_s=600)
+    return task_id
 
 
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(st.lists(garbage, min_size=1, max_size=8))
+@given(
+    st.sampled_from(["intake", "low"]),
+    st.lists(st.tuples(garbage, st.booleans()), min_size=1, max_size=8),
+)
 def test_garbage_of_every_shape_is_dead_lettered_exactly_once_and_admission_keeps_serving(
-    worker_ctx: WorkerContext, store: TaskStore, batch: list[bytes]
+    worker_ctx: WorkerContext, store: TaskStore, stage: str, entries: list[tuple[bytes, bool]]
 ) -> None:
-    before = dead_letters(store)
+    """Raw garbage, or garbage bodies in a well-formed envelope, on the intake or a tier queue."""
+    task = INTAKE_TASK if stage == "intake" else TIER_TASK
+    batch = [envelope(raw, task=task) if wrapped else raw for raw, wrapped in entries]
     start = Started()
-    admission = intake(worker_ctx, start)
+    queue = queue_for(stage)  # type: ignore[arg-type]
+    holding = TaskStatus.classifying if stage == "intake" else TaskStatus.running
+    admission = Admission(worker_ctx, queue, task_name=task, holding=holding, start=start)
+    letters = dead_letter_queue_for(stage)  # type: ignore[arg-type]
+    before = store.redis.llen(letters)
     admission.admit_raw(batch)
-    assert dead_letters(store) - before == len(batch)
-    task_id = submit(store)  # and the next good hop is still served
-    assert admission.admit_raw([message_for(worker_ctx, task_id)]) == 1
+    assert store.redis.llen(letters) - before == len(batch)
+    task_id = submit(store) if stage == "intake" else tier_task(store)
+    hop = HopMessage(task_id=task_id, hop=0 if stage == "intake" else 1, stage=stage)  # type: ignore[arg-type]
+    good = HopEnvelopes(worker_ctx.app).for_hop(hop).payload.encode()
+    assert admission.admit_raw([good]) == 1  # and the next good hop is still served
     assert [m.task_id for m, _ in start.hops] == [task_id]
 
 
