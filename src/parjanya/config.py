@@ -129,6 +129,10 @@ class RoutingConfig(_Strict):
     )
     pii_action: Literal["record", "redact"] = "record"
     expected_output_tokens: int = Field(default=512, ge=1)  # for budget estimates before a call
+    # Which scorer turns a request into its 1-10 score (classify/scorer.py): `learned` reads
+    # `scorer_model`, or the bundled model fitted to public outcomes when that is null.
+    scorer: Literal["learned", "heuristic"] = "learned"
+    scorer_model: Path | None = None
 
 
 def _default_budgets() -> dict[str, int]:

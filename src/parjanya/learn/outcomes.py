@@ -19,6 +19,7 @@ in (`weak_correct` / `strong_correct`, as in the shipped MMLU file); both become
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -28,7 +29,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from parjanya.queues import TIERS, Tier, tier_rank
 
-__all__ = ["Outcome", "OutcomeFormatError", "TierResult", "parse_outcome", "read_outcomes"]
+__all__ = [
+    "Outcome",
+    "OutcomeFormatError",
+    "TierResult",
+    "default_data",
+    "parse_outcome",
+    "read_outcomes",
+]
+
+
+def default_data() -> Path:
+    """The outcome file the project ships (see `learn/data/README.md` for its source and licences)."""
+    return Path(__file__).with_name("data") / "mmlu-outcomes-train.jsonl.gz"
 
 
 class OutcomeFormatError(ValueError):
@@ -74,12 +87,20 @@ class Outcome(BaseModel):
         return "\n\n".join(t for t in turns if isinstance(t, str))
 
     @property
+    def weak_tier(self) -> Tier:
+        return min(self.results, key=tier_rank)
+
+    @property
+    def strong_tier(self) -> Tier:
+        return max(self.results, key=tier_rank)
+
+    @property
     def weak(self) -> TierResult:
-        return self.results[min(self.results, key=tier_rank)]
+        return self.results[self.weak_tier]
 
     @property
     def strong(self) -> TierResult:
-        return self.results[max(self.results, key=tier_rank)]
+        return self.results[self.strong_tier]
 
     @property
     def needs_strong(self) -> bool:
@@ -107,9 +128,10 @@ def parse_outcome(row: Any) -> Outcome:
 
 
 def read_outcomes(paths: Iterable[Path]) -> Iterator[Outcome]:
-    """Every outcome in the files, in order; a bad line stops with its file and line number."""
+    """Every outcome in the files (plain or .gz), in order; a bad line stops with file and line."""
     for path in paths:
-        with path.open(encoding="utf-8") as lines:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8") as lines:
             for number, line in enumerate(lines, start=1):
                 if not line.strip():
                     continue
