@@ -277,8 +277,8 @@ class ParjanyaConfig(_Strict):
     auth_disable: AuthDisableConfig = Field(default_factory=AuthDisableConfig)
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
-    context: ContextConfig = Field(default_factory=ContextConfig)
     confidence: ConfidenceConfig = Field(default_factory=ConfidenceConfig)
+    context: ContextConfig = Field(default_factory=ContextConfig)
     reliability: ReliabilityConfig = Field(default_factory=ReliabilityConfig)
 
     @model_validator(mode="after")
