@@ -143,7 +143,8 @@ _HEDGES = re.compile(
 
 
 def _empty(request: ChatRequest, response: ChatResponse) -> list[str]:
-    return [] if _text(response) else ["no output text"]
+    # A tool call is an answer: agents' turns are often nothing else, with no text at all.
+    return [] if _text(response) or response.tool_calls else ["no output text or tool call"]
 
 
 def _truncated(request: ChatRequest, response: ChatResponse) -> list[str]:

@@ -10,7 +10,8 @@ from the text alone (the vendor stopped at max_tokens; JSON was asked for and do
 Parsing is tolerant (the last "[[N]]", else a JSON "rating"/"score", else "Rating: N", else the
 last "[N]"), and the checker never raises into the worker: a failed call, a timeout or a reply
 with no rating in 1..10 falls back to the default checker's verdict, with a signal saying why.
-An answer with no text is not sent to the judge at all (nothing to grade, nothing to pay for).
+An answer with no text (empty, or tool calls only) is not sent to the judge: the default
+checker's verdict stands, as there is no prose to grade.
 The provider is an adapter of `providers/` (with the caller's HTTP client), so a unit test can
 put the judge on an `httpx.MockTransport` or the simulated provider.
 """

@@ -23,7 +23,7 @@ from parjanya.confidence import (
     as_async,
 )
 from parjanya.providers import ChatRequest, ChatResponse
-from parjanya.schema import ChatMessage
+from parjanya.schema import ChatMessage, ToolCall
 
 THRESHOLD = 0.7  # the default tier confidence_threshold
 TEXT = ChatRequest(messages=[ChatMessage(role="user", content="Capital of France?")])
@@ -79,6 +79,12 @@ def test_empty_output_is_zero(text: str) -> None:
     result = AnswerSignalConfidence().check(TEXT, answer(text))
     assert result.value == 0.0
     assert any(s.startswith("empty") for s in result.signals)
+
+
+def test_a_tool_call_without_text_is_an_answer_not_an_empty_one() -> None:
+    call = ToolCall(id="call_1", name="get_weather", arguments='{"city": "Paris"}')
+    result = DefaultConfidence().check(TEXT, answer("", tool_calls=[call]))
+    assert result == Confidence(value=0.9, signals=("logprobs: none, prior 0.9",))
 
 
 def test_truncated_output_is_penalised() -> None:

@@ -16,7 +16,7 @@ from parjanya.config import Deployment, ParjanyaConfig
 from parjanya.judge import GRADING_SYSTEM, JudgeConfidence, grading_request, parse_rating
 from parjanya.providers import ChatRequest, ChatResponse, build_provider
 from parjanya.providers.transport import AiohttpPoster
-from parjanya.schema import ChatMessage
+from parjanya.schema import ChatMessage, ToolCall
 from parjanya.sim import SimConfig, SimProvider, error_marker
 
 JUDGE = Deployment(
@@ -188,6 +188,11 @@ def test_an_answer_without_text_is_not_sent_to_the_judge() -> None:
     assert seen == []
     assert verdict.value == 0.0
     assert verdict.signals[0].startswith("judge judge-small: not asked, no text to grade")
+    call = ToolCall(id="call_1", name="lookup", arguments="{}")
+    tool_turn = judge(
+        answering("[[1]]", seen), ANSWER.model_copy(update={"text": "", "tool_calls": [call]})
+    )
+    assert seen == [] and tool_turn.value == DEFAULT.value
 
 
 # --- built from config -------------------------------------------------------------------------
