@@ -1,11 +1,12 @@
-"""How sure are we of an answer: a number in [0, 1] plus the reasons, behind one protocol.
+"""How sure are we of an answer: a number in [0, 1] plus the reasons, from pluggable checkers.
 
 The tier task compares `Confidence.value` with the tier's `confidence_threshold` and escalates
 below it. Two protocols, because some checkers need I/O: a `ConfidenceChecker` is sync and pure
 (`check(request, response)`), an `AsyncConfidenceChecker` may call out (`acheck`, e.g. the judge
 of `judge.py`). The worker awaits the async one; `as_async` lifts a pure checker into it, so a
 learned checker replaces `DefaultConfidence` without touching the caller. `answer_confidence` runs
-a pure checker on a bare prompt and answer, for offline measurement and the CLI.
+a pure checker on a bare prompt and answer, for offline measurement and the CLI
+(`aanswer_confidence` an async one).
 
 `DefaultConfidence` multiplies two independent kinds of evidence:
 - token certainty (`LogprobConfidence`) when the vendor returned logprobs, else a fixed prior;
@@ -40,8 +41,10 @@ __all__ = [
     "LogprobConfidence",
     "Signal",
     "Sync",
+    "aanswer_confidence",
     "answer_confidence",
     "as_async",
+    "offline_exchange",
 ]
 
 
@@ -251,18 +254,14 @@ def as_async(checker: ConfidenceChecker | AsyncConfidenceChecker) -> AsyncConfid
 _DEFAULT = DefaultConfidence()
 
 
-def answer_confidence(
-    prompt: str,
-    answer: str,
-    checker: ConfidenceChecker = _DEFAULT,
-    *,
-    response_format: Literal["text", "json"] = "text",
-) -> Confidence:
-    """The verdict of `checker` on `answer` to a one-message `prompt`, as a finished reply.
+def offline_exchange(
+    prompt: str, answer: str, *, response_format: Literal["text", "json"] = "text"
+) -> tuple[ChatRequest, ChatResponse]:
+    """A one-message request and its reply as judged public data gives them, taken as finished.
 
-    For offline measurement on judged public answers, which carry no logprobs, no finish reason
-    and no deployment: the answer is taken as complete (`finish_reason="stop"`), so what is
-    measured is the prior and the answer signals, exactly what a vendor without logprobs gets.
+    Such data carries no logprobs, no finish reason and no deployment, so the answer is taken as
+    complete (`finish_reason="stop"`); the default checker then measures its prior and answer
+    signals, exactly what it computes for a vendor that returns no logprobs.
     """
     request = ChatRequest(
         messages=[ChatMessage(role="user", content=prompt)],
@@ -272,4 +271,27 @@ def answer_confidence(
     response = ChatResponse(
         text=answer, finish_reason="stop", model="offline", deployment="offline"
     )
-    return checker.check(request, response)
+    return request, response
+
+
+def answer_confidence(
+    prompt: str,
+    answer: str,
+    checker: ConfidenceChecker = _DEFAULT,
+    *,
+    response_format: Literal["text", "json"] = "text",
+) -> Confidence:
+    """The verdict of a pure `checker` on `answer` to `prompt` (see `offline_exchange`)."""
+    return checker.check(*offline_exchange(prompt, answer, response_format=response_format))
+
+
+async def aanswer_confidence(
+    prompt: str,
+    answer: str,
+    checker: AsyncConfidenceChecker,
+    *,
+    response_format: Literal["text", "json"] = "text",
+) -> Confidence:
+    """The same for an async checker (a judge), e.g. to measure it offline beside the default."""
+    request, response = offline_exchange(prompt, answer, response_format=response_format)
+    return await checker.acheck(request, response)

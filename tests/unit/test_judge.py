@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from parjanya.checkers import build_checker
-from parjanya.confidence import Confidence, DefaultConfidence, Sync
+from parjanya.confidence import Confidence, DefaultConfidence, Sync, aanswer_confidence
 from parjanya.config import Deployment, ParjanyaConfig
 from parjanya.judge import GRADING_SYSTEM, JudgeConfidence, grading_request, parse_rating
 from parjanya.providers import ChatRequest, ChatResponse, build_provider
@@ -193,6 +193,21 @@ def test_an_answer_without_text_is_not_sent_to_the_judge() -> None:
         answering("[[1]]", seen), ANSWER.model_copy(update={"text": "", "tool_calls": [call]})
     )
     assert seen == [] and tool_turn.value == DEFAULT.value
+
+
+def test_offline_answers_are_judged_through_the_same_checker() -> None:
+    seen: list[dict[str, Any]] = []
+
+    async def go() -> Confidence:
+        handler = answering("Wrong: 17 * 3 is 51. [[2]]", seen)
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+            checker = JudgeConfidence(build_provider(JUDGE, client))
+            return await aanswer_confidence("What is 17 * 3?", "It is 54.", checker)
+
+    verdict = asyncio.run(go())
+    assert verdict.value == pytest.approx(1 / 9)
+    assert "[Request]\nWhat is 17 * 3?\n" in seen[0]["messages"][1]["content"]
+    assert "\nIt is 54.\n" in seen[0]["messages"][1]["content"]
 
 
 # --- built from config -------------------------------------------------------------------------
