@@ -139,7 +139,7 @@ class JudgeConfidence:
             return self._fall_back(request, response, f"call failed ({_why(exc)})")
         rating = parse_rating(reply.text)
         if rating is None:
-            shown = json.dumps(reply.text[-80:], ensure_ascii=False)
+            shown = json.dumps(redact(reply.text[-80:]), ensure_ascii=False)
             return self._fall_back(request, response, f"no rating in 1..10 in the reply ...{shown}")
         value = (rating - 1.0) / 9.0
         form = self.form.check(request, response)
@@ -154,5 +154,5 @@ class JudgeConfidence:
 
     def _fall_back(self, request: ChatRequest, response: ChatResponse, why: str) -> Confidence:
         verdict = self.fallback.check(request, response)
-        note = f"{self._name}: {why}; the default checker's value is used"
+        note = f"{self._name}: {why}; {type(self.fallback).__name__} used instead"
         return verdict.model_copy(update={"signals": (note, *verdict.signals)})

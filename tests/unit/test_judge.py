@@ -146,7 +146,7 @@ def test_a_reply_without_a_rating_falls_back_to_the_default() -> None:
     verdict = judge(answering("I think the answer is fine."))
     assert verdict.value == DEFAULT.value
     assert verdict.signals[0].startswith("judge judge-small: no rating in 1..10 in the reply")
-    assert "the default checker's value is used" in verdict.signals[0]
+    assert verdict.signals[0].endswith("; DefaultConfidence used instead")
     assert verdict.signals[1:] == DEFAULT.signals
 
 
