@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 
@@ -32,6 +33,8 @@ from parjanya.confidence import (
 )
 from parjanya.providers.base import ChatRequest, ChatResponse, Provider, ProviderError, redact
 from parjanya.schema import ChatMessage
+
+log = logging.getLogger("parjanya.judge")
 
 __all__ = ["GRADING_PROMPT", "GRADING_SYSTEM", "JudgeConfidence", "grading_request", "parse_rating"]
 
@@ -136,11 +139,12 @@ class JudgeConfidence:
             async with asyncio.timeout(self.timeout_s):
                 reply = await self.provider.chat(grading)
         except Exception as exc:  # never into the worker: a failed judgement is a fallback
-            return self._fall_back(request, response, f"call failed ({_why(exc)})")
+            return self._fall_back(request, response, f"call failed ({_why(exc)})", warn=True)
         rating = parse_rating(reply.text)
         if rating is None:
             shown = json.dumps(redact(reply.text[-80:]), ensure_ascii=False)
-            return self._fall_back(request, response, f"no rating in 1..10 in the reply ...{shown}")
+            why = f"no rating in 1..10 in the reply ...{shown}"
+            return self._fall_back(request, response, why, warn=True)
         value = (rating - 1.0) / 9.0
         form = self.form.check(request, response)
         return Confidence(
@@ -152,7 +156,11 @@ class JudgeConfidence:
     def _name(self) -> str:
         return f"judge {self.provider.deployment.name}"
 
-    def _fall_back(self, request: ChatRequest, response: ChatResponse, why: str) -> Confidence:
+    def _fall_back(
+        self, request: ChatRequest, response: ChatResponse, why: str, *, warn: bool = False
+    ) -> Confidence:
         verdict = self.fallback.check(request, response)
         note = f"{self._name}: {why}; {type(self.fallback).__name__} used instead"
+        if warn:  # the worker keeps only the value, so a judge that stopped working shows here
+            log.warning("%s", note)
         return verdict.model_copy(update={"signals": (note, *verdict.signals)})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -153,13 +154,17 @@ def test_a_reply_without_a_rating_falls_back_to_the_default() -> None:
 @pytest.mark.parametrize(
     ("status", "kind"), [(500, "server_error"), (429, "rate_limited"), (401, "auth_error")]
 )
-def test_a_failed_call_falls_back_and_says_why(status: int, kind: str) -> None:
+def test_a_failed_call_falls_back_and_says_why(
+    status: int, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
     async def failing(request: httpx.Request) -> httpx.Response:
         return httpx.Response(status, json={"error": {"message": "nope"}})
 
-    verdict = judge(failing)
+    with caplog.at_level(logging.WARNING, logger="parjanya.judge"):
+        verdict = judge(failing)
     assert verdict.value == DEFAULT.value
     assert verdict.signals[0].startswith(f"judge judge-small: call failed ({kind}: ")
+    assert [r.getMessage() for r in caplog.records] == [verdict.signals[0]]
 
 
 def test_a_slow_judge_times_out_into_the_fallback() -> None:
