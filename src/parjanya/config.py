@@ -133,6 +133,7 @@ class RoutingConfig(_Strict):
     # `scorer_model`, or the bundled model fitted to public outcomes when that is null.
     scorer: Literal["learned", "heuristic"] = "learned"
     scorer_model: Path | None = None
+    heuristic_points: Path | None = None  # fitted term points; null: the hand-set table
 
 
 def _default_budgets() -> dict[str, int]:

@@ -33,8 +33,6 @@ __all__ = [
     "redact_pii",
 ]
 
-_DIMENSIONS = FeatureScorer()
-
 
 def classify(
     request: TaskRequest, config: ParjanyaConfig, scorer: Scorer | None = None
@@ -46,9 +44,9 @@ def classify(
     """
     scorer = scorer or build_scorer(config.routing)
     features = measure(request)
-    dimensions = _DIMENSIONS.dimensions(features)
+    dimensions, score = scorer.assess(request_text(request), features)
     complexity = Complexity(
-        score=scorer.score(request_text(request), dimensions),
+        score=score,
         dimensions=dimensions,
         domain=detect_domain(features),
         pii=list(features.pii),

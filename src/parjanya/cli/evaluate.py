@@ -19,7 +19,12 @@ from rich.console import Console
 from rich.table import Table
 
 from parjanya.classify.learned import load_model
-from parjanya.classify.scorer import bundled_model
+from parjanya.classify.scorer import (
+    bundled_model,
+    bundled_points,
+    configured_dimensions,
+    fitted_dimensions,
+)
 from parjanya.config import ParjanyaConfig, get_config
 from parjanya.learn.calibrate import Calibration, calibrate
 from parjanya.learn.evaluate import (
@@ -40,9 +45,11 @@ console = Console()
 def _scorers(config: ParjanyaConfig, models: list[Path]) -> list[NamedScorer]:
     routing = config.routing
     default_model = load_model(routing.scorer_model) if routing.scorer_model else bundled_model()
-    heuristic = heuristic_scorer(config)
+    heuristic = heuristic_scorer(config, configured_dimensions(routing))
     default = heuristic if routing.scorer == "heuristic" else learned_scorer(default_model)
     scorers = [NamedScorer("default", default.scores, f"{default.name}{default.note}"), heuristic]
+    fitted = bundled_points()
+    scorers.append(heuristic_scorer(config, fitted_dimensions(fitted), label="heuristic-fitted"))
     scorers += [learned_scorer(load_model(path)) for path in models]
     return scorers + reference_scorers()
 

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from parjanya.learn.fit import TrainOptions, fit_model
+from parjanya.learn.heuristic import fit_points
 from parjanya.learn.outcomes import OutcomeFormatError, default_data, read_outcomes
 
 __all__ = ["train"]
@@ -21,6 +22,10 @@ SHIPPED_NOTICE = (
     "(lm-sys/RouteLLM, Apache License 2.0) on MMLU questions (Hendrycks et al., MIT License); "
     "see parjanya/learn/data/README.md and LICENSES.md."
 )
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(text + "\n", encoding="utf-8")
 
 
 def train(
@@ -36,11 +41,21 @@ def train(
         bool, typer.Option(help="Add hashed word n-grams (for a deployment's own outcomes).")
     ] = False,
     alpha: Annotated[float, typer.Option(min=0.0, help="Ridge penalty.")] = 1.0,
+    heuristic: Annotated[
+        bool,
+        typer.Option(help="Fit the heuristic's term points instead (routing.heuristic_points)."),
+    ] = False,
 ) -> None:
     """Fit a scorer; load it with `routing.scorer: learned` and `routing.scorer_model: PATH`."""
     paths = files or [default_data()]
     try:
         outcomes = list(read_outcomes(paths))
+        if heuristic:
+            notice = SHIPPED_NOTICE if default_data() in paths else ""
+            points = fit_points(outcomes, name=name).model_copy(update={"notice": notice})
+            _write(output, points.model_dump_json(indent=1))
+            console.print(f"wrote {output}: fitted heuristic points from {len(outcomes)} outcomes")
+            return
         model = fit_model(
             outcomes,
             TrainOptions(name=name, alpha=alpha, ngrams=ngrams),
@@ -50,7 +65,7 @@ def train(
     except (OutcomeFormatError, ValueError) as error:
         console.print(f"[red]train: {error}[/red]")
         raise typer.Exit(2) from error
-    output.write_text(model.model_dump_json(indent=1) + "\n", encoding="utf-8")
+    _write(output, model.model_dump_json(indent=1))
     size_kb = output.stat().st_size / 1024
     console.print(
         f"wrote {output} ({size_kb:.0f} KB): {model.name}, {len(outcomes)} outcomes from "

@@ -79,15 +79,16 @@ def tier_costs(outcome: Outcome, tier: Tier, config: ParjanyaConfig) -> float:
     return deployment.cost_usd(tokens_in, config.routing.expected_output_tokens)
 
 
-def heuristic_scorer(config: ParjanyaConfig) -> NamedScorer:
-    dimensions, scorer = FeatureScorer(), HeuristicScorer(config.routing.weights)
+def heuristic_scorer(
+    config: ParjanyaConfig, dimensions: FeatureScorer | None = None, label: str = "heuristic"
+) -> NamedScorer:
+    """The seed's weighted sum over the given dimensions (default: the hand-set table)."""
+    scorer = HeuristicScorer(config.routing.weights, dimensions)
 
     def scores(outcomes: Sequence[Outcome]) -> np.ndarray:
-        return np.array(
-            [scorer.score(o.text, dimensions.dimensions(measure_text(o.text))) for o in outcomes]
-        )
+        return np.array([scorer.assess(o.text, measure_text(o.text))[1] for o in outcomes])
 
-    return NamedScorer(f"heuristic:{scorer.name}", scores)
+    return NamedScorer(f"{label}:{scorer.name}", scores)
 
 
 def learned_scorer(model: LearnedModel, label: str = "learned") -> NamedScorer:
