@@ -43,6 +43,14 @@ def _clamp(value: float) -> float:
     return min(9.99, max(1.0, value)) if math.isfinite(value) else 9.99
 
 
+def _between(cut: np.ndarray, k: int) -> float:
+    """A threshold halfway between the k-th hardest prompt (sent up) and the next (kept low)."""
+    if k == 0:
+        return 9.99  # nothing needs to go up
+    below = float(cut[k + 1]) if k + 1 < len(cut) else float(cut[k]) - 1.0
+    return round(_clamp((float(cut[k]) + below) / 2), 3)
+
+
 def calibrate(
     outcomes: Sequence[Outcome], scores: Scores, config: ParjanyaConfig, target: float
 ) -> Calibration:
@@ -61,11 +69,11 @@ def _two_tiers(
     strong_c = [tier_costs(o, o.strong_tier, config) for o in outcomes]
     curve = cost_quality_curve(s, weak_q, strong_q, weak_c, strong_c)
     k = curve.index_for(target)
-    low = _clamp(float(curve.cut[k]) - 1e-6)  # the cut prompt itself goes up, so <= excludes it
-    mid = max(_clamp(float(curve.cut[curve.index_for(target - MID_STEP)]) - 1e-6), low + 0.01)
+    low = _between(curve.cut, k)
+    mid = max(_between(curve.cut, curve.index_for(target - MID_STEP)), low + 0.01)
     n = max(len(outcomes), 1)
     return Calibration(
-        low=round(low, 3),
+        low=low,
         mid=round(min(mid, 10.0), 3),
         quality=float(curve.quality[k]) / max(curve.all_strong_quality, 1e-12),
         saving=1.0 - float(curve.cost[k]) / max(curve.all_strong_cost, 1e-12),
