@@ -66,7 +66,9 @@ def test_out_of_fold_scores_come_from_models_that_did_not_see_the_source() -> No
     in_sample = LearnedScorer(fit_model(rows))
     folds = cross_validated(rows, TrainOptions())
     assert len(folds) == len(rows)
-    assert any(abs(f - in_sample.probability(o.text)) > 1e-9 for f, o in zip(folds, rows, strict=True))
+    assert any(
+        abs(f - in_sample.probability(o.text)) > 1e-9 for f, o in zip(folds, rows, strict=True)
+    )
 
 
 def test_eval_refits_in_folds_when_the_data_shares_the_models_sources() -> None:
