@@ -123,6 +123,9 @@ def evaluate_command(
         if not as_json:
             console.print(_table(reports))
             console.print(f"default: {scorers[0].note}")
+            fitted_on = set(map(str, bundled_points().trained_on.get("sources", [])))  # type: ignore[call-overload]
+            if fitted_on & {o.source for o in outcomes}:
+                console.print("heuristic-fitted: its points were fitted on this data (in-sample)")
         if calibrate_:
             default = scorers[0]
             result = calibrate(outcomes, default.scores(outcomes), config, target_quality)
