@@ -167,3 +167,26 @@ def test_three_tier_calibration_finds_the_cheapest_cuts_that_keep_the_target() -
     routed = [tier_for_score(s, thresholds) for s in (1.0, 2.0, 5.0, 6.0, 9.0)]
     assert routed == ["low", "low", "mid", "mid", "high"]
     assert result.quality == 1.0 and result.saving == pytest.approx(1 - 18 / 50)
+
+
+def test_checkers_are_measured_when_the_data_carries_answers() -> None:
+    from parjanya.learn.confidence_eval import answered, evaluate_checkers
+
+    def row(answer: str, good: bool) -> Outcome:
+        return parse_outcome(
+            {
+                "prompt": "What is 2 + 2?",
+                "results": {
+                    "low": {"quality": good, "answer": answer},
+                    "high": {"quality": True},
+                },
+            }
+        )
+
+    outcomes = [row("4", True), row("I cannot answer that.", False), row("4.", True)]
+    assert [good for _, _, good in answered(outcomes)] == [True, False, True]
+    (report,) = evaluate_checkers(outcomes, ParjanyaConfig(), data="toy")
+    assert report.checker == "default" and report.answers == 3
+    assert report.auroc == 1.0  # the refusal is the one wrong answer, and it scores lowest
+    assert report.closing_line() == "eval checker=default auroc=1.000 answers=3 data=toy"
+    assert evaluate_checkers([outcome(1, 1)], ParjanyaConfig(), data="none") == []

@@ -27,6 +27,7 @@ from parjanya.classify.scorer import (
 )
 from parjanya.config import ParjanyaConfig, get_config
 from parjanya.learn.calibrate import Calibration, calibrate
+from parjanya.learn.confidence_eval import CheckerReport, evaluate_checkers
 from parjanya.learn.evaluate import (
     NamedScorer,
     ScorerReport,
@@ -114,6 +115,7 @@ def evaluate_command(
         console.print(f"[red]eval: {error}[/red]")
         raise typer.Exit(2) from error
     all_reports: list[ScorerReport] = []
+    checker_reports: list[CheckerReport] = []
     for path, outcomes in results.items():
         if len(outcomes) < 10:
             console.print(f"[red]eval: {path} has {len(outcomes)} outcomes; 10 at least[/red]")
@@ -126,6 +128,9 @@ def evaluate_command(
             fitted_on = set(map(str, bundled_points().trained_on.get("sources", [])))  # type: ignore[call-overload]
             if fitted_on & {o.source for o in outcomes}:
                 console.print("heuristic-fitted: its points were fitted on this data (in-sample)")
+        checker_reports += evaluate_checkers(outcomes, config, reports[0].data)
+        if checker_reports and config.confidence.checker != "judge" and not as_json:
+            console.print("judge checker: not measured (set confidence.checker: judge)")
         if calibrate_:
             default = scorers[0]
             result = calibrate(outcomes, default.scores(outcomes), config, target_quality)
@@ -145,5 +150,6 @@ def evaluate_command(
     if as_json:
         rows = [r.model_dump(exclude={"curve"}) for r in all_reports]
         typer.echo(json.dumps(rows, indent=1))
-    for report in all_reports:
-        typer.echo(report.closing_line())
+    lines = [r.closing_line() for r in all_reports] + [r.closing_line() for r in checker_reports]
+    for line in lines:
+        typer.echo(line)
