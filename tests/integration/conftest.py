@@ -81,13 +81,17 @@ def write_test_config(
     mutate: Callable[[dict[str, Any]], None] | None = None,
     **reliability: object,
 ) -> Path:
-    """The shipped config, pointed at the test sim, with leases and sweeps sized for tests.
+    """The shipped config, pointed at the test sim, with leases and sweeps sized for tests, routed
+    by the heuristic.
 
     The response cache is off unless asked for: tests count model calls per prompt, and a cache
     shared by a whole session would answer repeated prompts from earlier tests.
     """
     raw = yaml.safe_load((REPO / "config" / "parjanya.yaml").read_text())
     raw["cache"]["enabled"] = cache
+    # The pipeline tests' prompts and the sim's difficulty are shaped like the heuristic's
+    # features; routing quality on real outcomes is `parjanya eval`'s business, not theirs.
+    raw["routing"]["scorer"] = "heuristic"
     for tier in raw["tiers"].values():
         for deployment in tier["deployments"]:
             deployment["base_url"] = f"{sim_base}/v1"

@@ -24,6 +24,9 @@ from celery import Celery
 
 from parjanya.aio import LoopThread, loop_thread
 from parjanya.broker.poison import RawDeadLetters
+from parjanya.checkers import build_checker
+from parjanya.classify import Scorer, build_scorer
+from parjanya.confidence import AsyncConfidenceChecker
 from parjanya.config import Deployment, ParjanyaConfig, Settings, get_config, get_settings
 from parjanya.providers import Provider, build_provider
 from parjanya.providers.transport import AiohttpPoster
@@ -106,6 +109,16 @@ class WorkerContext:
     def aredis(self) -> aioredis.Redis:
         """Async Redis for the resilience pieces; used only on this process's event loop."""
         return shared_redis(self.settings.store_url)
+
+    @cached_property
+    def scorer(self) -> Scorer:
+        """Built once per process: a learned scorer reads its model file here, not per task."""
+        return build_scorer(self.config.routing)
+
+    @cached_property
+    def checker(self) -> AsyncConfidenceChecker:
+        """Scores answers (`confidence.checker`); a judge's calls share the `http` pool."""
+        return build_checker(self.config, self.http)
 
     def chain(self, tier: Tier) -> TierChain:
         chain = self._chains.get(tier)

@@ -23,7 +23,7 @@ def classify_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
     results.start_hop(doc, hop)
     started = utcnow()
     try:
-        decision = classify(claim.request, ctx.config)
+        decision = classify(claim.request, ctx.config, ctx.scorer)
     except PolicyRejection as exc:
         results.record(
             doc,
