@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from parjanya.limits import RequestLimits
 from parjanya.queues import TIERS, Tier
 
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
@@ -60,6 +61,8 @@ class Deployment(_Strict):
     rpm: int | None = Field(default=None, gt=0)  # requests per minute, shared by every worker
     tpm: int | None = Field(default=None, gt=0)  # tokens per minute (in + out), shared likewise
     weight: float = Field(default=1.0, gt=0)  # for the weighted balancer
+    # A response body longer than this is a malformed response, and is read no further.
+    max_response_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
 
     def cost_usd(self, tokens_in: int, tokens_out: int) -> float:
         """The one place that prices a call."""
@@ -268,6 +271,8 @@ class ParjanyaConfig(_Strict):
     cache: CacheConfig = Field(default_factory=CacheConfig)
     context: ContextConfig = Field(default_factory=ContextConfig)
     reliability: ReliabilityConfig = Field(default_factory=ReliabilityConfig)
+    # Bounds on a submitted request (limits.py); they may be lowered here, never raised.
+    limits: RequestLimits = Field(default_factory=RequestLimits)
 
     @model_validator(mode="after")
     def _every_tier_present(self) -> ParjanyaConfig:
