@@ -171,6 +171,22 @@ def _lie_json(sock: socket.socket, served: Served, server: HostileServer) -> Non
     _send(sock, served, body)
 
 
+def _lie_gzip(sock: socket.socket, served: Served, server: HostileServer) -> None:
+    """Says gzip, sends bytes that do not inflate."""
+    body = b"\x1f\x8b\x08\x00" + b"not gzip at all" * 10
+    sock.sendall(
+        _head(
+            "200 OK",
+            {
+                "Content-Type": "application/json",
+                "Content-Encoding": "gzip",
+                "Content-Length": str(len(body)),
+            },
+        )
+    )
+    _send(sock, served, body)
+
+
 def _ok(sock: socket.socket, served: Served, server: HostileServer) -> None:
     sock.sendall(
         _head(
@@ -192,6 +208,7 @@ MODES: dict[str, Mode] = {
     "trickle": _trickle,
     "lie-short": _lie_short,
     "lie-json": _lie_json,
+    "lie-gzip": _lie_gzip,
     "ok": _ok,
 }
 

@@ -128,7 +128,7 @@ def test_a_stall_or_a_trickle_ends_at_the_deadline(
     assert hostile.last(mode).hung_up
 
 
-@pytest.mark.parametrize("mode", ["lie-short", "lie-json"])
+@pytest.mark.parametrize("mode", ["lie-short", "lie-json", "lie-gzip"])
 def test_a_lying_server_is_a_classified_error(hostile: HostileServer, via: str, mode: str) -> None:
     outcome, _, _ = call(hostile, mode, via)
     assert isinstance(outcome, MalformedResponse | ConnectFailed), outcome

@@ -228,12 +228,15 @@ async def _decoded(response: httpx.Response, max_bytes: int) -> AsyncIterator[by
             yield chunk
         return
     inflater = zlib.decompressobj(wbits)
-    async for chunk in response.aiter_raw():
-        data = chunk
-        while data:
-            yield inflater.decompress(data, max_bytes + 1)
-            data = inflater.unconsumed_tail
-    yield inflater.flush()
+    try:
+        async for chunk in response.aiter_raw():
+            data = chunk
+            while data:
+                yield inflater.decompress(data, max_bytes + 1)
+                data = inflater.unconsumed_tail
+        yield inflater.flush()
+    except zlib.error as exc:  # as httpx reports a body that does not inflate
+        raise httpx.DecodingError(f"{encoding} body does not inflate: {exc}") from None
 
 
 def as_poster(client: JsonPoster | httpx.AsyncClient) -> JsonPoster:
