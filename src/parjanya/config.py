@@ -209,7 +209,7 @@ class ContextConfig(_Strict):
 
 
 class ReliabilityConfig(_Strict):
-    """The knobs of RELIABILITY.md: leases, delivery caps, timeouts. Same for every pool."""
+    """The knobs of docs/RELIABILITY.md: leases, delivery caps, timeouts. Same for every pool."""
 
     lease_ttl_s: float = Field(default=30.0, gt=0)
     max_deliveries: int = Field(default=5, ge=1)
@@ -235,7 +235,7 @@ class ReliabilityConfig(_Strict):
         if self.visibility_timeout_s < 2 * self.task_time_limit_s:
             raise ValueError(
                 "visibility_timeout_s must be at least 2 x task_time_limit_s, or Redis redelivers "
-                "messages that are still running (RELIABILITY.md, mode 4)"
+                "messages that are still running (docs/RELIABILITY.md, mode 4)"
             )
         return self
 
