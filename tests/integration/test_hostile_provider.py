@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from parjanya.config import Deployment
+from parjanya.config import Deployment, RetryConfig
 from parjanya.providers import (
     ChatRequest,
     ChatResponse,
@@ -27,6 +27,7 @@ from parjanya.providers import (
     build_provider,
 )
 from parjanya.providers.transport import AiohttpPoster, JsonPoster
+from parjanya.resilience import TierCall, call_tier, set_testing
 from parjanya.schema import ChatMessage
 from tests.integration.hostile_provider import HostileServer
 
@@ -126,6 +127,44 @@ def test_a_stall_or_a_trickle_ends_at_the_deadline(
     assert isinstance(outcome, ProviderTimeout), outcome
     assert took < 3.0
     assert hostile.last(mode).hung_up
+
+
+def test_a_flood_is_retried_once_then_fallen_back_from_each_read_capped(
+    hostile: HostileServer,
+) -> None:
+    """The matrix's malformed_response row: one retry, then the next deployment answers.
+
+    Before the cap this was the 3.1 GB pool: the flood read whole, then read whole again.
+    """
+    flood, fine = _deployment(hostile, "flood"), _deployment(hostile, "ok")
+    before = len(hostile.served.get("flood", []))
+
+    async def run() -> TierCall:
+        poster = AiohttpPoster()
+        try:
+            with set_testing():
+                return await call_tier(
+                    [flood, fine],
+                    REQUEST,
+                    providers=lambda d: build_provider(d, poster),
+                    retry=RetryConfig(),
+                    hop=1,
+                    tier="low",
+                )
+        finally:
+            await poster.aclose()
+
+    tracemalloc.start()
+    try:
+        result = asyncio.run(run())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.ok and result.deployment == fine
+    assert [a.error_type for a in result.attempts] == ["malformed_response"] * 2 + [None]
+    floods = hostile.served["flood"][before:]
+    assert len(floods) == 2 and all(s.done.wait(10) and s.hung_up for s in floods)
+    assert peak < 16 * CAP
 
 
 @pytest.mark.parametrize("mode", ["lie-short", "lie-json", "lie-gzip"])

@@ -69,9 +69,12 @@ __all__ = [
 
 
 class ChatRequest(BaseModel):
-    """A vendor-neutral chat call. Adapters translate it; they never add policy to it."""
+    """A vendor-neutral chat call. Adapters translate it; they never add policy to it.
 
-    model_config = ConfigDict(extra="forbid")
+    NaN and infinity are refused, as in `TaskRequest`: a vendor would receive them as null.
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     messages: list[ChatMessage] = Field(min_length=1)
     max_tokens: int = Field(default=1024, ge=1)
