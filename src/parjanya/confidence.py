@@ -1,9 +1,12 @@
-"""How sure are we of an answer: a number in [0, 1] plus the reasons, behind one protocol.
+"""How sure are we of an answer: a number in [0, 1] plus the reasons, from pluggable checkers.
 
 The tier task compares `Confidence.value` with the tier's `confidence_threshold` and escalates
-below it. Every checker implements `ConfidenceChecker.check(request, response)`, so a learned
-checker (or a judge model) replaces `DefaultConfidence` without touching the caller. Checkers are
-pure.
+below it. Two protocols, because some checkers need I/O: a `ConfidenceChecker` is sync and pure
+(`check(request, response)`), an `AsyncConfidenceChecker` may call out (`acheck`, e.g. the judge
+of `judge.py`). The worker awaits the async one; `as_async` lifts a pure checker into it, so a
+learned checker replaces `DefaultConfidence` without touching the caller. `answer_confidence` runs
+a pure checker on a bare prompt and answer, for offline measurement and the CLI
+(`aanswer_confidence` an async one).
 
 `DefaultConfidence` multiplies two independent kinds of evidence:
 - token certainty (`LogprobConfidence`) when the vendor returned logprobs, else a fixed prior;
@@ -21,20 +24,27 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from statistics import fmean
-from typing import Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from parjanya.providers.base import ChatRequest, ChatResponse
+from parjanya.schema import ChatMessage
 
 __all__ = [
     "DEFAULT_SIGNALS",
     "AnswerSignalConfidence",
+    "AsyncConfidenceChecker",
     "Confidence",
     "ConfidenceChecker",
     "DefaultConfidence",
     "LogprobConfidence",
     "Signal",
+    "Sync",
+    "aanswer_confidence",
+    "answer_confidence",
+    "as_async",
+    "offline_exchange",
 ]
 
 
@@ -48,7 +58,16 @@ class Confidence(BaseModel):
 
 
 class ConfidenceChecker(Protocol):
+    """Pure: the verdict depends on the request and response alone, and nothing is called."""
+
     def check(self, request: ChatRequest, response: ChatResponse) -> Confidence: ...
+
+
+@runtime_checkable
+class AsyncConfidenceChecker(Protocol):
+    """What the tier worker awaits. May do I/O, but never raises: a failure is a verdict too."""
+
+    async def acheck(self, request: ChatRequest, response: ChatResponse) -> Confidence: ...
 
 
 def _clamp(value: float) -> float:
@@ -127,7 +146,8 @@ _HEDGES = re.compile(
 
 
 def _empty(request: ChatRequest, response: ChatResponse) -> list[str]:
-    return [] if _text(response) else ["no output text"]
+    # A tool call is an answer: agents' turns are often nothing else, with no text at all.
+    return [] if _text(response) or response.tool_calls else ["no output text or tool call"]
 
 
 def _truncated(request: ChatRequest, response: ChatResponse) -> list[str]:
@@ -209,3 +229,69 @@ class DefaultConfidence:
         return Confidence(
             value=_clamp(base.value * answer.value), signals=base.signals + answer.signals
         )
+
+
+# --- adapters and offline use ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sync:
+    """A pure checker behind the async protocol: no I/O, so it answers without yielding."""
+
+    checker: ConfidenceChecker
+
+    async def acheck(self, request: ChatRequest, response: ChatResponse) -> Confidence:
+        return self.checker.check(request, response)
+
+
+def as_async(checker: ConfidenceChecker | AsyncConfidenceChecker) -> AsyncConfidenceChecker:
+    """`checker` itself if it is already async, else wrapped in `Sync`."""
+    if isinstance(checker, AsyncConfidenceChecker):
+        return checker
+    return Sync(checker)
+
+
+_DEFAULT = DefaultConfidence()
+
+
+def offline_exchange(
+    prompt: str, answer: str, *, response_format: Literal["text", "json"] = "text"
+) -> tuple[ChatRequest, ChatResponse]:
+    """A one-message request and its reply as judged public data gives them, taken as finished.
+
+    Such data carries no logprobs, no finish reason and no deployment, so the answer is taken as
+    complete (`finish_reason="stop"`); the default checker then measures its prior and answer
+    signals, exactly what it computes for a vendor that returns no logprobs.
+    """
+    request = ChatRequest(
+        messages=[ChatMessage(role="user", content=prompt)],
+        response_format=response_format,
+        logprobs=False,
+    )
+    response = ChatResponse(
+        text=answer, finish_reason="stop", model="offline", deployment="offline"
+    )
+    return request, response
+
+
+def answer_confidence(
+    prompt: str,
+    answer: str,
+    checker: ConfidenceChecker = _DEFAULT,
+    *,
+    response_format: Literal["text", "json"] = "text",
+) -> Confidence:
+    """The verdict of a pure `checker` on `answer` to `prompt` (see `offline_exchange`)."""
+    return checker.check(*offline_exchange(prompt, answer, response_format=response_format))
+
+
+async def aanswer_confidence(
+    prompt: str,
+    answer: str,
+    checker: AsyncConfidenceChecker,
+    *,
+    response_format: Literal["text", "json"] = "text",
+) -> Confidence:
+    """The same for an async checker (a judge), e.g. to measure it offline beside the default."""
+    request, response = offline_exchange(prompt, answer, response_format=response_format)
+    return await checker.acheck(request, response)

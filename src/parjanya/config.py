@@ -132,6 +132,11 @@ class RoutingConfig(_Strict):
     )
     pii_action: Literal["record", "redact"] = "record"
     expected_output_tokens: int = Field(default=512, ge=1)  # for budget estimates before a call
+    # Which scorer turns a request into its 1-10 score (classify/scorer.py): `learned` reads
+    # `scorer_model`, or the bundled model fitted to public outcomes when that is null.
+    scorer: Literal["learned", "heuristic"] = "learned"
+    scorer_model: Path | None = None
+    heuristic_points: Path | None = None  # fitted term points; null: the hand-set table
 
 
 def _default_budgets() -> dict[str, int]:
@@ -208,6 +213,17 @@ class ContextConfig(_Strict):
     reserve_output_tokens: bool = True
 
 
+class ConfidenceConfig(_Strict):
+    """Which checker scores a tier's answer against its `confidence_threshold` (checkers.py)."""
+
+    # "default": logprobs (or a prior) times answer signals, no call; "judge": a deployment grades
+    # the answer (judge.py), one extra call per answered hop.
+    checker: Literal["default", "judge"] = "default"
+    judge_deployment: str | None = None  # the name of a deployment of any tier; needed by "judge"
+    # A judgement slower than this falls back to the default checker's value.
+    judge_timeout_s: float = Field(default=10.0, gt=0)
+
+
 class ReliabilityConfig(_Strict):
     """The knobs of docs/RELIABILITY.md: leases, delivery caps, timeouts. Same for every pool."""
 
@@ -269,6 +285,7 @@ class ParjanyaConfig(_Strict):
     auth_disable: AuthDisableConfig = Field(default_factory=AuthDisableConfig)
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    confidence: ConfidenceConfig = Field(default_factory=ConfidenceConfig)
     context: ContextConfig = Field(default_factory=ContextConfig)
     reliability: ReliabilityConfig = Field(default_factory=ReliabilityConfig)
     # Bounds on a submitted request (limits.py); they may be lowered here, never raised.
@@ -279,6 +296,20 @@ class ParjanyaConfig(_Strict):
         missing = [t for t in TIERS if t not in self.tiers]
         if missing:
             raise ValueError(f"tiers {missing} have no deployments")
+        return self
+
+    @model_validator(mode="after")
+    def _judge_is_configured(self) -> ParjanyaConfig:
+        name = self.confidence.judge_deployment
+        if self.confidence.checker == "judge" and name is None:
+            raise ValueError("confidence.checker 'judge' needs confidence.judge_deployment")
+        if name is not None:
+            try:
+                self.deployment(name)
+            except KeyError:
+                raise ValueError(
+                    f"confidence.judge_deployment {name!r} is not a configured deployment"
+                ) from None
         return self
 
     def deployment(self, name: str) -> Deployment:

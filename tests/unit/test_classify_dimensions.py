@@ -1,14 +1,14 @@
-"""The default scorer: dimensions stay in range and move the right way as the request changes."""
+"""The five dimensions: they stay in range and move the right way as the request changes."""
 
 from __future__ import annotations
 
 import pytest
 
-from parjanya.classify import DEFAULT_SCORER, Scorer, classify
+from parjanya.classify import HeuristicScorer, Scorer, build_scorer, classify
 from parjanya.classify.curves import Curve, curve
 from parjanya.classify.dimensions import CALIBRATION, FeatureScorer, explain
 from parjanya.classify.features import measure_text
-from parjanya.config import ParjanyaConfig
+from parjanya.config import ParjanyaConfig, RoutingConfig
 from parjanya.schema import DimensionScores, Sla, TaskRequest
 
 ONE_LINER = "Fix the typo in README.md."
@@ -23,12 +23,24 @@ MULTI_STEP = (
 
 
 def dims(text: str, **hints: object) -> DimensionScores:
-    return DEFAULT_SCORER.dimensions(measure_text(text, **hints))  # type: ignore[arg-type]
+    return FeatureScorer().dimensions(measure_text(text, **hints))  # type: ignore[arg-type]
 
 
-def test_default_scorer_satisfies_the_protocol() -> None:
-    assert isinstance(DEFAULT_SCORER, Scorer)
-    assert DEFAULT_SCORER.name == "features-v1"
+def test_both_scorers_satisfy_the_protocol_and_are_chosen_by_config() -> None:
+    heuristic = build_scorer(RoutingConfig(scorer="heuristic"))
+    learned = build_scorer(RoutingConfig())
+    assert isinstance(heuristic, HeuristicScorer) and heuristic.name == "features-v1"
+    assert isinstance(learned, Scorer) and learned.name == "difficulty-mmlu-v1"
+
+
+def test_the_heuristic_score_is_the_weighted_sum_of_the_dimensions() -> None:
+    config = ParjanyaConfig(routing=RoutingConfig(scorer="heuristic"))
+    decision = classify(TaskRequest(prompt=MULTI_STEP), config)
+    d = decision.complexity.dimensions
+    weighted = 0.25 * d.structural + 0.25 * d.cognitive + 0.2 * d.context
+    weighted += 0.15 * d.ambiguity + 0.15 * d.risk
+    assert decision.complexity.score == pytest.approx(1 + 0.9 * weighted, abs=0.01)
+    assert decision.complexity.scorer == "features-v1"
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ but a calibration drift that moves a whole category shows up here.
 from __future__ import annotations
 
 from parjanya.classify import classify
-from parjanya.config import ParjanyaConfig
+from parjanya.config import ParjanyaConfig, RoutingConfig
 from parjanya.schema import TaskRequest
 
 ROUTINE = [
@@ -235,7 +235,7 @@ RESEARCH = [  # (prompt, attached context tokens)
 
 
 def share_routed(cases: list[tuple[str, int | None]], tier: str) -> float:
-    config = ParjanyaConfig()
+    config = ParjanyaConfig(routing=RoutingConfig(scorer="heuristic"))
     tiers = [classify(TaskRequest(prompt=p, context_tokens=c), config).tier for p, c in cases]
     return tiers.count(tier) / len(tiers)
 

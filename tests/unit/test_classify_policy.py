@@ -9,7 +9,7 @@ import pytest
 from parjanya.classify import PolicyRejection, classify
 from parjanya.classify.features import TextFeatures
 from parjanya.classify.policy import RULES, complexity_score, tier_for_score
-from parjanya.config import ParjanyaConfig, Thresholds, Weights
+from parjanya.config import ParjanyaConfig, RoutingConfig, Thresholds, Weights
 from parjanya.schema import DimensionScores, Sla, TaskRequest
 
 
@@ -22,8 +22,8 @@ class FixedScorer:
         base = dict.fromkeys(("structural", "cognitive", "context", "ambiguity", "risk"), 0.0)
         self.scores = DimensionScores(**{**base, **dimensions})
 
-    def dimensions(self, features: TextFeatures) -> DimensionScores:
-        return self.scores
+    def assess(self, text: str, features: TextFeatures) -> tuple[DimensionScores, float]:
+        return self.scores, complexity_score(self.scores, Weights())
 
 
 def uniform(value: float) -> FixedScorer:
@@ -42,7 +42,7 @@ def request(**fields: Any) -> TaskRequest:
 
 @pytest.fixture
 def config() -> ParjanyaConfig:
-    return ParjanyaConfig()
+    return ParjanyaConfig(routing=RoutingConfig(scorer="heuristic"))
 
 
 def test_score_maps_the_weighted_sum_affinely_onto_1_to_10() -> None:
@@ -63,14 +63,16 @@ def test_weights_from_config_change_the_score() -> None:
 
 
 def test_weights_from_config_reach_classify(config: ParjanyaConfig) -> None:
-    scorer = FixedScorer(risk=10.0)
     risk_heavy = config.model_copy(deep=True)
     risk_heavy.routing.weights = Weights(
         structural=0.1, cognitive=0.1, context=0.1, ambiguity=0.1, risk=0.6
     )
-    plain = classify(request(), config, scorer)
-    heavy = classify(request(), risk_heavy, scorer)
-    assert plain.tier == "low" and heavy.tier == "mid"
+    risky = request(
+        prompt="Delete the duplicate payment rows from the production ledger; the audit is due."
+    )
+    plain, heavy = classify(risky, config), classify(risky, risk_heavy)
+    assert plain.complexity.dimensions == heavy.complexity.dimensions
+    assert plain.complexity.dimensions.risk > plain.complexity.dimensions.structural
     assert heavy.complexity.score > plain.complexity.score
 
 

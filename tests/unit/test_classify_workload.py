@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from parjanya.classify import classify
-from parjanya.config import ParjanyaConfig
+from parjanya.config import ParjanyaConfig, RoutingConfig
 from parjanya.demo import demo_workload
 from parjanya.schema import TaskRequest
 
@@ -51,7 +51,7 @@ def test_research_carries_attached_context(workload: list[tuple[str, TaskRequest
 def test_routes_most_of_each_category_to_its_tier(
     workload: list[tuple[str, TaskRequest]],
 ) -> None:
-    config = ParjanyaConfig()
+    config = ParjanyaConfig(routing=RoutingConfig(scorer="heuristic"))
     routed: dict[str, Counter[str]] = {c: Counter() for c in EXPECTED_TIER}
     for category, request in workload:
         routed[category][classify(request, config).tier] += 1
@@ -64,7 +64,7 @@ def test_routes_most_of_each_category_to_its_tier(
 
 
 def test_classify_is_fast(workload: list[tuple[str, TaskRequest]]) -> None:
-    config = ParjanyaConfig()
+    config = ParjanyaConfig(routing=RoutingConfig(scorer="heuristic"))
     requests = [r for _, r in workload if 100 <= r.prompt_chars() <= 2_000]
     for request in requests[:20]:  # warm caches and lazy imports
         classify(request, config)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Any
 
@@ -11,14 +12,18 @@ from pydantic import ValidationError
 from parjanya.confidence import (
     DEFAULT_SIGNALS,
     AnswerSignalConfidence,
+    AsyncConfidenceChecker,
     Confidence,
     ConfidenceChecker,
     DefaultConfidence,
     LogprobConfidence,
     Signal,
+    Sync,
+    answer_confidence,
+    as_async,
 )
 from parjanya.providers import ChatRequest, ChatResponse
-from parjanya.schema import ChatMessage
+from parjanya.schema import ChatMessage, ToolCall
 
 THRESHOLD = 0.7  # the default tier confidence_threshold
 TEXT = ChatRequest(messages=[ChatMessage(role="user", content="Capital of France?")])
@@ -74,6 +79,12 @@ def test_empty_output_is_zero(text: str) -> None:
     result = AnswerSignalConfidence().check(TEXT, answer(text))
     assert result.value == 0.0
     assert any(s.startswith("empty") for s in result.signals)
+
+
+def test_a_tool_call_without_text_is_an_answer_not_an_empty_one() -> None:
+    call = ToolCall(id="call_1", name="get_weather", arguments='{"city": "Paris"}')
+    result = DefaultConfidence().check(TEXT, answer("", tool_calls=[call]))
+    assert result == Confidence(value=0.9, signals=("logprobs: none, prior 0.9",))
 
 
 def test_truncated_output_is_penalised() -> None:
@@ -194,3 +205,38 @@ def test_confidence_is_frozen_and_bounded() -> None:
     for bad in (-0.1, 1.1):
         with pytest.raises(ValidationError):
             Confidence(value=bad)
+
+
+# --- offline use and the async protocol --------------------------------------------------------
+
+
+def test_answer_confidence_is_the_default_checker_on_a_finished_reply() -> None:
+    result = answer_confidence("Capital of France?", "Paris.")
+    assert result == DefaultConfidence().check(TEXT, answer("Paris."))
+    assert result.value == 0.9
+    hedged = answer_confidence("Capital of France?", "It might be Paris, possibly Lyon.")
+    assert hedged.value == pytest.approx(0.9 * 0.85**2)
+    assert [s.split(":")[0] for s in hedged.signals] == ["logprobs", "hedging"]
+
+
+def test_answer_confidence_reads_the_response_format_and_any_checker() -> None:
+    broken = answer_confidence("Give JSON", '{"a": 1', response_format="json")
+    assert broken.value <= 0.1 and broken.signals[-1].startswith("invalid_json")
+    assert answer_confidence("Give JSON", '{"a": 1}', response_format="json").value == 0.9
+    signals_only = answer_confidence("q", "I don't know.", AnswerSignalConfidence())
+    assert signals_only == Confidence(value=0.5, signals=('uncertain: "I don\'t know" (x0.5)',))
+
+
+def test_as_async_wraps_a_pure_checker_and_keeps_an_async_one() -> None:
+    class Remote:
+        async def acheck(self, request: ChatRequest, response: ChatResponse) -> Confidence:
+            return Confidence(value=0.2, signals=("remote",))
+
+    wrapped = as_async(DefaultConfidence())
+    assert isinstance(wrapped, Sync)
+    verdict = asyncio.run(wrapped.acheck(TEXT, answer(logprobs=CONFIDENT)))
+    assert verdict == DefaultConfidence().check(TEXT, answer(logprobs=CONFIDENT))
+    remote = Remote()
+    kept: AsyncConfidenceChecker = as_async(remote)
+    assert kept is remote
+    assert asyncio.run(kept.acheck(TEXT, answer())).value == 0.2

@@ -37,3 +37,15 @@ def test_visibility_timeout_must_cover_twice_the_task_limit() -> None:
 def test_unknown_config_keys_are_errors() -> None:
     with pytest.raises(ValidationError, match="max_escalation"):
         ParjanyaConfig.model_validate({"routing": {"max_escalation": 2}})
+
+
+def test_the_judge_checker_names_a_configured_deployment() -> None:
+    judged = ParjanyaConfig.model_validate(
+        {"confidence": {"checker": "judge", "judge_deployment": "sim-small"}}
+    )
+    assert judged.confidence.judge_deployment == "sim-small"
+    assert ParjanyaConfig().confidence.checker == "default"
+    with pytest.raises(ValidationError, match=r"needs confidence\.judge_deployment"):
+        ParjanyaConfig.model_validate({"confidence": {"checker": "judge"}})
+    with pytest.raises(ValidationError, match="'gpt-9' is not a configured deployment"):
+        ParjanyaConfig.model_validate({"confidence": {"judge_deployment": "gpt-9"}})

@@ -176,12 +176,13 @@ def explain(features: TextFeatures) -> dict[str, dict[str, float]]:
 
 
 class FeatureScorer:
-    """The default scorer: the calibration table applied to measured features."""
+    """The five dimensions: a calibration table (hand-set, or with fitted points) applied to features."""
 
-    name = "features-v1"
-
-    def __init__(self, calibration: Mapping[str, tuple[Term, ...]] = CALIBRATION) -> None:
+    def __init__(
+        self, calibration: Mapping[str, tuple[Term, ...]] = CALIBRATION, name: str = "features-v1"
+    ) -> None:
         self._calibration = calibration
+        self.name = name
 
     def dimensions(self, features: TextFeatures) -> DimensionScores:
         scores = {

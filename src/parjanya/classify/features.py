@@ -107,10 +107,15 @@ class TextFeatures:
         return self.technical_terms + self.numbers + self.file_refs + self.urls + self.code_lines
 
 
+def request_text(request: TaskRequest) -> str:
+    """What the classifier reads: the prompt, or the messages' text when there is no prompt."""
+    return request.prompt if request.prompt is not None else request.text()
+
+
 def measure(request: TaskRequest) -> TextFeatures:
     """The features of a request: its text plus the hints it carries (context size, SLA, format)."""
     return measure_text(
-        request.prompt if request.prompt is not None else request.text(),
+        request_text(request),
         context_tokens=request.context_tokens or 0,
         sla=request.sla,
         wants_json=request.response_format == "json",

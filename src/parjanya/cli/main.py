@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from parjanya.cli import breakers, dlq, sim, tasks, up, worker
+from parjanya.cli import breakers, confidence, dlq, evaluate, sim, tasks, train, up, worker
 
 app = typer.Typer(
     help="Parjanya: complexity-aware routing of AI-agent tasks over Celery tier pools.",
@@ -19,6 +19,9 @@ app.command("status")(tasks.status)
 app.command("classify")(tasks.classify_text)
 app.command("sim")(sim.sim)
 app.command("breakers")(breakers.breakers)
+app.command("eval")(evaluate.evaluate_command)
+app.command("train")(train.train)
+app.command("confidence")(confidence.confidence)
 app.add_typer(dlq.app, name="dlq", help="Inspect, replay and purge dead letters.")
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ import redis.asyncio as aioredis
 from celery import Celery
 
 from parjanya.aio import LoopThread, loop_thread
+from parjanya.checkers import build_checker
+from parjanya.confidence import AsyncConfidenceChecker
 from parjanya.config import Deployment, ParjanyaConfig, Settings, get_config, get_settings
 from parjanya.providers import Provider, build_provider
 from parjanya.providers.transport import AiohttpPoster
@@ -67,6 +69,11 @@ class WorkerContext:
     def aredis(self) -> aioredis.Redis:
         """Async Redis for the resilience pieces; used only on this process's event loop."""
         return shared_redis(self.settings.store_url)
+
+    @cached_property
+    def checker(self) -> AsyncConfidenceChecker:
+        """Scores answers (`confidence.checker`); a judge's calls share the `http` pool."""
+        return build_checker(self.config, self.http)
 
     def chain(self, tier: Tier) -> TierChain:
         chain = self._chains.get(tier)

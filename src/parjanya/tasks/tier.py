@@ -10,7 +10,7 @@ from celery import Task
 from parjanya import results
 from parjanya.app import app
 from parjanya.classify import redact_pii
-from parjanya.confidence import DefaultConfidence
+from parjanya.confidence import Confidence
 from parjanya.escalation import Escalate, Finish, GiveUp, decide
 from parjanya.providers import ChatRequest, ChatResponse
 from parjanya.queues import TIER_TASK, Tier
@@ -28,8 +28,6 @@ from parjanya.store import Claim
 from parjanya.tasks.context import WorkerContext, context
 from parjanya.tasks.deadletter import dead_letter
 from parjanya.tasks.guard import dispatch_hop, run_hop
-
-_confidence = DefaultConfidence()
 
 
 def chat_request_for(request: TaskRequest, *, redact: bool) -> ChatRequest:
@@ -85,7 +83,8 @@ async def tier_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> Non
             disabled=chain.disabled,
             context=ctx.config.context,
         )
-    confidence, decision = weigh_answer(ctx, message, claim, chat, call)
+    verdict = None if call.response is None else await ctx.checker.acheck(chat, call.response)
+    confidence, decision = weigh_answer(ctx, message, claim, verdict, call)
     if isinstance(decision, Finish):
         assert call.response is not None and confidence is not None
         doc = claim.doc
@@ -105,9 +104,13 @@ async def tier_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> Non
 
 
 def weigh_answer(
-    ctx: WorkerContext, message: HopMessage, claim: Claim, chat: ChatRequest, call: TierCall
+    ctx: WorkerContext,
+    message: HopMessage,
+    claim: Claim,
+    verdict: Confidence | None,
+    call: TierCall,
 ) -> tuple[float | None, Finish | Escalate | GiveUp]:
-    """Record the call's attempts, score the answer, and decide: finish, escalate or give up."""
+    """Record the call's attempts and the answer's score, and decide: finish, escalate or give up."""
     assert claim.doc is not None and message.stage != "intake"
     tier: Tier = message.stage
     doc = claim.doc
@@ -115,13 +118,11 @@ def weigh_answer(
     results.record(doc, *call.attempts)
     doc.tier_path.append(tier)
     doc.truncated = call.truncation or doc.truncated
-    confidence = None
-    if call.response is not None:
-        confidence = _confidence.check(chat, call.response).value
-        if doc.attempts:
-            doc.attempts[-1].confidence = confidence
-            if confidence < threshold and doc.attempts[-1].outcome == "ok":
-                doc.attempts[-1].outcome = "low_confidence"
+    confidence = None if verdict is None else verdict.value
+    if confidence is not None and doc.attempts:
+        doc.attempts[-1].confidence = confidence
+        if confidence < threshold and doc.attempts[-1].outcome == "ok":
+            doc.attempts[-1].outcome = "low_confidence"
     return confidence, decide(
         tier=tier,
         answered=call.response is not None,
