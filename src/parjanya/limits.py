@@ -4,8 +4,9 @@ A request is written to the store once and read back by every pool it visits, so
 lets through is carried, parsed and held in memory by the classifier and each tier. The bounds
 therefore cover the whole request, not only its prompt: the serialised size of every field
 together, the metadata on its own (it is copied into the result), the length of identifiers, the
-number of tools and stop sequences, and the nesting depth of free-form JSON (metadata, tools,
-tool_choice), which a decoder would otherwise follow until it runs out of stack.
+number of tools and stop sequences, the `context_tokens` hint, and the nesting depth of free-form
+JSON (metadata, tools, tool_choice), which a decoder would otherwise follow until it runs out of
+stack.
 
 The defaults below are also ceilings. `schema.TaskRequest` always enforces at least these (a
 worker re-validates what it reads from the store with no configuration in hand, so a request
@@ -34,6 +35,7 @@ MAX_IDENTIFIER_CHARS = 256
 MAX_TOOLS = 128  # OpenAI's own limit on tools per request
 MAX_STOP = 8
 MAX_JSON_DEPTH = 32
+MAX_CONTEXT_TOKENS = 10_000_000  # the caller's hint; the largest context windows hold 2M
 
 
 class RequestLimits(BaseModel):
@@ -49,6 +51,7 @@ class RequestLimits(BaseModel):
     max_tools: int = Field(default=MAX_TOOLS, ge=0, le=MAX_TOOLS)
     max_stop: int = Field(default=MAX_STOP, ge=0, le=MAX_STOP)
     max_json_depth: int = Field(default=MAX_JSON_DEPTH, ge=1, le=MAX_JSON_DEPTH)
+    max_context_tokens: int = Field(default=MAX_CONTEXT_TOKENS, ge=0, le=MAX_CONTEXT_TOKENS)
 
 
 DEFAULT_LIMITS = RequestLimits()

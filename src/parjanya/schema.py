@@ -162,6 +162,10 @@ class TaskRequest(_Strict):
                 f"prompt is {size} characters; the limit is {limits.max_prompt_chars} "
                 "(send large context by reference, or split the task)"
             )
+        if self.context_tokens is not None and self.context_tokens > limits.max_context_tokens:
+            return (
+                f"context_tokens is {self.context_tokens}; the limit is {limits.max_context_tokens}"
+            )
         counted = (("stop", self.stop, limits.max_stop), ("tools", self.tools, limits.max_tools))
         for field, items, most in counted:
             if items is not None and len(items) > most:
@@ -182,7 +186,10 @@ class TaskRequest(_Strict):
                 return f"{field}: {problem}"
         metadata_bytes = len(to_json(self.metadata))
         if metadata_bytes > limits.max_metadata_bytes:
-            return f"metadata is {metadata_bytes} bytes as JSON; the limit is {limits.max_metadata_bytes}"
+            return (
+                f"metadata is {metadata_bytes} bytes as JSON; "
+                f"the limit is {limits.max_metadata_bytes}"
+            )
         total = len(to_json(self))
         if total > limits.max_request_bytes:
             return (

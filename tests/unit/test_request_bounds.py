@@ -77,6 +77,7 @@ OVERSIZE: dict[str, dict[str, Any]] = {
     "too many stops": {"prompt": "x", "stop": ["s"] * 9},
     "tool_choice": {"prompt": "x", "tool_choice": {"blob": "c" * (5 * MB)}},
     "prompt": {"prompt": "p" * 400_001},
+    "context_tokens": {"prompt": "x", "context_tokens": 2**200},
     "deep metadata": {"prompt": "x", "metadata": _deep(33)},
     "very deep metadata": {"prompt": "x", "metadata": _deep(50_000)},
     "deep tool_choice": {"prompt": "x", "tool_choice": _deep_list(40)},

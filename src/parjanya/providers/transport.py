@@ -78,7 +78,7 @@ class JsonPoster(Protocol):
 
 
 class ResponseTooLarge(Exception):
-    """A response body over the caller's cap. Nothing of it is kept, and it was not read to the end."""
+    """A response body over the caller's cap: nothing of it is kept, nor was it read to the end."""
 
     def __init__(self, max_bytes: int, *, declared: int | None = None) -> None:
         said = f" (Content-Length {declared})" if declared is not None else ""
