@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from parjanya.limits import RequestLimits
 from parjanya.queues import TIERS, Tier
 
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
@@ -60,6 +61,8 @@ class Deployment(_Strict):
     rpm: int | None = Field(default=None, gt=0)  # requests per minute, shared by every worker
     tpm: int | None = Field(default=None, gt=0)  # tokens per minute (in + out), shared likewise
     weight: float = Field(default=1.0, gt=0)  # for the weighted balancer
+    # A response body longer than this is a malformed response, and is read no further.
+    max_response_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
 
     def cost_usd(self, tokens_in: int, tokens_out: int) -> float:
         """The one place that prices a call."""
@@ -222,7 +225,7 @@ class ConfidenceConfig(_Strict):
 
 
 class ReliabilityConfig(_Strict):
-    """The knobs of RELIABILITY.md: leases, delivery caps, timeouts. Same for every pool."""
+    """The knobs of docs/RELIABILITY.md: leases, delivery caps, timeouts. Same for every pool."""
 
     lease_ttl_s: float = Field(default=30.0, gt=0)
     max_deliveries: int = Field(default=5, ge=1)
@@ -248,7 +251,7 @@ class ReliabilityConfig(_Strict):
         if self.visibility_timeout_s < 2 * self.task_time_limit_s:
             raise ValueError(
                 "visibility_timeout_s must be at least 2 x task_time_limit_s, or Redis redelivers "
-                "messages that are still running (RELIABILITY.md, mode 4)"
+                "messages that are still running (docs/RELIABILITY.md, mode 4)"
             )
         return self
 
@@ -285,6 +288,8 @@ class ParjanyaConfig(_Strict):
     confidence: ConfidenceConfig = Field(default_factory=ConfidenceConfig)
     context: ContextConfig = Field(default_factory=ContextConfig)
     reliability: ReliabilityConfig = Field(default_factory=ReliabilityConfig)
+    # Bounds on a submitted request (limits.py); they may be lowered here, never raised.
+    limits: RequestLimits = Field(default_factory=RequestLimits)
 
     @model_validator(mode="after")
     def _every_tier_present(self) -> ParjanyaConfig:
