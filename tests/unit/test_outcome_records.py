@@ -216,12 +216,8 @@ def test_export_writes_the_outcome_format_and_read_outcomes_reads_it_back(tmp_pa
         OutcomeEntry(kind="answered", task_id="t2"),
         OutcomeEntry(kind="answered", task_id="t3"),
         OutcomeEntry(kind="answered", task_id="gone"),  # its result expired
-        OutcomeEntry(
-            kind="shadow", task_id="t1", shadow_id="s1", quality=0.0, rule="final_answer"
-        ),
-        OutcomeEntry(
-            kind="shadow", task_id="t2", shadow_id="s2", quality=1.0, rule="final_answer"
-        ),
+        OutcomeEntry(kind="shadow", task_id="t1", shadow_id="s1", quality=0.0, rule="final_answer"),
+        OutcomeEntry(kind="shadow", task_id="t2", shadow_id="s2", quality=1.0, rule="final_answer"),
     ]
     config = OutcomesConfig(keep_prompt=True)
     counts = ExportCounts()
