@@ -6,7 +6,8 @@ classifier found PII in it unless `outcomes.keep_pii_prompt` does too; otherwise
 sha256 and the classifier's text features, enough to train a scorer on without the text.
 
 Everything in a record is derived from the task's result and request as the store holds them
-(`learn/export.py` reads them), so a record is never a second copy that could disagree.
+(`learn/export.py` reads them), plus a shadow run's verdict from the outcome stream, so a record
+is never a second copy that could disagree.
 
 A record is *labelled* when two tiers answered the same prompt and were compared:
 - a shadow run (`learn/shadow.py`): the comparator's verdict, the unbiased label;
