@@ -154,3 +154,17 @@ def test_a_configured_judge_that_does_not_exist_turns_shadows_off_loudly(
     request = TaskRequest(prompt=PROMPT)
     asyncio.run(learning.answered(request, _answer(store, request, "low", "Final answer: 1.")))
     assert "shadows_started" not in store.counters()
+
+
+def test_a_record_that_cannot_be_written_does_not_cost_the_shadow(
+    world: tuple[TaskStore, Learning, list[HopMessage]], caplog: pytest.LogCaptureFixture
+) -> None:
+    store, learning, published = world
+
+    async def broken(*_: object) -> None:
+        raise ConnectionError("stream unavailable")
+
+    learning._append = broken  # type: ignore[assignment,method-assign]
+    request = TaskRequest(prompt=PROMPT)
+    asyncio.run(learning.answered(request, _answer(store, request, "low", "Final answer: 1.")))
+    assert len(published) == 1 and "record of task" in caplog.text

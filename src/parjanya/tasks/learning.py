@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 
 import redis.asyncio as aioredis
 from celery import Celery
@@ -72,18 +73,26 @@ class Learning:
             log.exception("shadow runs are off in this process")
 
     async def answered(self, request: TaskRequest, doc: TaskResult) -> None:
-        """Everything learning does about one committed answer; never raises."""
+        """Everything learning does about one committed answer; never raises. The record and the
+        shadow are tried apart, so a failure of one (say, a Redis too old for the stream's
+        trimming) costs only that one."""
+        if doc.shadow_of is not None:
+            await self._guarded("verdict", doc, self._judge(request, doc, doc.shadow_of))
+            return
+        if self.config.outcomes.enabled:
+            entry = OutcomeEntry(kind="answered", task_id=doc.id)
+            await self._guarded("record", doc, self._append(*self.log.call(entry)))
+        tier = self._shadow_tier(doc)
+        if tier is not None:
+            shadow = asyncio.to_thread(self._start_shadow, request, doc.id, tier)
+            await self._guarded("shadow", doc, shadow)
+
+    @staticmethod
+    async def _guarded(what: str, doc: TaskResult, step: Awaitable[object]) -> None:
         try:
-            if doc.shadow_of is not None:
-                await self._judge(request, doc, doc.shadow_of)
-                return
-            if self.config.outcomes.enabled:
-                await self._append(*self.log.call(OutcomeEntry(kind="answered", task_id=doc.id)))
-            tier = self._shadow_tier(doc)
-            if tier is not None:
-                await asyncio.to_thread(self._start_shadow, request, doc.id, tier)
+            await step
         except Exception:
-            log.exception("outcome of task %s not recorded", doc.id)
+            log.exception("%s of task %s not filed", what, doc.id)
 
     def _shadow_tier(self, doc: TaskResult) -> Tier | None:
         rate = self.config.routing.shadow_rate
