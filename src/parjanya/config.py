@@ -137,7 +137,7 @@ class RoutingConfig(_Strict):
     # This share of tasks answered below the top tier is run again on the next tier up, billed and
     # marked as a shadow, never returned to the caller; the two answers give a labelled outcome.
     shadow_rate: float = Field(default=0.0, ge=0, le=1)
-    # Compare shadow answers with this judge deployment instead of by agreement (learn/shadow.py).
+    # Compare shadow answers with this judge deployment instead of by agreement (learn/judging.py).
     shadow_judge: str | None = None
 
 
@@ -326,6 +326,15 @@ class ParjanyaConfig(_Strict):
                 raise ValueError(
                     f"confidence.judge_deployment {name!r} is not a configured deployment"
                 ) from None
+        return self
+
+    @model_validator(mode="after")
+    def _shadow_judge_is_a_deployment(self) -> ParjanyaConfig:
+        name = self.routing.shadow_judge
+        if name is not None and name not in {
+            d.name for t in self.tiers.values() for d in t.deployments
+        }:
+            raise ValueError(f"routing.shadow_judge {name!r} is not a configured deployment")
         return self
 
     def deployment(self, name: str) -> Deployment:

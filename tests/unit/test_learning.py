@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import fakeredis
+import httpx
 import pytest
 
 from parjanya.config import ParjanyaConfig, RoutingConfig
@@ -137,23 +138,20 @@ def test_no_shadow_above_the_top_or_the_tasks_max_tier_or_at_rate_zero(
     assert published == [] and [e[0] for e in _entries(store)] == ["answered"]
 
 
-def test_a_configured_judge_that_does_not_exist_turns_shadows_off_loudly(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def test_a_shadow_judge_must_be_a_configured_deployment_and_is_used_when_it_is() -> None:
+    with pytest.raises(ValueError, match="'judge-small' is not a configured deployment"):
+        ParjanyaConfig(routing=RoutingConfig(shadow_judge="judge-small"))
     server = fakeredis.FakeServer()
-    store = TaskStore(fakeredis.FakeRedis(server=server))
-    config = ParjanyaConfig(routing=RoutingConfig(shadow_rate=1.0, shadow_judge="judge-small"))
+    config = ParjanyaConfig(routing=RoutingConfig(shadow_rate=1.0, shadow_judge="sim-small"))
     learning = Learning(
-        store,
+        TaskStore(fakeredis.FakeRedis(server=server)),
         NoOutbox(),  # type: ignore[arg-type]
         None,  # type: ignore[arg-type]
         fakeredis.FakeAsyncRedis(server=server),
         config,
+        httpx.AsyncClient(),
     )
-    assert learning.comparator is None and "judge-small" in caplog.text
-    request = TaskRequest(prompt=PROMPT)
-    asyncio.run(learning.answered(request, _answer(store, request, "low", "Final answer: 1.")))
-    assert "shadows_started" not in store.counters()
+    assert learning.comparator.name == "judge sim-small"
 
 
 def test_a_record_that_cannot_be_written_does_not_cost_the_shadow(

@@ -18,13 +18,14 @@ import hashlib
 from typing import Protocol
 
 from parjanya.learn.agreement import AnswerText, Comparison, agreement
+from parjanya.learn.judging import JudgeComparator
+from parjanya.providers.base import Provider
 from parjanya.queues import Tier, next_tier, tier_rank
 from parjanya.schema import TaskRequest
 
 __all__ = [
     "AgreementComparator",
     "Comparator",
-    "JudgeUnavailable",
     "make_comparator",
     "sampled",
     "shadow_request",
@@ -63,7 +64,8 @@ def shadow_request(request: TaskRequest, tier: Tier) -> TaskRequest:
 class Comparator(Protocol):
     """How good the lower tier's answer was, taking the higher tier's answer as right."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     async def compare(self, prompt: str, lower: AnswerText, higher: AnswerText) -> Comparison: ...
 
@@ -77,20 +79,7 @@ class AgreementComparator:
         return agreement(lower, higher)
 
 
-class JudgeUnavailable(RuntimeError):
-    """`routing.shadow_judge` names a judge, but this build has no judge comparator."""
-
-
-def make_comparator(judge: str | None) -> Comparator:
-    """The comparator the config asks for.
-
-    A judge (a deployment that grades the lower answer against the higher one) plugs in here: a
-    class with `name` and `compare` over the judge confidence checker, returned when `judge` is
-    set. Until one exists a configured judge is an error, not a silent fall-back to agreement.
-    """
-    if judge is None:
-        return AgreementComparator()
-    raise JudgeUnavailable(
-        f"routing.shadow_judge is {judge!r}, but no judge comparator is built in yet; "
-        "unset it to label shadow runs by agreement"
-    )
+def make_comparator(judge: Provider | None) -> Comparator:
+    """The comparator the config asks for: agreement, or the judge deployment named by
+    `routing.shadow_judge` (`learn/judging.py`), given here as the provider that calls it."""
+    return AgreementComparator() if judge is None else JudgeComparator(judge)

@@ -70,7 +70,7 @@ class WorkerContext:
     @cached_property
     def learning(self) -> Learning:
         """Outcome records and shadow runs of answered tasks (tasks/learning.py)."""
-        return Learning(self.store, self.outbox, self.app, self.aredis, self.config)
+        return Learning(self.store, self.outbox, self.app, self.aredis, self.config, self.http)
 
     @cached_property
     def aredis(self) -> aioredis.Redis:

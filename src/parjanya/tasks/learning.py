@@ -25,6 +25,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 
+import httpx
 import redis.asyncio as aioredis
 from celery import Celery
 
@@ -32,12 +33,13 @@ from parjanya.config import ParjanyaConfig
 from parjanya.learn.agreement import AnswerText, tool_names
 from parjanya.learn.shadow import (
     Comparator,
-    JudgeUnavailable,
     make_comparator,
     sampled,
     shadow_request,
     shadow_tier,
 )
+from parjanya.providers.base import build_provider
+from parjanya.providers.transport import JsonPoster
 from parjanya.queues import Tier
 from parjanya.schema import HopMessage, TaskRequest, TaskResult
 from parjanya.store import TaskStore
@@ -58,7 +60,9 @@ class Learning:
         app: Celery,
         aredis: aioredis.Redis,
         config: ParjanyaConfig,
+        http: JsonPoster | httpx.AsyncClient | None = None,
     ) -> None:
+        """`http` carries the judge's calls when `routing.shadow_judge` names one."""
         self.store, self.outbox, self.app, self.config = store, outbox, app, config
         self.log = OutcomeLog(
             store.redis,
@@ -66,11 +70,14 @@ class Learning:
             retention_s=config.outcomes.retention_s,
         )
         self._append = ScriptBatcher(aredis, self.log.script)
-        self.comparator: Comparator | None = None
-        try:
-            self.comparator = make_comparator(config.routing.shadow_judge)
-        except JudgeUnavailable:
-            log.exception("shadow runs are off in this process")
+        judge = config.routing.shadow_judge
+        if judge is not None and http is None:
+            raise ValueError("routing.shadow_judge needs an HTTP client for the judge's calls")
+        self.comparator: Comparator = make_comparator(
+            None
+            if judge is None or http is None
+            else build_provider(config.deployment(judge), http)
+        )
 
     async def answered(self, request: TaskRequest, doc: TaskResult) -> None:
         """Everything learning does about one committed answer; never raises. The record and the
@@ -96,7 +103,7 @@ class Learning:
 
     def _shadow_tier(self, doc: TaskResult) -> Tier | None:
         rate = self.config.routing.shadow_rate
-        if self.comparator is None or not doc.tier_path or not sampled(doc.id, rate):
+        if not doc.tier_path or not sampled(doc.id, rate):
             return None
         return shadow_tier(doc.tier_path[-1], doc.routing.max_tier if doc.routing else "high")
 
@@ -112,7 +119,7 @@ class Learning:
         self.store.count("shadows_started")
 
     async def _judge(self, request: TaskRequest, shadow: TaskResult, original_id: str) -> None:
-        if self.comparator is None or shadow.low_confidence:
+        if shadow.low_confidence:
             return
         original = await asyncio.to_thread(self.store.get, original_id)
         if original is None or (original.output is None and not original.tool_calls):
