@@ -234,7 +234,7 @@ class OutcomesConfig(_Strict):
     """
 
     enabled: bool = True
-    # Export the prompt text; otherwise only its sha256 and the classifier's features.
+    # Export the prompt text; otherwise only its sha256 and the scorer's difficulty features.
     keep_prompt: bool = False
     keep_pii_prompt: bool = False  # ...even when the classifier found PII in it
     retention_s: int = Field(default=7 * 24 * 3600, gt=0)  # older records are trimmed

@@ -14,6 +14,7 @@ from pathlib import Path
 import fakeredis
 import pytest
 
+from parjanya.classify.difficulty import FEATURE_NAMES, difficulty_features
 from parjanya.config import OutcomesConfig
 from parjanya.learn.export import ExportCounts, collect, write_outcomes, write_records
 from parjanya.learn.outcomes import read_outcomes
@@ -112,7 +113,8 @@ def test_a_record_says_how_the_task_went_and_keeps_no_prompt_by_default() -> Non
     assert record.latency_s == pytest.approx(2.5)
     assert record.prompt is None and record.messages is None
     assert len(record.prompt_sha256) == 64
-    assert record.features is not None and record.features["words"] == len(PROMPT.split())
+    assert record.features is not None and set(record.features) == set(FEATURE_NAMES)
+    assert record.features == pytest.approx(dict(difficulty_features(PROMPT)))
     assert record.label is None  # no prior answer, no shadow: nothing compared
 
 

@@ -59,7 +59,7 @@ def export(
 
     A row is labelled when two tiers answered the same prompt: a shadow run (`routing.shadow_rate`)
     or an escalation for low confidence. Prompts appear only as far as `outcomes.keep_prompt`
-    allows; otherwise a row carries the prompt's sha256 and the classifier's features.
+    allows; otherwise a row carries the prompt's sha256 and the scorer's difficulty features.
     """
     config = get_config()
     store = TaskStore.from_url(get_settings().store_url)

@@ -3,7 +3,8 @@
 A record says how the task went (tier path, confidence, escalated or not, cost, latency) and what
 was asked: the prompt itself only when `outcomes.keep_prompt` allows it, and never when the
 classifier found PII in it unless `outcomes.keep_pii_prompt` does too; otherwise the prompt's
-sha256 and the classifier's text features, enough to train a scorer on without the text.
+sha256 and the learned scorer's difficulty features, which `parjanya train` fits on when a row
+has no text.
 
 Everything in a record is derived from the task's result and request as the store holds them
 (`learn/export.py` reads them), plus a shadow run's verdict from the outcome stream, so a record
@@ -19,7 +20,6 @@ The higher tier's answer is taken as right (quality 1.0); the lower tier's quali
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from parjanya.classify.features import measure
+from parjanya.classify.difficulty import difficulty_features
 from parjanya.config import OutcomesConfig
 from parjanya.learn.agreement import AnswerText, agreement, tool_names
 from parjanya.learn.outcomes import Outcome, TierResult
@@ -96,9 +96,9 @@ def tier_cost(doc: TaskResult, tier: Tier) -> float:
 
 
 def text_features(request: TaskRequest) -> dict[str, float]:
-    """The classifier's measured features of the request, the numeric ones (flags as 0 or 1)."""
-    measured = dataclasses.asdict(measure(request))
-    return {name: float(v) for name, v in measured.items() if isinstance(v, int | float)}
+    """The difficulty measures the learned scorer reads (`classify/difficulty.py`): what
+    `parjanya train` fits on when a row carries no text."""
+    return {name: float(value) for name, value in difficulty_features(request.text()).items()}
 
 
 def _may_keep_prompt(doc: TaskResult, config: OutcomesConfig) -> bool:
