@@ -17,6 +17,7 @@ import pytest
 from parjanya.classify.difficulty import FEATURE_NAMES, difficulty_features
 from parjanya.config import OutcomesConfig
 from parjanya.learn.export import ExportCounts, collect, write_outcomes, write_records
+from parjanya.learn.fit import feature_matrix
 from parjanya.learn.outcomes import read_outcomes
 from parjanya.learn.records import ShadowVerdict, build_record, to_outcome
 from parjanya.queues import Tier
@@ -240,3 +241,21 @@ def test_export_writes_the_outcome_format_and_read_outcomes_reads_it_back(tmp_pa
     every = ExportCounts()
     write_records(collect(entries, docs, config), records, every)
     assert every.written == 3 and '"task_id":"t3"' in records.getvalue()
+
+
+def test_a_row_without_its_prompt_trains_on_the_same_features_as_one_with_it() -> None:
+    doc = _doc("t1", ["low"], "Final answer: 7.")
+    verdict = ShadowVerdict(
+        shadow=_doc("s1", ["mid"], "Final answer: 9.", shadow_of="t1"),
+        quality=0.0,
+        rule="final_answer",
+        comparator="agreement",
+    )
+    rows = [
+        to_outcome(build_record(doc, TaskRequest(prompt=PROMPT), config, shadow=verdict))
+        for config in (OutcomesConfig(keep_prompt=True), OutcomesConfig(keep_prompt=False))
+    ]
+    with_text, without_text = rows
+    assert with_text is not None and without_text is not None
+    assert without_text.prompt is None and without_text.text == ""
+    assert feature_matrix([without_text]) == pytest.approx(feature_matrix([with_text]))
