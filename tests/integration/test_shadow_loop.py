@@ -96,6 +96,9 @@ def blind_sim() -> Iterator[SimServer]:
 
 
 def _shadowing(raw: dict[str, Any]) -> None:
+    # The shipped default scorer (the bundled learned model), not the heuristic the other
+    # integration tests route by: the baseline is what a deployment gets out of the box.
+    raw["routing"]["scorer"], raw["routing"]["scorer_model"] = "learned", None
     raw["routing"]["shadow_rate"] = 1.0
     raw["outcomes"]["keep_prompt"] = True
 
