@@ -345,6 +345,10 @@ class TaskResult(_Strict):
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
+    # Set on a shadow run (learn/shadow.py): the task it re-asks one tier up. A task of its own, with
+    # its own state and fencing token, so it can never write the original's; billed, compared,
+    # never returned to the original's caller.
+    shadow_of: str | None = None
 
     @property
     def done(self) -> bool:
