@@ -112,8 +112,12 @@ class TaskStore:
         *,
         requeue_after_s: float,
         enqueue: Callable[[HopMessage], Enqueue | None] = lambda _: None,
+        shadow_of: str | None = None,
     ) -> Created:
-        """Record a new task; `enqueue` may give its intake message to push in the same step."""
+        """Record a new task; `enqueue` may give its intake message to push in the same step.
+
+        `shadow_of` marks the task as a shadow run of that task (`TaskResult.shadow_of`).
+        """
         task_id = new_task_id()
         now = utcnow()
         doc = TaskResult(
@@ -123,6 +127,7 @@ class TaskStore:
             metadata=request.metadata,
             created_at=now,
             timings=[HopTiming(hop=0, stage="intake", queued_at=now)],
+            shadow_of=shadow_of,
         )
         idem_key = keys.idempotency(request.idempotency_key) if request.idempotency_key else ""
         message = enqueue(HopMessage(task_id=task_id, hop=0, stage="intake"))

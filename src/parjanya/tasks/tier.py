@@ -100,7 +100,11 @@ async def tier_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> Non
             stage=tier,
             ttl_s=ctx.config.reliability.result_ttl_s,
         )
-        await retrying(lambda: ctx.finishes(*commit), ctx.config.reliability.lease_ttl_s)
+        committed = await retrying(
+            lambda: ctx.finishes(*commit), ctx.config.reliability.lease_ttl_s
+        )
+        if committed:  # the caller has its answer; outcome record and shadow run follow
+            await ctx.learning.answered(claim.request, doc)
     else:
         await asyncio.to_thread(conclude, ctx, message, claim, call, confidence, decision)
 
