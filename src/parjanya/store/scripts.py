@@ -2,7 +2,7 @@
 
 A task hash holds: state, hop, stage, token (fencing), lease_until, deliveries and republishes of the
 current hop, the request JSON, and `doc` (the TaskResult JSON). The broker only hints that a hop
-should run; these scripts decide whether it may. See RELIABILITY.md § Idempotency:
+should run; these scripts decide whether it may. See docs/RELIABILITY.md § Idempotency:
 
 - CLAIM refuses terminal tasks (a redelivered message after commit does no work), stale hops (a copy
   of a message the task has moved past) and hops held under a live lease (a parallel copy); it counts

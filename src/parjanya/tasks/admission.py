@@ -7,7 +7,7 @@ store, judge the claim here, and hand each granted hop to `start`, which the poo
 it in this thread (the classifier, blocking tier dispatch) or launch it on the event loop (async
 tier dispatch; `tasks/strategy.py`).
 
-Total (RELIABILITY.md modes 8 and 11): a message that does not decode is dead-lettered raw, once,
+Total (docs/RELIABILITY.md modes 8 and 11): a message that does not decode is dead-lettered raw, once,
 with its reason; a hop that is terminal, stale or held elsewhere is acknowledged without work; a
 hop delivered too often is dead-lettered without running; a store that cannot be reached leaves the
 hop to the reaper (the store's outbox deadline or lease brings it back). Nothing here raises into

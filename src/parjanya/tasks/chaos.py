@@ -4,7 +4,7 @@ Set `PARJANYA_CHAOS_KILL_ON` to a string, and the worker installs `KillOn` as it
 (`tasks/context.py`): a process about to run a hop whose prompt contains the string sends itself
 SIGKILL, with no cleanup and no acknowledgement, exactly what the kernel's OOM killer does to a task
 that blows up its worker. With a supervisor restarting the worker, such a task is delivered again
-and again until the store's delivery cap dead-letters it as poison (RELIABILITY T3). Unset (the
+and again until the store's delivery cap dead-letters it as poison (docs/RELIABILITY.md, T3). Unset (the
 default), no hook is installed and this module is never imported.
 """
 

@@ -10,7 +10,7 @@ Tier work is waiting on HTTP. A Celery thread per call does not scale (Celery's 
 
 Why acknowledging before the call is safe here: from the claim on, the store owns the hop. The lease
 is renewed while the hop runs; if the process dies, the lease lapses and the reaper republishes
-(RELIABILITY.md: the broker is a delivery hint, the store is the truth). It also removes, for tier
+(docs/RELIABILITY.md: the broker is a delivery hint, the store is the truth). It also removes, for tier
 pools, the failure modes that come from holding unacked messages for the length of a model call:
 visibility-timeout redelivery and duplicate parallel runs after a connection blip.
 
@@ -24,7 +24,7 @@ Shutdown: `close` gives back, uncounted, the admitted hops that have not started
 sweep republishes them for another worker, instead of their leases), and `drain` waits for running
 hops; anything still running when the process exits is recovered by the reaper after its lease.
 
-Running alone (RELIABILITY T3): hundreds of hops share this process, so a hop that kills it (an OOM,
+Running alone (docs/RELIABILITY.md, T3): hundreds of hops share this process, so a hop that kills it (an OOM,
 a segfault) takes every neighbour with it, and the store counts a delivery against each. A hop that
 has already been in flight in `isolate_after` workers that died is a suspect: `submit(alone=True)`
 waits for every admitted hop to finish and for other threads' admissions to end, then runs it with

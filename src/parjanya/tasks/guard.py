@@ -34,7 +34,7 @@ def failure(exc: BaseException, message: HopMessage) -> ErrorInfo | None:
     """What a handler's exception means for the task: a time limit, a bug (logged), or nothing.
 
     A lost connection to the store says nothing about the task: the hop is left to its lease,
-    and the reaper republishes it once the lease lapses (RELIABILITY.md mode 5). Dead-lettering
+    and the reaper republishes it once the lease lapses (docs/RELIABILITY.md mode 5). Dead-lettering
     it would turn a connection blip into a failed task.
     """
     if isinstance(exc, redis.ConnectionError | redis.TimeoutError):

@@ -44,7 +44,7 @@ class VisibilityTimeoutMismatch(RuntimeError):
 
 
 def check_visibility_timeout(broker: redis.Redis, ours: float) -> None:
-    """Refuse to start with a visibility timeout other than the deployment's (RELIABILITY.md #4).
+    """Refuse to start with a visibility timeout other than the deployment's (docs/RELIABILITY.md #4).
 
     The shortest timeout of any worker on the same broker applies to every queue, because kombu's
     restore sweep is global: one pool with a short value makes long tasks of other pools run twice.

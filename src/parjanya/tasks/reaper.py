@@ -1,7 +1,7 @@
 """Republish hops that are owed but not moving: the fix for kill -9 and lost publishes.
 
 Kombu restores a dead worker's unacked message only after the visibility timeout *and* a sweep, and
-cannot tell a dead worker's message from a live one's (RELIABILITY.md modes 3 and 6). The store can:
+cannot tell a dead worker's message from a live one's (docs/RELIABILITY.md modes 3 and 6). The store can:
 a running hop whose lease was not renewed has lost its holder, and a queued hop untouched for
 `requeue_after_s` may never have reached the broker. Every worker runs this loop; a short Redis lock
 lets one of them reap per period. Republishing is always safe because the claim deduplicates.
