@@ -21,6 +21,7 @@ from parjanya.broker.envelope import Enqueue
 from parjanya.queues import Stage, dead_letter_queue_for
 from parjanya.schema import (
     DeadLetter,
+    ErrorInfo,
     HopMessage,
     HopTiming,
     TaskRequest,
@@ -32,6 +33,9 @@ from parjanya.store import scripts
 from parjanya.store.batch import ScriptCall, run_batch
 
 ClaimVerdict = Literal["claimed", "poison", "terminal", "stale", "busy", "missing"]
+#: What a cancel did: ended a queued task, marked a held one for its next hop boundary, found it
+#: already terminal, or found no such task.
+CancelVerdict = Literal["cancelled", "requested", "terminal", "missing"]
 
 
 class IdempotencyConflict(Exception):
@@ -93,6 +97,7 @@ class TaskStore:
         self._dead_letter_raw = client.register_script(scripts.DEAD_LETTER_RAW)
         self._replay = client.register_script(scripts.REPLAY)
         self._reap = client.register_script(scripts.REAP)
+        self._cancel = client.register_script(scripts.CANCEL)
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> TaskStore:
@@ -180,6 +185,31 @@ class TaskStore:
             if self.redis.blmove(done_key, done_key, wait, "RIGHT", "LEFT"):  # type: ignore[arg-type]
                 return True
 
+    def cancel(self, task_id: str, *, ttl_s: int, attempts: int = 5) -> CancelVerdict:
+        """End a queued task now, or mark a held one to end at its next hop boundary.
+
+        The cancelled doc is built here from the doc read with the hop and token; the script
+        writes it only if both are unchanged, so a worker's concurrent transition is never lost.
+        """
+        for _ in range(attempts):
+            hop, token, doc = self.redis.hmget(keys.task(task_id), ["hop", "token", "doc"])
+            if doc is None:
+                return "missing"
+            result = TaskResult.model_validate_json(doc)
+            result.status = TaskStatus.cancelled
+            result.error = ErrorInfo(type="cancelled", message="cancelled by the caller")
+            result.finished_at = utcnow()
+            verdict = _text(
+                self._cancel(
+                    keys=[keys.task(task_id), keys.INFLIGHT, keys.done(task_id)],
+                    args=[task_id, _text(hop), _text(token), result.model_dump_json(), ttl_s],
+                )[0]
+            )
+            if verdict != "moved":
+                self.count(f"cancel_{verdict}")
+                return verdict  # type: ignore[return-value]
+        raise RuntimeError(f"task {task_id} kept moving while being cancelled; try again")
+
     # -- workers -----------------------------------------------------------------------------
 
     def claim(
@@ -201,7 +231,7 @@ class TaskStore:
         now = time.time()
         calls = [
             (
-                [keys.task(message.task_id), keys.INFLIGHT],
+                [keys.task(message.task_id), keys.INFLIGHT, keys.done(message.task_id)],
                 [
                     message.task_id,
                     message.hop,
