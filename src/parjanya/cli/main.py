@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from parjanya.cli import breakers, confidence, dlq, evaluate, sim, tasks, train, up, worker
+from parjanya.cli import api, breakers, confidence, dlq, evaluate, sim, tasks, train, up, worker
 
 app = typer.Typer(
     help="Parjanya: complexity-aware routing of AI-agent tasks over Celery tier pools.",
@@ -13,6 +13,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("up")(up.up)
+app.command("api")(api.api)
 app.command("worker")(worker.worker)
 app.command("submit")(tasks.submit)
 app.command("status")(tasks.status)

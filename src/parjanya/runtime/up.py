@@ -1,4 +1,5 @@
-"""`parjanya up`: broker (embedded if none answers), sim, classifier, three tier pools, Flower.
+"""`parjanya up`: broker (embedded if none answers), sim, classifier, three tier pools, the HTTP
+API (:8000) and Flower.
 
 Everything runs as child processes of this one, logs go to `<data dir>/logs/`, and a Ctrl-C or
 SIGTERM stops every child (workers get SIGTERM and their soft-shutdown window first).
@@ -33,6 +34,7 @@ class UpOptions:
     flower_port: int = 5555
     sim_port: int = DEFAULT_SIM_PORT
     sim_latency_scale: float = 1.0
+    api_port: int = 8000
 
 
 def _port_free(port: int) -> bool:
@@ -96,6 +98,11 @@ def _start_children(sup: Supervisor, options: UpOptions, sim_port: int) -> None:
             ],
             url=f"queue parjanya.tier.{tier}",
         )
+    sup.start(
+        "api",
+        [*python, "parjanya", "api", "--port", str(options.api_port)],
+        url=f"http://127.0.0.1:{options.api_port}/v1 (OpenAPI: /docs)",
+    )
     if options.flower:
         sup.start(
             "flower",
