@@ -3,6 +3,8 @@
 `current_caller` is the seam for tenants and API keys (issue 13, point 2): today every caller is
 anonymous and a task keeps the tenant its body names; a key-checking dependency will replace this
 one function, and every route already scopes reads, waits and cancels through `Caller.owns`.
+Dependencies are `async def` although they do not await: FastAPI runs a plain `def` dependency in
+its threadpool, a thread hop per request that `bench/api.py` measured.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from parjanya.api.readiness import Readiness
 from parjanya.client import Client
 from parjanya.config import ParjanyaConfig, Settings
 from parjanya.schema import TaskRequest, TaskResult
-from parjanya.store.waiting import AsyncTaskReader
+from parjanya.store import Created
+from parjanya.store.aio import AsyncTaskStore
 
 
 @dataclass
@@ -25,23 +29,37 @@ class ApiState:
 
     settings: Settings
     config: ParjanyaConfig
-    client: Client  # submits and cancels (sync redis; called from the threadpool)
-    reader: AsyncTaskReader  # reads and long polls (asyncio redis; one connection per waiter)
+    client: Client  # the SDK: builds intake messages; cancels and publishes in the threadpool
+    store: AsyncTaskStore  # creates, reads and long polls on the event loop (asyncio redis)
     readiness: Readiness
 
     @classmethod
     def open(cls, settings: Settings, config: ParjanyaConfig) -> ApiState:
         """Builds clients only; nothing connects until the first request needs it."""
         client = Client(settings.broker_url, result_url=settings.result_url, config=config)
-        reader = AsyncTaskReader.from_url(settings.store_url)
-        return cls(settings, config, client, reader, Readiness(client, config.api.ready_cache_s))
+        store = AsyncTaskStore.from_url(
+            settings.store_url, idempotency_ttl_s=config.reliability.idempotency_ttl_s
+        )
+        return cls(settings, config, client, store, Readiness(client, config.api.ready_cache_s))
+
+    async def submit(self, task: TaskRequest) -> Created:
+        """As `Client.submit`, without blocking the loop: one CREATE script that also enqueues
+        when the store and the broker share a database; else a publish in the threadpool."""
+        created = await self.store.create(
+            task,
+            requeue_after_s=self.config.reliability.requeue_after_s,
+            enqueue=self.client.outbox.message_for,
+        )
+        if created.created and not created.enqueued:
+            await run_in_threadpool(self.client.publish_created, created, task)
+        return created
 
     async def close(self) -> None:
-        await self.reader.close()
+        await self.store.close()
         self.client.close()
 
 
-def api_state(request: Request) -> ApiState:
+async def api_state(request: Request) -> ApiState:
     state: ApiState = request.app.state.parjanya
     return state
 
@@ -62,7 +80,7 @@ class Caller:
         return self.tenant is None or result.tenant == self.tenant
 
 
-def current_caller() -> Caller:
+async def current_caller() -> Caller:
     return Caller()
 
 

@@ -14,7 +14,6 @@ from fastapi import APIRouter
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from parjanya.api.deps import CurrentCaller, State
 from parjanya.api.errors import ApiError
@@ -49,17 +48,17 @@ async def chat_completions(
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
         ) from exc
-    handle = await run_in_threadpool(state.client.submit, task)
-    if not await state.reader.wait_done(handle.id, state.config.api.chat_timeout_s):
+    handle = await state.submit(task)
+    if not await state.store.wait_done(handle.task_id, state.config.api.chat_timeout_s):
         raise ApiError(
             504,
             "timeout",
-            f"task {handle.id} did not finish within {state.config.api.chat_timeout_s}s; "
-            f"read it later at {task_url(handle.id)}",
-            task_id=handle.id,
-            headers={"Location": task_url(handle.id), "x-parjanya-task-id": handle.id},
+            f"task {handle.task_id} did not finish within {state.config.api.chat_timeout_s}s; "
+            f"read it later at {task_url(handle.task_id)}",
+            task_id=handle.task_id,
+            headers={"Location": task_url(handle.task_id), "x-parjanya-task-id": handle.task_id},
         )
-    result = await read_owned(state, caller, handle.id)
+    result = await read_owned(state, caller, handle.task_id)
     headers = routing_headers(result)
     if result.status != TaskStatus.succeeded:
         error = result.error

@@ -1,16 +1,16 @@
 """`/v1/tasks`: submit (202 + Location), read, long poll (`?wait=S`) and cancel a task.
 
 The body of a submission is the SDK's `TaskRequest`, validated by FastAPI before the route runs, so
-an invalid one is a 422 naming the field and never reaches the store. Submitting and cancelling use
-the SDK's client in the threadpool (they are a single store script each); reads and waits use the
-store's asyncio reader, so a thousand long polls hold no thread.
+an invalid one is a 422 naming the field and never reaches the store. Submitting, reading and waiting
+use the store's asyncio half (`store.aio`), so none of them blocks the event loop and a thousand long polls
+hold no thread; cancel runs the SDK store's CANCEL in the threadpool.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
@@ -47,18 +47,21 @@ def result_response(result: TaskResult, status_code: int = 200) -> JSONResponse:
 
 async def read_owned(state: ApiState, caller: Caller, task_id: str) -> TaskResult:
     """The task, or 404 when it does not exist or belongs to another tenant (never 403)."""
-    result = await state.reader.get(task_id)
+    result = await state.store.get(task_id)
     if result is None or not caller.owns(result):
         raise task_not_found(task_id)
     return result
 
 
 @router.post("", status_code=202, response_model=Accepted)
-def submit(body: TaskRequest, response: Response, state: State, caller: CurrentCaller) -> Accepted:
-    handle = state.client.submit(caller.stamp(body))
-    response.headers["Location"] = task_url(handle.id)
-    return Accepted(
-        id=handle.id, status=TaskStatus.queued, created=handle.created, url=task_url(handle.id)
+async def submit(body: TaskRequest, state: State, caller: CurrentCaller) -> JSONResponse:
+    created = await state.submit(caller.stamp(body))
+    url = task_url(created.task_id)
+    accepted = Accepted(
+        id=created.task_id, status=TaskStatus.queued, created=created.created, url=url
+    )
+    return JSONResponse(
+        accepted.model_dump(mode="json"), status_code=202, headers={"Location": url}
     )
 
 
@@ -74,7 +77,7 @@ async def read(
 ) -> JSONResponse:
     result = await read_owned(state, caller, task_id)
     budget = min(wait or 0.0, state.config.api.max_wait_s)
-    if budget > 0 and not result.done and await state.reader.wait_done(task_id, budget):
+    if budget > 0 and not result.done and await state.store.wait_done(task_id, budget):
         result = await read_owned(state, caller, task_id)
     return result_response(result)
 

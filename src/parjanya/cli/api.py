@@ -21,4 +21,10 @@ def api(
     host = host or config.api.host
     port = port or config.api.port
     typer.echo(f"Parjanya API on http://{host}:{port} (OpenAPI at /docs)")
-    uvicorn.run(create_app(get_settings(), config), host=host, port=port, log_level="warning")
+    uvicorn.run(
+        create_app(get_settings(), config),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )

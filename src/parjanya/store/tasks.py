@@ -84,6 +84,51 @@ def new_task_id() -> str:
     return uuid.uuid4().hex
 
 
+def create_call(
+    request: TaskRequest,
+    *,
+    requeue_after_s: float,
+    idempotency_ttl_s: int,
+    enqueue: Callable[[HopMessage], Enqueue | None],
+) -> tuple[list[str], list[Any], bool]:
+    """The keys and arguments of the CREATE script for a new task, and whether it enqueues.
+
+    Shared by `TaskStore.create` and the asyncio store (`store.aio`), so both write the same task.
+    """
+    task_id = new_task_id()
+    now = utcnow()
+    doc = TaskResult(
+        id=task_id,
+        status=TaskStatus.queued,
+        tenant=request.tenant,
+        metadata=request.metadata,
+        created_at=now,
+        timings=[HopTiming(hop=0, stage="intake", queued_at=now)],
+    )
+    idem_key = keys.idempotency(request.idempotency_key) if request.idempotency_key else ""
+    message = enqueue(HopMessage(task_id=task_id, hop=0, stage="intake"))
+    call_keys = [keys.task(task_id), keys.INFLIGHT, idem_key, message.queue if message else ""]
+    call_args: list[Any] = [
+        task_id,
+        request.model_dump_json(),
+        doc.model_dump_json(),
+        time.time() + requeue_after_s,
+        idempotency_ttl_s,
+        fingerprint(request),
+        message.payload if message else "",
+    ]
+    return call_keys, call_args, message is not None
+
+
+def created_of(reply: list[Any], request: TaskRequest, enqueued: bool) -> Created:
+    """CREATE's reply as a `Created`; a reused idempotency key with another body raises."""
+    verdict, existing_id, same = (_text(v) for v in reply)
+    if verdict == "duplicate" and same != "1":
+        raise IdempotencyConflict(request.idempotency_key or "", existing_id)
+    created = verdict == "created"
+    return Created(task_id=existing_id, created=created, enqueued=created and enqueued)
+
+
 class TaskStore:
     def __init__(self, client: redis.Redis, *, idempotency_ttl_s: int = 86_400) -> None:
         self.redis = client
@@ -116,35 +161,13 @@ class TaskStore:
         enqueue: Callable[[HopMessage], Enqueue | None] = lambda _: None,
     ) -> Created:
         """Record a new task; `enqueue` may give its intake message to push in the same step."""
-        task_id = new_task_id()
-        now = utcnow()
-        doc = TaskResult(
-            id=task_id,
-            status=TaskStatus.queued,
-            tenant=request.tenant,
-            metadata=request.metadata,
-            created_at=now,
-            timings=[HopTiming(hop=0, stage="intake", queued_at=now)],
+        call_keys, call_args, enqueued = create_call(
+            request,
+            requeue_after_s=requeue_after_s,
+            idempotency_ttl_s=self.idempotency_ttl_s,
+            enqueue=enqueue,
         )
-        idem_key = keys.idempotency(request.idempotency_key) if request.idempotency_key else ""
-        message = enqueue(HopMessage(task_id=task_id, hop=0, stage="intake"))
-        reply = self._create(
-            keys=[keys.task(task_id), keys.INFLIGHT, idem_key, message.queue if message else ""],
-            args=[
-                task_id,
-                request.model_dump_json(),
-                doc.model_dump_json(),
-                time.time() + requeue_after_s,
-                self.idempotency_ttl_s,
-                fingerprint(request),
-                message.payload if message else "",
-            ],
-        )
-        verdict, existing_id, same = (_text(v) for v in reply)
-        if verdict == "duplicate" and same != "1":
-            raise IdempotencyConflict(request.idempotency_key or "", existing_id)
-        created = verdict == "created"
-        return Created(task_id=existing_id, created=created, enqueued=created and bool(message))
+        return created_of(self._create(keys=call_keys, args=call_args), request, enqueued)
 
     def uncreate(self, task_id: str, request: TaskRequest) -> bool:
         idem_key = keys.idempotency(request.idempotency_key) if request.idempotency_key else ""

@@ -1,7 +1,9 @@
-"""The store's asyncio reader: a task's result, and a wait that the task's end wakes.
+"""The store's asyncio half, for the HTTP API: create a task, read it, wait for its end.
 
-The HTTP API serves many long polls from one event loop, so it cannot spend a thread per waiter as
-the SDK's blocking `TaskStore.wait_done` does. This is the same wake-up on `redis.asyncio`: every
+The API serves many submissions and long polls from one event loop, so it cannot block the loop
+on Redis or spend a thread per waiter as the SDK's `TaskStore` does. `create` runs the same
+CREATE script with the same arguments (`tasks.create_call`). The wait is the SDK's wake-up on
+`redis.asyncio`: every
 terminal write (TRANSITION, CANCEL) pushes onto the task's `done` list, and a waiter BLMOVEs that
 list onto itself, so the element stays for every other waiter and no one polls the task's state.
 """
@@ -9,23 +11,46 @@ list onto itself, so the element stays for every other waiter and no one polls t
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from redis import asyncio as aioredis
 
 from parjanya import keys
-from parjanya.schema import TaskResult, TaskStatus
+from parjanya.broker.envelope import Enqueue
+from parjanya.schema import HopMessage, TaskRequest, TaskResult, TaskStatus
+from parjanya.store import scripts
+from parjanya.store.tasks import Created, create_call, created_of
 
 
-class AsyncTaskReader:
-    def __init__(self, client: aioredis.Redis) -> None:
+class AsyncTaskStore:
+    def __init__(self, client: aioredis.Redis, *, idempotency_ttl_s: int = 86_400) -> None:
         self.redis = client
+        self.idempotency_ttl_s = idempotency_ttl_s
+        self._create = client.register_script(scripts.CREATE)
 
     @classmethod
-    def from_url(cls, url: str) -> AsyncTaskReader:
+    def from_url(cls, url: str, *, idempotency_ttl_s: int = 86_400) -> AsyncTaskStore:
         client = aioredis.Redis.from_url(
             url, socket_timeout=30, socket_connect_timeout=5, health_check_interval=30
         )
-        return cls(client)
+        return cls(client, idempotency_ttl_s=idempotency_ttl_s)
+
+    async def create(
+        self,
+        request: TaskRequest,
+        *,
+        requeue_after_s: float,
+        enqueue: Callable[[HopMessage], Enqueue | None] = lambda _: None,
+    ) -> Created:
+        """As `TaskStore.create`: record a task, and push its intake message in the same step."""
+        call_keys, call_args, enqueued = create_call(
+            request,
+            requeue_after_s=requeue_after_s,
+            idempotency_ttl_s=self.idempotency_ttl_s,
+            enqueue=enqueue,
+        )
+        reply = await self._create(keys=call_keys, args=call_args)
+        return created_of(reply, request, enqueued)
 
     async def get(self, task_id: str) -> TaskResult | None:
         """As `TaskStore.get`: the doc, with the hash's `state` as the truth about its status."""
