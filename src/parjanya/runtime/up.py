@@ -1,5 +1,4 @@
-"""`parjanya up`: broker (embedded if none answers), sim, classifier, three tier pools, the HTTP
-API (:8000) and Flower.
+"""`parjanya up`: broker (embedded if none answers), sim, classifier, three tier pools, Flower.
 
 Everything runs as child processes of this one, logs go to `<data dir>/logs/`, and a Ctrl-C or
 SIGTERM stops every child (workers get SIGTERM and their soft-shutdown window first).
