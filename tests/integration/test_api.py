@@ -21,7 +21,7 @@ import pytest
 from openai import BadRequestError, OpenAI
 
 from parjanya.runtime.embedded_redis import free_port
-from parjanya.sim import SimServer, tool_marker
+from parjanya.sim import SimServer, latency_marker, tool_marker
 from parjanya.sim.ledger import prompt_key
 
 from .conftest import Cluster, SimControl, make_cluster
@@ -221,6 +221,29 @@ def test_cancel_of_a_queued_task_ends_it_cancelled_and_it_never_runs(
     assert http.get(f"/v1/tasks/{task_id}").json()["status"] == "cancelled"
     per_prompt = sim_control.stats()["per_prompt"]
     assert isinstance(per_prompt, dict) and prompt_key(prompt) not in per_prompt
+
+
+def test_cancel_of_a_running_task_ends_it_at_the_hop_boundary_before_escalating(
+    http: httpx.Client, sim_control: SimControl
+) -> None:
+    # A hopeless answer on low would escalate to mid; the cancel lands while low is answering.
+    prompt = f"Fix the typo in the CHANGELOG heading. [[sim:difficulty=0.99]] {latency_marker(2)}"
+    task_id = http.post("/v1/tasks", json={"prompt": prompt, "max_tier": "mid"}).json()["id"]
+    deadline = time.monotonic() + 30
+    while http.get(f"/v1/tasks/{task_id}").json()["status"] != "running":
+        assert time.monotonic() < deadline, "the task never started running"
+        time.sleep(0.05)
+
+    requested = http.delete(f"/v1/tasks/{task_id}")
+    assert requested.status_code == 202 and requested.json()["outcome"] == "requested"
+
+    ended = http.get(f"/v1/tasks/{task_id}", params={"wait": 30}).json()
+    assert ended["status"] == "cancelled"
+    assert [a["tier"] for a in ended["attempts"] if a["stage"] != "intake"] == ["low"]
+    per_prompt = sim_control.stats()["per_prompt"]
+    assert isinstance(per_prompt, dict)
+    entry = per_prompt[prompt_key(prompt)]
+    assert (entry["total"] if isinstance(entry, dict) else entry) == 1  # mid was never called
 
 
 def test_readyz_sees_every_pool(http: httpx.Client, api_cluster: Cluster) -> None:
