@@ -2,7 +2,7 @@
 
 The API serves many submissions and long polls from one event loop, so it cannot block the loop
 on Redis or spend a thread per waiter as the SDK's `TaskStore` does. `create` runs the same
-CREATE script with the same arguments (`tasks.create_call`). The wait is the SDK's wake-up on
+CREATE script with the same arguments (`creation.create_call`). The wait is the SDK's wake-up on
 `redis.asyncio`: every
 terminal write (TRANSITION, CANCEL) pushes onto the task's `done` list, and a waiter BLMOVEs that
 list onto itself, so the element stays for every other waiter and no one polls the task's state.
@@ -21,7 +21,7 @@ from parjanya import keys
 from parjanya.broker.envelope import Enqueue
 from parjanya.schema import HopMessage, TaskRequest, TaskResult, TaskStatus
 from parjanya.store import scripts
-from parjanya.store.tasks import Created, create_call, created_of
+from parjanya.store.creation import Created, create_call, created_of
 
 _PendingCreate = tuple[list[str], list[Any], "asyncio.Future[Any]"]
 
