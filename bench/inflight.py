@@ -15,8 +15,11 @@ Three fractions of ideal (N calls in flight, 1 s each: N tasks a second):
 With a fixed latency the N calls of the first wave start and end together, so the worker takes
 them in a burst; the bursts spread out over the next waves until completions arrive evenly.
 
-Baseline: bare Celery, threads pool at -c 200, a task that makes the same call with httpx (sync),
-max(N, 5 x 200) tasks, measured the same way with a pool of 200.
+Baseline: bare Celery, threads pool at -c 200, a task that makes the same call with httpx (sync,
+one client per thread), max(N, 5 x 200) tasks, measured the same way with a pool of 200. Its
+fraction is reported twice: of its own 200 (how well Celery's threads hold their pool) and of the
+same N as Parjanya (`baseline_of_n`: the calls a second it completes over N a second), which is
+what one process of each gives at this load.
 Parjanya: `parjanya worker --tier low --concurrency N` (hops on the event loop, tasks/dispatch.py)
 through the full tier path: claim, lease, provider adapter, confidence, store commit.
 Peak RSS is the worker process's VmHWM. The sim runs in its own process with a fixed 1 s latency.
@@ -309,7 +312,8 @@ def main() -> None:
     for n, fraction, rss, base_fraction in rows:
         print(
             f"inflight concurrency={n} ideal_fraction={fraction:.2f} rss_mb={rss:.0f} "
-            f"baseline_fraction={base_fraction:.2f}"
+            f"baseline_fraction={base_fraction:.2f} "
+            f"baseline_of_n={base_fraction * BASELINE_THREADS / n:.2f}"
         )
 
 

@@ -2,11 +2,13 @@
 
     python bench/pipeline.py [--tasks 400] [--latency-samples 100] [--concurrency 8]
 
-Baseline: a bare Celery no-op task, one hop, result via Celery's Redis backend.
+Baseline: a bare Celery no-op task, one hop, result via Celery's Redis backend, served by as many
+worker processes as Parjanya's pipeline runs (one per entry of `PIPELINE_POOLS`, each --concurrency
+threads on the one queue), so neither side gets more processes, and cores, than the other.
 Parjanya: intake -> classifier pool -> tier pool (instant simulated provider over HTTP) -> result
 in the store, with every reliability feature on (claims, leases, fencing, history). The classifier
-pool runs like the baseline (one process, --concurrency threads); the tier pool runs as
-`parjanya up` starts it, with hops on its event loop, so --concurrency does not cap its calls.
+pool runs like a baseline process (--concurrency threads); the tier pool runs as `parjanya up`
+starts it, with hops on its event loop, so --concurrency does not cap its calls.
 Prints throughput (tasks/s, N tasks submitted at once; the median of three batches), p50
 end-to-end latency (one task at a time, samples taken between the batches), the classifier's
 median microseconds per task, and the ratios. Medians everywhere: this machine is shared and noisy.
@@ -44,6 +46,12 @@ def _spawn(argv: list[str], env: dict[str, str], log: Path, cwd: Path) -> subpro
         )
 
 
+#: Parjanya's worker processes in this bench; the baseline starts as many (the sim is not a worker).
+PIPELINE_POOLS: dict[str, list[str]] = {
+    "classifier": ["--classifier", "--pool", "threads"],
+    "low": ["--tier", "low"],
+}
+
 ROUNDS = 3  # throughput is the median of this many batches; latency samples alternate with them
 
 
@@ -66,30 +74,34 @@ def _measure(
 
 def bench_bare(url: str, tmp: Path, args: argparse.Namespace) -> tuple[float, float]:
     env = {**os.environ, "BENCH_BROKER_URL": url, "PYTHONPATH": str(BENCH)}
-    log = tmp / "bare.log"
-    worker = _spawn(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "bare_celery",
-            "worker",
-            "-Q",
-            "bench.bare",
-            "-P",
-            "threads",
-            "-c",
-            str(args.concurrency),
-            "--without-mingle",
-            "--without-gossip",
-            "-l",
-            "WARNING",
-        ],
-        env,
-        log,
-        BENCH,
-    )
+    workers = [
+        _spawn(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "bare_celery",
+                "worker",
+                "-Q",
+                "bench.bare",
+                "-n",
+                f"bare{i}@%h",
+                "-P",
+                "threads",
+                "-c",
+                str(args.concurrency),
+                "--without-mingle",
+                "--without-gossip",
+                "-l",
+                "WARNING",
+            ],
+            env,
+            tmp / f"bare{i}.log",
+            BENCH,
+        )
+        for i in range(len(PIPELINE_POOLS))
+    ]
     try:
         sys.path.insert(0, str(BENCH))
         os.environ["BENCH_BROKER_URL"] = url
@@ -105,8 +117,10 @@ def bench_bare(url: str, tmp: Path, args: argparse.Namespace) -> tuple[float, fl
 
         return _measure(all_at_once, one, args.tasks, args.latency_samples)
     finally:
-        worker.terminate()
-        worker.wait(30)
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait(30)
 
 
 def bench_pipeline(url: str, tmp: Path, args: argparse.Namespace) -> tuple[float, float]:
@@ -127,14 +141,11 @@ def bench_pipeline(url: str, tmp: Path, args: argparse.Namespace) -> tuple[float
             tmp,
         )
     ]
-    # The classifier pool runs like the baseline: one process, `--concurrency` threads. The tier
-    # pool runs as `parjanya up` starts it: hops on its event loop, up to its default in flight.
-    pools = {
-        "classifier": ["--classifier", "--pool", "threads", "-c", str(args.concurrency)],
-        "low": ["--tier", "low"],
-    }
-    for name, flags in pools.items():
-        argv = [*python, "worker", *flags, "--loglevel", "WARNING"]
+    # The classifier pool runs like a baseline process: `--concurrency` threads. The tier pool
+    # runs as `parjanya up` starts it: hops on its event loop, up to its default in flight.
+    for name, flags in PIPELINE_POOLS.items():
+        threads = ["-c", str(args.concurrency)] if "threads" in flags else []
+        argv = [*python, "worker", *flags, *threads, "--loglevel", "WARNING"]
         children.append(_spawn(argv, env, tmp / f"{name}.log", tmp))
     try:
         config = load_config(config_path)
@@ -194,6 +205,7 @@ def main() -> None:
             bare_tps, bare_p50 = bench_bare(url, tmp, args)
             print(
                 f"bare_celery     throughput={bare_tps:8.1f} tasks/s  p50={bare_p50 * 1000:7.2f} ms"
+                f"  ({len(PIPELINE_POOLS)} worker processes, as the pipeline)"
             )
             pipe_tps, pipe_p50 = bench_pipeline(url, tmp, args)
             print(

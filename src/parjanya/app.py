@@ -1,9 +1,10 @@
 """The Celery app: queues, routes and the reliability settings every pool shares.
 
 `celery -A parjanya.app worker -Q parjanya.tier.low` and `parjanya worker --tier low` start the same
-thing. The settings follow RELIABILITY.md's baseline: late acks, reject on a lost worker, prefetch 1,
-one visibility timeout for every pool (checked at start-up), fast restore of orphaned messages, soft
-shutdown, and acks on failure because every task body is total and dead-letters what it cannot do.
+thing. The settings follow the baseline of docs/RELIABILITY.md: late acks, reject on a lost worker,
+prefetch 1, one visibility timeout for every pool (checked at start-up), fast restore of orphaned
+messages, soft shutdown, and acks on failure because every task body is total and dead-letters what
+it cannot do.
 Celery's own result backend is off: task results live in Parjanya's store.
 """
 

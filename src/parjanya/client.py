@@ -21,6 +21,7 @@ from celery import Celery
 
 from parjanya.app import create_app
 from parjanya.config import ParjanyaConfig, Settings, get_config
+from parjanya.limits import DEFAULT_LIMITS, RequestLimits
 from parjanya.schema import HopMessage, TaskRequest, TaskResult
 from parjanya.store import Created, IdempotencyConflict, TaskStore
 from parjanya.tasks.publish import Outbox, publish_hop
@@ -34,12 +35,19 @@ class TaskNotFound(KeyError):
     pass
 
 
-def as_request(request: RequestLike) -> TaskRequest:
-    if isinstance(request, TaskRequest):
-        return request
+def as_request(request: RequestLike, limits: RequestLimits = DEFAULT_LIMITS) -> TaskRequest:
+    """Validate anything a caller passes, under `limits`; whatever is wrong is a ValidationError.
+
+    A `TaskRequest` is validated again (it may have been changed since it was built, or built with
+    `model_construct`), and a value of the wrong type (None, bytes, a list) is pydantic's error to
+    report, not a TypeError from here.
+    """
+    data: object = request
     if isinstance(request, str):
-        return TaskRequest(prompt=request)
-    return TaskRequest.model_validate(dict(request))
+        data = {"prompt": request}
+    elif isinstance(request, Mapping) and not isinstance(request, dict):
+        data = dict(request)
+    return TaskRequest.model_validate(data, context={"limits": limits})
 
 
 class TaskHandle:
@@ -96,7 +104,10 @@ class Client:
         return Outbox(self.app, self.settings.store_url)
 
     def submit(self, request: RequestLike) -> TaskHandle:
-        task = as_request(request)
+        """Validate `request` under the configured limits, then record and queue it."""
+        return self._submit_valid(as_request(request, self.config.limits))
+
+    def _submit_valid(self, task: TaskRequest) -> TaskHandle:
         created = self.store.create(
             task,
             requeue_after_s=self.config.reliability.requeue_after_s,
@@ -117,8 +128,8 @@ class Client:
 
     def submit_many(self, requests: Iterable[RequestLike]) -> list[TaskHandle]:
         """Validate every request first, so a bad one enqueues none of them."""
-        validated = [as_request(r) for r in requests]
-        return [self.submit(r) for r in validated]
+        validated = [as_request(r, self.config.limits) for r in requests]
+        return [self._submit_valid(r) for r in validated]
 
     def status(self, task_id: str) -> TaskResult:
         result = self.store.get(task_id)

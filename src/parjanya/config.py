@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from parjanya.limits import RequestLimits
 from parjanya.queues import TIERS, Tier
 
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
@@ -60,6 +61,8 @@ class Deployment(_Strict):
     rpm: int | None = Field(default=None, gt=0)  # requests per minute, shared by every worker
     tpm: int | None = Field(default=None, gt=0)  # tokens per minute (in + out), shared likewise
     weight: float = Field(default=1.0, gt=0)  # for the weighted balancer
+    # A response body longer than this is a malformed response, and is read no further.
+    max_response_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
 
     def cost_usd(self, tokens_in: int, tokens_out: int) -> float:
         """The one place that prices a call."""
@@ -134,6 +137,11 @@ class RoutingConfig(_Strict):
     scorer: Literal["learned", "heuristic"] = "learned"
     scorer_model: Path | None = None
     heuristic_points: Path | None = None  # fitted term points; null: the hand-set table
+    # This share of tasks answered below the top tier is run again on the next tier up, billed and
+    # marked as a shadow, never returned to the caller; the two answers give a labelled outcome.
+    shadow_rate: float = Field(default=0.0, ge=0, le=1)
+    # Compare shadow answers with this judge deployment instead of by agreement (learn/judging.py).
+    shadow_judge: str | None = None
 
 
 def _default_budgets() -> dict[str, int]:
@@ -221,8 +229,23 @@ class ConfidenceConfig(_Strict):
     judge_timeout_s: float = Field(default=10.0, gt=0)
 
 
+class OutcomesConfig(_Strict):
+    """The outcome record each answered task leaves (`store/outcomes.py`, `parjanya outcomes`).
+
+    The record itself is a capped Redis stream entry naming the task; what it says is read from
+    the task's result when exported, so an outcome outlives its task's result only as an id.
+    """
+
+    enabled: bool = True
+    # Export the prompt text; otherwise only its sha256 and the scorer's difficulty features.
+    keep_prompt: bool = False
+    keep_pii_prompt: bool = False  # ...even when the classifier found PII in it
+    retention_s: int = Field(default=7 * 24 * 3600, gt=0)  # older records are trimmed
+    max_records: int = Field(default=100_000, gt=0)  # and never more than this many (about)
+
+
 class ReliabilityConfig(_Strict):
-    """The knobs of RELIABILITY.md: leases, delivery caps, timeouts. Same for every pool."""
+    """The knobs of docs/RELIABILITY.md: leases, delivery caps, timeouts. Same for every pool."""
 
     lease_ttl_s: float = Field(default=30.0, gt=0)
     max_deliveries: int = Field(default=5, ge=1)
@@ -248,7 +271,7 @@ class ReliabilityConfig(_Strict):
         if self.visibility_timeout_s < 2 * self.task_time_limit_s:
             raise ValueError(
                 "visibility_timeout_s must be at least 2 x task_time_limit_s, or Redis redelivers "
-                "messages that are still running (RELIABILITY.md, mode 4)"
+                "messages that are still running (docs/RELIABILITY.md, mode 4)"
             )
         return self
 
@@ -258,9 +281,9 @@ class ApiConfig(_Strict):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65_535)
-    # A body larger than this is refused with 413 before it is parsed (2 MiB: the largest prompt
-    # the schema accepts, 400k characters, plus JSON escaping and messages' framing).
-    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # A body larger than this is refused with 413 before it is parsed (4 MiB: the default
+    # limits.max_request_bytes, which bounds a submitted request as JSON).
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     # POST /v1/chat/completions waits this long for the answer, then answers 504 with the task id.
     chat_timeout_s: float = Field(default=60.0, gt=0)
     # GET /v1/tasks/{id}?wait=S waits at most this long, whatever S asks for.
@@ -300,7 +323,10 @@ class ParjanyaConfig(_Strict):
     cache: CacheConfig = Field(default_factory=CacheConfig)
     confidence: ConfidenceConfig = Field(default_factory=ConfidenceConfig)
     context: ContextConfig = Field(default_factory=ContextConfig)
+    outcomes: OutcomesConfig = Field(default_factory=OutcomesConfig)
     reliability: ReliabilityConfig = Field(default_factory=ReliabilityConfig)
+    # Bounds on a submitted request (limits.py); they may be lowered here, never raised.
+    limits: RequestLimits = Field(default_factory=RequestLimits)
     api: ApiConfig = Field(default_factory=ApiConfig)
 
     @model_validator(mode="after")
@@ -322,6 +348,15 @@ class ParjanyaConfig(_Strict):
                 raise ValueError(
                     f"confidence.judge_deployment {name!r} is not a configured deployment"
                 ) from None
+        return self
+
+    @model_validator(mode="after")
+    def _shadow_judge_is_a_deployment(self) -> ParjanyaConfig:
+        name = self.routing.shadow_judge
+        if name is not None and name not in {
+            d.name for t in self.tiers.values() for d in t.deployments
+        }:
+            raise ValueError(f"routing.shadow_judge {name!r} is not a configured deployment")
         return self
 
     def deployment(self, name: str) -> Deployment:

@@ -14,6 +14,8 @@ VISIBILITY_TIMEOUT = PREFIX + "cluster:visibility_timeout"
 REAPER_LOCK = PREFIX + "reaper:lock"
 #: Hash of counters (deduplicated deliveries, reaper republishes, ...) for ops and tests.
 COUNTERS = PREFIX + "counters"
+#: Capped stream of outcome records: answered tasks and shadow verdicts (store/outcomes.py).
+OUTCOMES = PREFIX + "outcomes"
 
 
 def task(task_id: str) -> str:

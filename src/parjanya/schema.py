@@ -2,7 +2,9 @@
 
 Everything here is a pydantic v2 model so that bad input fails at the producer with a message that
 names the field, before anything is enqueued. Models are strict about unknown fields: a typo in an
-option (`max_teir`) must be an error, not a silently ignored setting.
+option (`max_teir`) must be an error, not a silently ignored setting. A `TaskRequest` is also
+bounded as a whole (`limits.py`: its serialised size, metadata, identifiers, tools, stop sequences,
+JSON depth) and refuses NaN and infinity anywhere, since JSON would store them as null.
 """
 
 from __future__ import annotations
@@ -11,13 +13,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationInfo, model_validator
+from pydantic_core import to_json
 
+from parjanya.limits import DEFAULT_LIMITS, RequestLimits, json_problem
 from parjanya.queues import TIERS, Tier
-
-#: A prompt larger than this is refused at the producer (about 100k tokens). Deployments have their
-#: own context windows; this bound only keeps a runaway caller from filling the broker.
-MAX_PROMPT_CHARS = 400_000
 
 
 def utcnow() -> datetime:
@@ -109,7 +109,15 @@ class ChatMessage(_Strict):
 
 
 class TaskRequest(_Strict):
-    """What a producer submits. Exactly one of `messages` or `prompt`."""
+    """What a producer submits. Exactly one of `messages` or `prompt`.
+
+    Validation takes the bounds from the validation context (`context={"limits": RequestLimits}`,
+    what `Client.submit` passes from config) or else the built-in `DEFAULT_LIMITS`. An instance is
+    validated again whenever it is passed to `model_validate` (`revalidate_instances`), so one
+    changed after it was built is checked again at submit.
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, revalidate_instances="always")
 
     messages: list[ChatMessage] | None = Field(default=None, min_length=1)
     prompt: str | None = Field(default=None, min_length=1)
@@ -128,7 +136,7 @@ class TaskRequest(_Strict):
     response_format: Literal["text", "json"] = "text"
     max_output_tokens: int = Field(default=1024, ge=1, le=128_000)
     temperature: float | None = Field(default=None, ge=0, le=2)
-    stop: list[str] | None = Field(default=None, max_length=8)
+    stop: list[str] | None = None
     tools: list[dict[str, JsonValue]] | None = Field(
         default=None, description="OpenAI-format tool definitions ({'type': 'function', ...})."
     )
@@ -136,15 +144,14 @@ class TaskRequest(_Strict):
     cache: bool = Field(default=True, description="False: never answer from the response cache.")
 
     @model_validator(mode="after")
-    def _check_shape(self) -> TaskRequest:
+    def _check_shape(self, info: ValidationInfo) -> TaskRequest:
         if (self.messages is None) == (self.prompt is None):
             raise ValueError("give exactly one of 'messages' or 'prompt'")
-        size = self.prompt_chars()
-        if size > MAX_PROMPT_CHARS:
-            raise ValueError(
-                f"prompt is {size} characters; the limit is {MAX_PROMPT_CHARS} "
-                "(send large context by reference, or split the task)"
-            )
+        context = info.context if isinstance(info.context, dict) else {}
+        limits = context.get("limits", DEFAULT_LIMITS)
+        problem = self.bounds_problem(limits)
+        if problem is not None:
+            raise ValueError(problem)
         if (
             self.min_tier is not None
             and self.max_tier is not None
@@ -152,6 +159,57 @@ class TaskRequest(_Strict):
         ):
             raise ValueError(f"min_tier {self.min_tier!r} is above max_tier {self.max_tier!r}")
         return self
+
+    def bounds_problem(self, limits: RequestLimits) -> str | None:
+        """What breaks one of `limits`, or None. Cheap counts first, the whole size last."""
+        size = self.prompt_chars()
+        if size > limits.max_prompt_chars:
+            return (
+                f"prompt is {size} characters; the limit is {limits.max_prompt_chars} "
+                "(send large context by reference, or split the task)"
+            )
+        if self.context_tokens is not None and self.context_tokens > limits.max_context_tokens:
+            return (
+                f"context_tokens is {self.context_tokens}; the limit is {limits.max_context_tokens}"
+            )
+        counted = (("stop", self.stop, limits.max_stop), ("tools", self.tools, limits.max_tools))
+        for field, items, most in counted:
+            if items is not None and len(items) > most:
+                return f"{field} has {len(items)} entries; the limit is {most}"
+        for name in self._identifiers():
+            if len(name) > limits.max_identifier_chars:
+                return (
+                    f"an identifier (message name, tool call id or name) is {len(name)} "
+                    f"characters; the limit is {limits.max_identifier_chars}"
+                )
+        for field, value in (
+            ("metadata", self.metadata),
+            ("tools", self.tools),
+            ("tool_choice", self.tool_choice),
+        ):
+            problem = json_problem(value, max_depth=limits.max_json_depth)
+            if problem is not None:
+                return f"{field}: {problem}"
+        metadata_bytes = len(to_json(self.metadata))
+        if metadata_bytes > limits.max_metadata_bytes:
+            return (
+                f"metadata is {metadata_bytes} bytes as JSON; "
+                f"the limit is {limits.max_metadata_bytes}"
+            )
+        total = len(to_json(self))
+        if total > limits.max_request_bytes:
+            return (
+                f"the request is {total} bytes as JSON; the limit is {limits.max_request_bytes} "
+                "(send large context by reference, or split the task)"
+            )
+        return None
+
+    def _identifiers(self) -> list[str]:
+        names: list[str] = []
+        for message in self.messages or []:
+            names.extend(n for n in (message.name, message.tool_call_id) if n is not None)
+            names.extend(part for call in message.tool_calls for part in (call.id, call.name))
+        return names
 
     def chat_messages(self) -> list[ChatMessage]:
         if self.messages is not None:
@@ -293,6 +351,10 @@ class TaskResult(_Strict):
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
+    # Set on a shadow run (learn/shadow.py): the task it re-asks one tier up. A task of its own, with
+    # its own state and fencing token, so it can never write the original's; billed, compared,
+    # never returned to the original's caller.
+    shadow_of: str | None = None
 
     @property
     def done(self) -> bool:

@@ -1,4 +1,4 @@
-"""RELIABILITY.md's promises under real failures: kill -9, mixed settings, plain Celery workers."""
+"""docs/RELIABILITY.md under real failures: kill -9, mixed settings, plain Celery workers."""
 
 from __future__ import annotations
 
@@ -206,7 +206,7 @@ def _kill_broker_mid_flight(
 def test_broker_kill_9_with_aof_loses_nothing_queued_or_running(
     sim: SimServer, tmp_path: Path
 ) -> None:
-    """RELIABILITY T7: redis-server SIGKILL with tasks queued and in flight; restart; lost = 0."""
+    """docs/RELIABILITY.md T7: redis-server SIGKILL, tasks queued and running; restart; lost = 0."""
     outcomes = _kill_broker_mid_flight(sim, tmp_path, appendonly=True)
     assert outcomes == [TaskStatus.succeeded] * 20
 
@@ -222,12 +222,12 @@ def test_control_without_persistence_the_same_crash_loses_tasks(
 def test_a_connection_blip_mid_call_runs_nothing_twice(
     redis_url: str, small_cluster: Cluster, sim_control: SimControl
 ) -> None:
-    """RELIABILITY T6: CLIENT KILL of every connection while calls are in flight.
+    """docs/RELIABILITY.md T6: CLIENT KILL of every connection while calls are in flight.
 
     With Celery's acks_late a blip pushes unacked messages back while their tasks keep running, so
     they run twice in parallel. Tier pools here acknowledge at hand-off and the store holds the hop:
     each task must finish, once. A hop whose commit hit the dead connection is left to its lease
-    and retried by the reaper, so a task may pay a second call (RELIABILITY allows <= 2 where a
+    and retried by the reaper, so a task may pay a second call (docs/RELIABILITY.md: <= 2 where a
     kill or blip interrupted it), never a third, and is never dead-lettered for it.
     """
     with Client(redis_url, config=small_cluster.config) as client:
@@ -256,7 +256,7 @@ def test_a_connection_blip_mid_call_runs_nothing_twice(
 def test_a_rolling_restart_under_load_loses_nothing_and_runs_nothing_twice(
     sim: SimServer, sim_control: SimControl, tmp_path: Path
 ) -> None:
-    """RELIABILITY T8: SIGTERM each tier pool in turn while calls are in flight and queued.
+    """docs/RELIABILITY.md T8: SIGTERM each tier pool in turn while calls are in flight and queued.
 
     A stopping pool finishes the calls it started (no call is cut off, so none runs twice), hands
     back at once the hops it claimed but had not started, and exits within the soft-shutdown
@@ -309,7 +309,7 @@ def _cpu_seconds(pid: int) -> float:
 def test_a_task_that_kills_its_worker_every_time_is_dead_lettered_as_poison(
     sim: SimServer, sim_control: SimControl, tmp_path: Path
 ) -> None:
-    """RELIABILITY T3: a hop whose worker dies on it (SIGKILL, as the OOM killer would), every time.
+    """docs/RELIABILITY.md T3: a hop whose worker dies on it (SIGKILL, as an OOM kill), every time.
 
     A supervisor restarts the pool; the reaper hands the hop out again after each lease; the store
     counts deliveries and, past the cap, dead-letters it as poison without running it. After

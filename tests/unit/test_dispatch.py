@@ -1,4 +1,7 @@
-"""The dispatcher on a real event loop and real threads: slots, backlog, lone hops (RELIABILITY T3)."""
+"""The dispatcher on a real event loop and real threads: slots, backlog, lone hops.
+
+Lone hops are the defence of docs/RELIABILITY.md T3.
+"""
 
 from __future__ import annotations
 

@@ -218,6 +218,17 @@ _CONDITIONALS = frozenset(
     ["if", "unless", "when", "whenever", "whether", "otherwise", "assuming", "suppose"]
 )
 
+_OPERATORS = frozenset("=+*/^<>|")
+#: The word lists in the order `difficulty_features` unpacks their counts.
+_LISTS = (_NUMBER_WORDS, _RELATIONS, _CODE_TERMS, _CALC_ASKS, _OPEN_ASKS, _CONDITIONALS)
+#: Each listed word and the lists it is in: one lookup per word instead of one per list.
+_WORD_TAGS: Mapping[str, tuple[int, ...]] = MappingProxyType(
+    {
+        word: tuple(i for i, words in enumerate(_LISTS) if word in words)
+        for word in frozenset().union(*_LISTS)
+    }
+)
+
 #: The order of the learned model's inputs; a model file names them and is refused if they differ.
 FEATURE_NAMES: tuple[str, ...] = (
     "stem_words",
@@ -267,31 +278,47 @@ def stem(text: str) -> tuple[str, int]:
 
 
 def difficulty_features(text: str) -> Mapping[str, float]:
-    """The named measures of one prompt, raw (log-scaled where a count can run into thousands)."""
+    """The named measures of one prompt, raw (log-scaled where a count can run into thousands).
+
+    One pass over the tokens with one table lookup per word: this runs on every request.
+    """
     question, options = stem(text)
-    tokens = _WORD.findall(question)
-    words = [t.lower() for t in tokens if t[0].isalpha()]
-    n_words = max(len(words), 1)
-    numbers = sum(1 for t in tokens if t[0].isdigit())
-    quantities = numbers + sum(w in _NUMBER_WORDS for w in words) + question.count("%")
-    log_words = math.log1p(len(words))
-    values = {
-        "stem_words": log_words,
-        "quantities": math.log1p(quantities),
-        "quant_load": math.log1p(quantities) * log_words,
-        "relations": math.log1p(sum(w in _RELATIONS for w in words)),
-        "code": math.log1p(
-            sum(w in _CODE_TERMS for w in words) + len(_CODE_LINE.findall(question))
-        ),
-        "variables": math.log1p(
-            sum(1 for t in tokens if len(t) == 1 and t.isalpha() and t not in "aAI")
-        ),
-        "operators": math.log1p(sum(1 for t in tokens if t in "=+*/^<>|")),
-        "calc_asks": math.log1p(sum(w in _CALC_ASKS for w in words)),
-        "open_asks": math.log1p(sum(w in _OPEN_ASKS for w in words)),
-        "conditionals": math.log1p(sum(w in _CONDITIONALS for w in words)),
-        "choices": float(options > 1),
-        "long_words": sum(len(w) >= 9 for w in words) / n_words,
-        "short_words": sum(len(w) <= 4 for w in words) / n_words,
-    }
-    return MappingProxyType(values)
+    hits = [0] * len(_LISTS)
+    numbers = variables = operators = words = long_words = short_words = 0
+    table = _WORD_TAGS
+    for token in _WORD.findall(question):
+        first = token[0]
+        if first.isdigit():
+            numbers += 1
+        elif not first.isalpha():
+            operators += token in _OPERATORS
+        else:
+            words += 1
+            size = len(token)
+            long_words += size >= 9
+            short_words += size <= 4
+            variables += size == 1 and token not in "aAI"
+            for tag in table.get(token.lower(), ()):
+                hits[tag] += 1
+    number_words, relations, code, calc, open_asks, conditionals = hits
+    quantities = math.log1p(numbers + number_words + question.count("%"))
+    log_words = math.log1p(words)
+    code_lines = len(_CODE_LINE.findall(question)) if "\n" in question else 0
+    per_word = 1 / max(words, 1)
+    return MappingProxyType(
+        {
+            "stem_words": log_words,
+            "quantities": quantities,
+            "quant_load": quantities * log_words,
+            "relations": math.log1p(relations),
+            "code": math.log1p(code + code_lines),
+            "variables": math.log1p(variables),
+            "operators": math.log1p(operators),
+            "calc_asks": math.log1p(calc),
+            "open_asks": math.log1p(open_asks),
+            "conditionals": math.log1p(conditionals),
+            "choices": float(options > 1),
+            "long_words": long_words * per_word,
+            "short_words": short_words * per_word,
+        }
+    )

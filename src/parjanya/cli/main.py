@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from parjanya.cli import api, breakers, confidence, dlq, evaluate, sim, tasks, train, up, worker
+from parjanya.cli import (
+    api,
+    breakers,
+    confidence,
+    dlq,
+    evaluate,
+    outcomes,
+    sim,
+    tasks,
+    train,
+    up,
+    worker,
+)
 
 app = typer.Typer(
     help="Parjanya: complexity-aware routing of AI-agent tasks over Celery tier pools.",
@@ -24,6 +36,7 @@ app.command("eval")(evaluate.evaluate_command)
 app.command("train")(train.train)
 app.command("confidence")(confidence.confidence)
 app.add_typer(dlq.app, name="dlq", help="Inspect, replay and purge dead letters.")
+app.add_typer(outcomes.app, name="outcomes", help="Export routing outcomes to train scorers on.")
 
 if __name__ == "__main__":
     app()

@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from parjanya.config import Deployment
 from parjanya.providers.transport import JsonPoster
+from parjanya.safeurl import mask_urls_in
 from parjanya.schema import ChatMessage, ToolCall
 
 __all__ = [
@@ -68,9 +69,12 @@ __all__ = [
 
 
 class ChatRequest(BaseModel):
-    """A vendor-neutral chat call. Adapters translate it; they never add policy to it."""
+    """A vendor-neutral chat call. Adapters translate it; they never add policy to it.
 
-    model_config = ConfigDict(extra="forbid")
+    NaN and infinity are refused, as in `TaskRequest`: a vendor would receive them as null.
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     messages: list[ChatMessage] = Field(min_length=1)
     max_tokens: int = Field(default=1024, ge=1)
@@ -114,11 +118,13 @@ def redact(text: str, *secrets: str | None) -> str:
     """Remove the given secrets and anything shaped like a credential from `text`.
 
     Vendors echo parts of keys in error bodies ("Incorrect API key provided: sk-...") and transport
-    errors can quote URLs, so every message goes through here before it becomes an exception.
+    errors can quote URLs (with a password in a `base_url`), so every message goes through here
+    before it becomes an exception.
     """
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
+    text = mask_urls_in(text)
     for pattern, replacement in _REDACTIONS:
         text = pattern.sub(replacement, text)
     return text

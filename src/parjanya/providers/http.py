@@ -36,7 +36,7 @@ from parjanya.providers.base import (
     ServerError,
     redact,
 )
-from parjanya.providers.transport import JsonPoster, Reply
+from parjanya.providers.transport import JsonPoster, Reply, ResponseTooLarge
 
 __all__ = [
     "api_key",
@@ -58,6 +58,7 @@ _EXCEPTION_ERRORS: tuple[tuple[type[BaseException], type[ProviderError]], ...] =
     (httpx.TimeoutException, ProviderTimeout),
     (TimeoutError, ProviderTimeout),  # the overall deadline around the whole call
     (httpx.DecodingError, MalformedResponse),
+    (ResponseTooLarge, MalformedResponse),  # over Deployment.max_response_bytes, read no further
     (httpx.UnsupportedProtocol, BadRequest),  # base_url without http(s)://: configuration, not luck
     (httpx.TooManyRedirects, BadRequest),
     (httpx.TransportError, ConnectFailed),  # refused, reset, DNS, proxy, protocol breakage
@@ -105,7 +106,8 @@ async def post_json(
 ) -> tuple[Reply, float]:
     """POST `payload` under the deployment's timeout; (response of any status, latency in s).
 
-    Transport failures are raised already classified. The status is the adapter's to judge.
+    The body is read under `deployment.max_response_bytes`. Transport failures, and a body over
+    that cap, are raised already classified. The status is the adapter's to judge.
     """
     timeout = deployment.timeout_s
     started = time.perf_counter()
@@ -113,8 +115,14 @@ async def post_json(
         # The poster bounds connect and reads; the outer deadline bounds the whole call, so a
         # server that trickles bytes cannot hold a worker forever.
         async with asyncio.timeout(timeout):
-            response = await client.post_json(url, payload, headers=headers, timeout_s=timeout)
-    except (httpx.HTTPError, aiohttp.ClientError, TimeoutError) as exc:
+            response = await client.post_json(
+                url,
+                payload,
+                headers=headers,
+                timeout_s=timeout,
+                max_bytes=deployment.max_response_bytes,
+            )
+    except (httpx.HTTPError, aiohttp.ClientError, TimeoutError, ResponseTooLarge) as exc:
         # `from None`: an httpx exception holds the request, and the request holds the key.
         raise map_exception(exc, deployment=deployment.name, secret=secret) from None
     return response, time.perf_counter() - started

@@ -5,8 +5,12 @@ through a chain of `CallMiddleware` around the provider adapter (dramatiq's midd
 the async `call_next` style). Each piece knows one concern and nothing of the others:
 
     fallback over balancer.order(deployments)            resilience/fallback.py, balance.py
-      └─ cache → rate limit → breaker → track → retry     cache.py, ratelimit.py, breaker.py, ...
-           └─ provider adapter (HTTP)                     providers/openai.py, anthropic.py
+      └─ retry (per error type budgets)                  retry.py, run by fallback.py
+           └─ cache → rate limit → breaker → track       cache.py, ratelimit.py, breaker.py, ...
+                └─ provider adapter (HTTP)                providers/openai.py, anthropic.py
+
+Retry wraps the middlewares, so each try passes through every piece again (one pass, one try, one
+`Attempt`); `tasks/chain.py` lists the pieces and tests/unit/test_chain_order.py pins the order.
 
 A piece refuses by raising a `providers.base.Refused` subtype (no call made: fallback moves on at
 once) and reports failures by letting the provider's `ProviderError` pass through after looking at

@@ -3,9 +3,10 @@
 `BreakerMiddleware` asks the store and the pure state machine (`breaker_state`) before each call:
 closed lets it through; open raises `CircuitOpen` (fallback moves to the next deployment at once);
 half-open lets exactly one call through, the probe, and refuses the rest until it settles. After the
-call it files the outcome, which may trip the breaker. It sits outside retry, so one outcome is one
-deployment call with its retries: five "consecutive failures" are five calls that failed after
-retrying.
+call it files the outcome, which may trip the breaker. It sits inside retry (`tasks/chain.py` lists
+it among the middlewares that `fallback.call_tier` runs once per try, inside `retry_call`), so one
+outcome is one try: five "consecutive failures" are five failed tries, a call and its retry count
+twice, and a breaker that a try opens refuses that call's retry (tests/unit/test_chain_order.py).
 
 What counts (`classify_outcome`, replaceable):
 
@@ -117,7 +118,11 @@ BreakerListener = Callable[[BreakerEvent], None]
 
 
 def default_probe_lease_s(deployment: Deployment) -> float:
-    """How long a probe may hold half-open: a timed-out try, its retry, and a margin."""
+    """How long a probe may hold half-open: twice the deployment's timeout, and a margin.
+
+    The probe is one try (the breaker sits inside retry), so its outcome is filed well within this;
+    the lease only matters when the probe's process dies before filing it.
+    """
     return 2 * deployment.timeout_s + PROBE_LEASE_MARGIN_S
 
 

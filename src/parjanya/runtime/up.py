@@ -20,6 +20,7 @@ from parjanya.config import DEFAULT_SIM_PORT, Settings
 from parjanya.queues import TIERS
 from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port, is_listening, is_local
 from parjanya.runtime.supervisor import Supervisor
+from parjanya.safeurl import mask_url
 
 console = Console()
 
@@ -44,16 +45,17 @@ def _port_free(port: int) -> bool:
 
 
 def _ensure_broker(settings: Settings) -> EmbeddedRedis | None:
+    shown = mask_url(settings.broker_url)  # what is printed never carries the password
     if is_listening(settings.broker_url):
-        console.print(f"broker: using the Redis at {settings.broker_url}")
+        console.print(f"broker: using the Redis at {shown}")
         return None
     if not is_local(settings.broker_url):
-        console.print(f"[red]no Redis answers at {settings.broker_url}[/red]")
+        console.print(f"[red]no Redis answers at {shown}[/red]")
         raise SystemExit(1)
     port = urlparse(settings.broker_url).port or 6379
     embedded = EmbeddedRedis(port, settings.data_dir / "redis").start()
     console.print(
-        f"broker: nothing listened at {settings.broker_url}, so Parjanya started an embedded "
+        f"broker: nothing listened at {shown}, so Parjanya started an embedded "
         f"redis-server there (append-only, fsync always) with data in {embedded.data_dir}"
     )
     return embedded
@@ -119,10 +121,15 @@ def _start_children(sup: Supervisor, options: UpOptions, sim_port: int) -> None:
 
 
 def _print_where(sup: Supervisor, settings: Settings) -> None:
+    """Where each part runs, for the operator; every URL in it masked."""
     table = Table(title="Parjanya is up")
     for column in ("component", "pid", "where", "log"):
         table.add_column(column)
-    table.add_row("broker + store", "-", settings.broker_url, "-")
+    if settings.result_url:
+        table.add_row("broker", "-", mask_url(settings.broker_url), "-")
+        table.add_row("store", "-", mask_url(settings.result_url), "-")
+    else:
+        table.add_row("broker + store", "-", mask_url(settings.broker_url), "-")
     for child in sup.children:
         pid = str(child.process.pid) if child.process else "-"
         table.add_row(child.name, pid, child.url, str(child.log_path))

@@ -9,6 +9,13 @@ JSON that does not parse. Every answer starts with `[<model>] ` and says it is s
 Offered a tool named by a `[[sim:tool=NAME]]` marker, a capable model calls it instead of answering
 (with a small deterministic argument object); an incapable one answers in words, as weak models
 do. Finish reasons use OpenAI's words; each wire module translates them into its API's own.
+
+Every prose answer ends with `Final answer: <code>.`, so two answers can be compared the way
+answers to a real question are (`learn/agreement.py`): a correct answer's code comes from the
+prompt alone, so every model that gets the prompt right gives the same one; a wrong answer's code
+comes from the model and the prompt, so it matches neither the right one nor another model's.
+An incapable model is always wrong; a capable one is wrong on its blind spots (`blind=True`,
+`SimModel.blind_spots`), but with a capable model's fluency, so no confidence check can tell.
 """
 
 from __future__ import annotations
@@ -93,14 +100,22 @@ def _topic(text: str, words: int = 12) -> str:
     return head + ("..." if len(text.split()) > words else "")
 
 
-def _prose(model: str, topic: str, capable: bool, difficulty: float, rng: random.Random) -> str:
+def final_answer_code(model: str, prompt: str, *, correct: bool) -> str:
+    """The code a final answer states: the prompt's own when correct, else the model's guess."""
+    seed = prompt if correct else f"{model}\0{prompt}"
+    return hashlib.sha256(f"final\0{seed}".encode()).hexdigest()[:6]
+
+
+def _prose(
+    model: str, topic: str, capable: bool, difficulty: float, final: str, rng: random.Random
+) -> str:
     count = 2 + round(difficulty * 3) + rng.randint(0, 1)
     if capable:
         body = " ".join(rng.sample(_CONFIDENT, min(count, len(_CONFIDENT))))
-        return f'[{model}] Simulated answer to "{topic}". {body}'
+        return f'[{model}] Simulated answer to "{topic}". {body} Final answer: {final}.'
     hedge = rng.choice(HEDGES) if rng.random() < 0.6 else ""
     weak = " ".join(s[0].upper() + s[1:] for s in rng.sample(_WEAK, min(count, len(_WEAK))))
-    return f'[{model}] {hedge}simulated answer to "{topic}". {weak}'
+    return f'[{model}] {hedge}simulated answer to "{topic}". {weak} Final answer: {final}.'
 
 
 def _as_json(model: str, prose: str, capable: bool, rng: random.Random) -> str:
@@ -142,19 +157,22 @@ def compose(
     stop: tuple[str, ...] = (),
     top_logprobs: int = 0,
     tool: str | None = None,
+    blind: bool = False,
 ) -> Answer:
     """The answer of `model` to `prompt` (all message text); `topic` is what the answer quotes.
 
     `tool` names an offered tool that the prompt asks to be called; only a capable model does.
+    `blind`: the prompt is one of the model's blind spots, so even a capable answer is wrong.
     """
     capable = capability >= difficulty
+    final = final_answer_code(model, prompt, correct=capable and not blind)
     rng = _rng(model, prompt)
     if tool is not None and capable:
         call = _tool_use(model, prompt, tool, topic)
         pieces = tokenize(json.dumps(call.arguments))
         tokens = tuple(_token(piece, capable, 0, rng) for piece in pieces)
         return Answer("", tokens, "tool_calls", capable, tool_call=call)
-    text = _prose(model, _topic(topic), capable, difficulty, rng)
+    text = _prose(model, _topic(topic), capable, difficulty, final, rng)
     if json_mode:
         text = _as_json(model, text, capable, rng)
     cuts = sorted((i, s) for s in stop if s and (i := text.find(s)) >= 0)

@@ -222,6 +222,7 @@ class SimProvider:
             stop=call.stops,
             top_logprobs=call.top_logprobs,
             tool=tool,
+            blind=spec.blind_to(strip_markers(call.text)),
         )
         response = wire.answer(call, answer.filtered() if fault is Fault.filtered else answer)
         record(200)

@@ -59,11 +59,24 @@ Latency = Annotated[FixedLatency | UniformLatency | LognormalLatency, Field(disc
 
 
 class SimModel(_Strict):
-    """One simulated model. It answers well exactly when `capability >= difficulty(prompt)`."""
+    """One simulated model. It answers well exactly when `capability >= difficulty(prompt)`,
+    except on its blind spots.
+
+    `blind_spots` are phrases (matched case-insensitively in the prompt's text) the model gets wrong
+    while sounding sure: it answers with a capable model's fluency (high logprobs, no hedging) but a
+    wrong final answer. Real small models are confidently wrong on topics they never learned;
+    without this knob every wrong sim answer is also a low-confidence one, so escalation would
+    catch every miss and a shadow run on a higher tier (`learn/shadow.py`) could find nothing new.
+    """
 
     capability: float = Field(ge=0.0, le=1.0)
     latency: Latency
     context_window: int = Field(default=128_000, gt=0)  # in prompt tokens (chars / 4)
+    blind_spots: list[str] = Field(default_factory=list)
+
+    def blind_to(self, text: str) -> bool:
+        lowered = text.lower()
+        return any(spot.lower() in lowered for spot in self.blind_spots if spot)
 
 
 def default_models() -> dict[str, SimModel]:

@@ -51,6 +51,7 @@ def create_call(
     requeue_after_s: float,
     idempotency_ttl_s: int,
     enqueue: Callable[[HopMessage], Enqueue | None],
+    shadow_of: str | None = None,
 ) -> tuple[list[str], list[Any], bool]:
     """The keys and arguments of the CREATE script for a new task, and whether it enqueues."""
     task_id = new_task_id()
@@ -62,6 +63,7 @@ def create_call(
         metadata=request.metadata,
         created_at=now,
         timings=[HopTiming(hop=0, stage="intake", queued_at=now)],
+        shadow_of=shadow_of,
     )
     idem_key = keys.idempotency(request.idempotency_key) if request.idempotency_key else ""
     message = enqueue(HopMessage(task_id=task_id, hop=0, stage="intake"))

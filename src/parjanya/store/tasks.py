@@ -85,13 +85,18 @@ class TaskStore:
         *,
         requeue_after_s: float,
         enqueue: Callable[[HopMessage], Enqueue | None] = lambda _: None,
+        shadow_of: str | None = None,
     ) -> Created:
-        """Record a new task; `enqueue` may give its intake message to push in the same step."""
+        """Record a new task; `enqueue` may give its intake message to push in the same step.
+
+        `shadow_of` marks the task as a shadow run of that task (`TaskResult.shadow_of`).
+        """
         call_keys, call_args, enqueued = create_call(
             request,
             requeue_after_s=requeue_after_s,
             idempotency_ttl_s=self.idempotency_ttl_s,
             enqueue=enqueue,
+            shadow_of=shadow_of,
         )
         return created_of(self._create(keys=call_keys, args=call_args), request, enqueued)
 

@@ -22,6 +22,7 @@ from parjanya.store import TaskStore
 from parjanya.store.batch import ScriptBatcher
 from parjanya.tasks.chain import TierChain, build_chain, shared_redis
 from parjanya.tasks.dispatch import Dispatcher, max_inflight_from_env
+from parjanya.tasks.learning import Learning
 from parjanya.tasks.lease import LeaseRenewer
 from parjanya.tasks.publish import Outbox
 
@@ -65,6 +66,11 @@ class WorkerContext:
     def finishes(self) -> ScriptBatcher:
         """Finished hops' store writes, batched on the event loop (tasks/tier.py)."""
         return ScriptBatcher(self.aredis, self.store.transition_script)
+
+    @cached_property
+    def learning(self) -> Learning:
+        """Outcome records and shadow runs of answered tasks (tasks/learning.py)."""
+        return Learning(self.store, self.outbox, self.app, self.aredis, self.config, self.http)
 
     @cached_property
     def aredis(self) -> aioredis.Redis:

@@ -90,7 +90,7 @@ async def tier_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> Non
         doc = claim.doc
         _finish(doc, call, call.response, confidence, decision.low_confidence)
         results.end(doc, message.hop, TaskStatus.succeeded)
-        await ctx.finishes(
+        committed = await ctx.finishes(
             *ctx.store.transition_call(
                 doc,
                 token=claim.token,
@@ -99,6 +99,8 @@ async def tier_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> Non
                 ttl_s=ctx.config.reliability.result_ttl_s,
             )
         )
+        if committed:  # the caller has its answer; outcome record and shadow run follow
+            await ctx.learning.answered(claim.request, doc)
     else:
         await asyncio.to_thread(conclude, ctx, message, claim, call, confidence, decision)
 
