@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from parjanya.api import create_app
 from parjanya.api.deps import ApiState
 from parjanya.config import ApiConfig, ParjanyaConfig, Settings
+from parjanya.limits import RequestLimits
 from parjanya.store import TaskStore
 from parjanya.store.aio import AsyncTaskStore
 
@@ -76,3 +77,21 @@ def test_an_idempotency_key_returns_the_first_task_or_a_409(api: TestClient) -> 
     assert other.status_code == 409
     assert other.json()["error"]["type"] == "idempotency_conflict"
     assert other.json()["error"]["task_id"] == first.json()["id"]
+
+
+def test_configured_limits_lower_than_the_built_in_ones_are_a_422() -> None:
+    config = ParjanyaConfig(limits=RequestLimits(max_prompt_chars=10))
+    app = create_app(Settings(broker_url="redis://127.0.0.1:1/0"), config)
+    with TestClient(app) as client:
+        state: ApiState = app.state.parjanya
+        server = fakeredis.FakeServer()
+        state.client.store = TaskStore(fakeredis.FakeRedis(server=server))
+        state.store = AsyncTaskStore(fakeredis.FakeAsyncRedis(server=server))
+
+        refused = client.post("/v1/tasks", json={"prompt": "x" * 11})
+        accepted = client.post("/v1/tasks", json={"prompt": "x" * 10})
+
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"][0] == "body"
+    assert "limit is 10" in refused.json()["detail"][0]["msg"]
+    assert accepted.status_code == 202

@@ -16,8 +16,9 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from parjanya.api.readiness import Readiness
-from parjanya.client import Client
+from parjanya.client import Client, as_request
 from parjanya.config import ParjanyaConfig, Settings
+from parjanya.limits import DEFAULT_LIMITS
 from parjanya.schema import TaskRequest, TaskResult
 from parjanya.store import Created
 from parjanya.store.aio import AsyncTaskStore
@@ -44,7 +45,13 @@ class ApiState:
 
     async def submit(self, task: TaskRequest) -> Created:
         """As `Client.submit`, without blocking the loop: one CREATE script that also enqueues
-        when the store and the broker share a database; else a publish in the threadpool."""
+        when the store and the broker share a database; else a publish in the threadpool.
+
+        A request is validated again under the configured `limits` when they are lower than the
+        built-in ones; its ValidationError is a 422 (`errors.install`).
+        """
+        if self.config.limits != DEFAULT_LIMITS:  # FastAPI validated under the built-in bounds
+            task = as_request(task, self.config.limits)
         created = await self.store.create(
             task,
             requeue_after_s=self.config.reliability.requeue_after_s,

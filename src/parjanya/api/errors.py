@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from parjanya.client import TaskNotFound
@@ -85,8 +87,20 @@ async def _conflict(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _invalid(request: Request, exc: Exception) -> JSONResponse:
+    """A request that passed the route's schema but not a later check (the configured limits):
+    FastAPI's 422 shape, with `loc` starting at the body."""
+    assert isinstance(exc, ValidationError)
+    errors = [
+        {**e, "loc": ("body", *e["loc"]), "ctx": {k: str(v) for k, v in e.get("ctx", {}).items()}}
+        for e in exc.errors(include_url=False)
+    ]
+    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(BodyTooLarge, _body_too_large)
     app.add_exception_handler(TaskNotFound, _not_found)
     app.add_exception_handler(IdempotencyConflict, _conflict)
+    app.add_exception_handler(ValidationError, _invalid)
