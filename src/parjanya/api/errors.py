@@ -1,4 +1,4 @@
-"""Every error the API answers, in one shape: `{"error": {"type", "message", "code", "param", ...}}`.
+"""Every error the API answers, in one shape: `{"error": {"type", "message", "code", ...}}`.
 
 That is OpenAI's error shape, so the official client raises its typed errors with our message. The
 one exception is request validation (422), which keeps FastAPI's shape: `detail[].loc` is the path

@@ -1,7 +1,7 @@
 """Refuse request bodies over the configured size before anything parses them (413).
 
 Pure ASGI, outermost: a declared `Content-Length` over the limit is refused before a byte is read,
-and a body without one (chunked) is counted as it streams and refused as soon as it passes the limit.
+and a body without one (chunked) is counted as it streams and refused once it passes the limit.
 """
 
 from __future__ import annotations

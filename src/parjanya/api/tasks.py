@@ -1,9 +1,9 @@
 """`/v1/tasks`: submit (202 + Location), read, long poll (`?wait=S`) and cancel a task.
 
-The body of a submission is the SDK's `TaskRequest`, validated by FastAPI before the route runs, so
-an invalid one is a 422 naming the field and never reaches the store. Submitting, reading and waiting
-use the store's asyncio half (`store.aio`), so none of them blocks the event loop and a thousand long polls
-hold no thread; cancel runs the SDK store's CANCEL in the threadpool.
+The body of a submission is the SDK's `TaskRequest`, validated by FastAPI before the route runs,
+so an invalid one is a 422 naming the field and never reaches the store. Submitting, reading and
+waiting use the store's asyncio half (`store.aio`), so none of them blocks the event loop and a
+thousand long polls hold no thread; cancel runs the SDK store's CANCEL in the threadpool.
 """
 
 from __future__ import annotations

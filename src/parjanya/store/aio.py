@@ -104,15 +104,16 @@ class AsyncTaskStore:
 
     async def wait_done(self, task_id: str, timeout_s: float) -> bool:
         """True once the task is terminal; False when `timeout_s` passes first."""
-        done_key = keys.done(task_id)
+        done = keys.done(task_id)
         deadline = time.monotonic() + timeout_s
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return bool(await self.redis.exists(done_key))
+                return bool(await self.redis.exists(done))
             # Slices of at most a second, as the SDK's wait: a dropped connection costs one slice.
             wait = max(0.01, min(remaining, 1.0))  # 0 would mean 'block forever'
-            if await self.redis.blmove(done_key, done_key, wait, "RIGHT", "LEFT"):  # type: ignore[arg-type]
+            # Redis >= 6 takes fractional seconds; the stubs say int.
+            if await self.redis.blmove(done, done, wait, "RIGHT", "LEFT"):  # type: ignore[arg-type]
                 return True
 
     async def close(self) -> None:
