@@ -37,10 +37,16 @@ class TaskStatus(StrEnum):
     succeeded = "succeeded"  # terminal: an answer is stored (maybe flagged low_confidence)
     dead_lettered = "dead_lettered"  # terminal until replayed: failed everywhere, history kept
     failed = "failed"  # terminal: refused by policy (e.g. no tier fits the budget); not replayable
+    cancelled = "cancelled"  # terminal: the caller cancelled it; no further hop runs or is billed
 
     @property
     def terminal(self) -> bool:
-        return self in (TaskStatus.succeeded, TaskStatus.dead_lettered, TaskStatus.failed)
+        return self in (
+            TaskStatus.succeeded,
+            TaskStatus.dead_lettered,
+            TaskStatus.failed,
+            TaskStatus.cancelled,
+        )
 
 
 class _Strict(BaseModel):

@@ -6,6 +6,7 @@ import typer
 
 from parjanya.cli import (
     alive,
+    api,
     breakers,
     confidence,
     dlq,
@@ -25,6 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("up")(up.up)
+app.command("api")(api.api)
 app.command("worker")(worker.worker)
 app.command("alive")(alive.alive)
 app.command("submit")(tasks.submit)

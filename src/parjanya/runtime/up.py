@@ -34,6 +34,7 @@ class UpOptions:
     flower_port: int = 5555
     sim_port: int = DEFAULT_SIM_PORT
     sim_latency_scale: float = 1.0
+    api_port: int = 8000
 
 
 def _port_free(port: int) -> bool:
@@ -98,6 +99,11 @@ def _start_children(sup: Supervisor, options: UpOptions, sim_port: int) -> None:
             ],
             url=f"queue parjanya.tier.{tier}",
         )
+    sup.start(
+        "api",
+        [*python, "parjanya", "api", "--port", str(options.api_port)],
+        url=f"http://127.0.0.1:{options.api_port}/v1 (OpenAPI: /docs)",
+    )
     if options.flower:
         sup.start(
             "flower",

@@ -1,6 +1,7 @@
 """Task state, results and dead letters in Redis: the truth that the broker only hints at."""
 
+from parjanya.store.creation import Created, IdempotencyConflict
 from parjanya.store.deadletters import DeadLetterStore
-from parjanya.store.tasks import Claim, Created, IdempotencyConflict, TaskStore
+from parjanya.store.tasks import Claim, TaskStore
 
 __all__ = ["Claim", "Created", "DeadLetterStore", "IdempotencyConflict", "TaskStore"]

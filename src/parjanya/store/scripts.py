@@ -12,6 +12,10 @@ should run; these scripts decide whether it may. See docs/RELIABILITY.md § Idem
   wakes up late cannot overwrite the work of the one that replaced it. Terminal states absorb.
 - CREATE and TRANSITION may push the next hop's queue message in the same step when the store and
   the broker share a Redis database (`broker.envelope`): the outbox and the enqueue are one write.
+- CANCEL ends a queued task at once (fenced on its hop and token, so a hop that moved on in the
+  meantime is read again) and marks a held one `cancel_requested` (its result TTL): CLAIM and
+  TRANSITION turn such a task `cancelled` at its next hop boundary instead of running or queueing
+  another hop.
 - REAP returns hops whose holder stopped renewing its lease, or that sat queued too long, to be
   republished (the outbox: the store, not the broker, remembers that a hop is owed).
 """
@@ -20,10 +24,25 @@ from __future__ import annotations
 
 _TERMINAL = """
 local function is_terminal(s)
-  return s == 'succeeded' or s == 'dead_lettered' or s == 'failed'
+  return s == 'succeeded' or s == 'dead_lettered' or s == 'failed' or s == 'cancelled'
 end
 local function is_held(s)
   return s == 'classifying' or s == 'running'
+end
+"""
+
+# Make a task terminal `cancelled` (its doc is left as the last hop wrote it; `state` is the truth)
+# and wake its waiters, as TRANSITION does for every terminal state.
+_END_CANCELLED = """
+local function end_cancelled(task, inflight, done, id, ttl)
+  redis.call('HSET', task, 'state', 'cancelled', 'lease_until', 0)
+  redis.call('ZREM', inflight, id)
+  redis.call('DEL', done)
+  redis.call('RPUSH', done, 'cancelled')
+  if ttl and ttl > 0 then
+    redis.call('EXPIRE', task, ttl)
+    redis.call('EXPIRE', done, ttl)
+  end
 end
 """
 
@@ -64,18 +83,23 @@ end
 return 0
 """
 
-# KEYS: task, inflight
+# KEYS: task, inflight, done
 # ARGV: id, hop, stage, now, lease ttl, max deliveries, holding state
 CLAIM = (
     _TERMINAL
+    + _END_CANCELLED
     + """
-local h = redis.call('HMGET', KEYS[1], 'state', 'hop', 'stage', 'lease_until')
+local h = redis.call('HMGET', KEYS[1], 'state', 'hop', 'stage', 'lease_until', 'cancel_requested')
 local state = h[1]
 if not state then return {'missing'} end
 if is_terminal(state) then return {'terminal', state} end
 if tonumber(h[2]) ~= tonumber(ARGV[2]) or h[3] ~= ARGV[3] then return {'stale', h[2]} end
 local now = tonumber(ARGV[4])
 if is_held(state) and tonumber(h[4]) > now then return {'busy', h[4]} end
+if h[5] then
+  end_cancelled(KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(h[5]))
+  return {'terminal', 'cancelled'}
+end
 local deliveries = redis.call('HINCRBY', KEYS[1], 'deliveries', 1)
 local token = redis.call('HINCRBY', KEYS[1], 'token', 1)
 local lease = now + tonumber(ARGV[5])
@@ -124,24 +148,29 @@ return 1
 TRANSITION = (
     _TERMINAL
     + """
-local h = redis.call('HMGET', KEYS[1], 'token', 'state', 'hop')
+local h = redis.call('HMGET', KEYS[1], 'token', 'state', 'hop', 'cancel_requested')
 if h[1] ~= ARGV[2] or is_terminal(h[2]) then return 0 end
-redis.call('HSET', KEYS[1], 'state', ARGV[3], 'doc', ARGV[6], 'lease_until', 0)
+local state = ARGV[3]
+local ttl = tonumber(ARGV[8])
+if h[4] and not is_terminal(state) then
+  state = 'cancelled'  -- a hop boundary of a task the caller cancelled: queue nothing more
+  ttl = tonumber(h[4])
+end
+redis.call('HSET', KEYS[1], 'state', state, 'doc', ARGV[6], 'lease_until', 0)
 if tonumber(h[3]) ~= tonumber(ARGV[4]) then
   redis.call('HSET', KEYS[1], 'hop', ARGV[4], 'stage', ARGV[5], 'deliveries', 0, 'republishes', 0)
 end
-if is_terminal(ARGV[3]) then
+if is_terminal(state) then
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('DEL', KEYS[3])
-  redis.call('RPUSH', KEYS[3], ARGV[3])
-  local ttl = tonumber(ARGV[8])
+  redis.call('RPUSH', KEYS[3], state)
   if ttl > 0 then
     redis.call('EXPIRE', KEYS[1], ttl)
     redis.call('EXPIRE', KEYS[3], ttl)
   else
     redis.call('PERSIST', KEYS[1])
   end
-  if ARGV[9] ~= '' then
+  if ARGV[9] ~= '' and state == ARGV[3] then
     redis.call('SET', KEYS[6], ARGV[9])
     redis.call('ZADD', KEYS[5], ARGV[10], ARGV[1])
     redis.call('LPUSH', KEYS[4], ARGV[9])
@@ -206,5 +235,27 @@ end
 local n = redis.call('HINCRBY', KEYS[1], 'republishes', 1)
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]) * math.pow(2, math.min(n - 1, 10)), ARGV[1])
 return {'republish', h[2], h[3], tostring(n)}
+"""
+)
+
+# KEYS: task, inflight, done
+# ARGV: id, expected hop, expected token, cancelled doc, ttl
+# Queued: cancelled now, if the hop and token read with the doc are still current ('moved': read
+# again). Held by a worker: marked, and ended at the hop boundary by CLAIM or TRANSITION.
+CANCEL = (
+    _TERMINAL
+    + _END_CANCELLED
+    + """
+local h = redis.call('HMGET', KEYS[1], 'state', 'hop', 'token')
+if not h[1] then return {'missing'} end
+if is_terminal(h[1]) then return {'terminal', h[1]} end
+if is_held(h[1]) then
+  redis.call('HSET', KEYS[1], 'cancel_requested', ARGV[5])
+  return {'requested', h[1]}
+end
+if h[2] ~= ARGV[2] or h[3] ~= ARGV[3] then return {'moved', h[1]} end
+redis.call('HSET', KEYS[1], 'doc', ARGV[4])
+end_cancelled(KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[5]))
+return {'cancelled', 'cancelled'}
 """
 )

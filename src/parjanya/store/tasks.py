@@ -6,9 +6,7 @@ raw Lua replies, and every write is a compare-and-set from `scripts.py`.
 
 from __future__ import annotations
 
-import hashlib
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -21,8 +19,8 @@ from parjanya.broker.envelope import Enqueue
 from parjanya.queues import Stage, dead_letter_queue_for
 from parjanya.schema import (
     DeadLetter,
+    ErrorInfo,
     HopMessage,
-    HopTiming,
     TaskRequest,
     TaskResult,
     TaskStatus,
@@ -30,26 +28,12 @@ from parjanya.schema import (
 )
 from parjanya.store import scripts
 from parjanya.store.batch import ScriptCall, run_batch
+from parjanya.store.creation import Created, create_call, created_of, new_task_id
 
 ClaimVerdict = Literal["claimed", "poison", "terminal", "stale", "busy", "missing"]
-
-
-class IdempotencyConflict(Exception):
-    """The idempotency key was used before with a different request body (HTTP 409)."""
-
-    def __init__(self, key: str, task_id: str) -> None:
-        super().__init__(
-            f"idempotency_key {key!r} was already used for task {task_id} with a different request"
-        )
-        self.key = key
-        self.task_id = task_id
-
-
-@dataclass(frozen=True)
-class Created:
-    task_id: str
-    created: bool  # False: an earlier submission with the same idempotency key is returned
-    enqueued: bool = False  # True: the intake message was pushed in the same step
+#: What a cancel did: ended a queued task, marked a held one for its next hop boundary, found it
+#: already terminal, or found no such task.
+CancelVerdict = Literal["cancelled", "requested", "terminal", "missing"]
 
 
 @dataclass(frozen=True)
@@ -71,15 +55,6 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def fingerprint(request: TaskRequest) -> str:
-    body = request.model_dump_json(exclude={"idempotency_key"})
-    return hashlib.sha256(body.encode()).hexdigest()[:32]
-
-
-def new_task_id() -> str:
-    return uuid.uuid4().hex
-
-
 class TaskStore:
     def __init__(self, client: redis.Redis, *, idempotency_ttl_s: int = 86_400) -> None:
         self.redis = client
@@ -93,6 +68,7 @@ class TaskStore:
         self._dead_letter_raw = client.register_script(scripts.DEAD_LETTER_RAW)
         self._replay = client.register_script(scripts.REPLAY)
         self._reap = client.register_script(scripts.REAP)
+        self._cancel = client.register_script(scripts.CANCEL)
 
     @classmethod
     def from_url(cls, url: str, *, socket_timeout: float = 30, **kwargs: Any) -> TaskStore:
@@ -118,36 +94,14 @@ class TaskStore:
 
         `shadow_of` marks the task as a shadow run of that task (`TaskResult.shadow_of`).
         """
-        task_id = new_task_id()
-        now = utcnow()
-        doc = TaskResult(
-            id=task_id,
-            status=TaskStatus.queued,
-            tenant=request.tenant,
-            metadata=request.metadata,
-            created_at=now,
-            timings=[HopTiming(hop=0, stage="intake", queued_at=now)],
+        call_keys, call_args, enqueued = create_call(
+            request,
+            requeue_after_s=requeue_after_s,
+            idempotency_ttl_s=self.idempotency_ttl_s,
+            enqueue=enqueue,
             shadow_of=shadow_of,
         )
-        idem_key = keys.idempotency(request.idempotency_key) if request.idempotency_key else ""
-        message = enqueue(HopMessage(task_id=task_id, hop=0, stage="intake"))
-        reply = self._create(
-            keys=[keys.task(task_id), keys.INFLIGHT, idem_key, message.queue if message else ""],
-            args=[
-                task_id,
-                request.model_dump_json(),
-                doc.model_dump_json(),
-                time.time() + requeue_after_s,
-                self.idempotency_ttl_s,
-                fingerprint(request),
-                message.payload if message else "",
-            ],
-        )
-        verdict, existing_id, same = (_text(v) for v in reply)
-        if verdict == "duplicate" and same != "1":
-            raise IdempotencyConflict(request.idempotency_key or "", existing_id)
-        created = verdict == "created"
-        return Created(task_id=existing_id, created=created, enqueued=created and bool(message))
+        return created_of(self._create(keys=call_keys, args=call_args), request, enqueued)
 
     def uncreate(self, task_id: str, request: TaskRequest) -> bool:
         idem_key = keys.idempotency(request.idempotency_key) if request.idempotency_key else ""
@@ -188,6 +142,31 @@ class TaskStore:
             if self.redis.blmove(done_key, done_key, wait, "RIGHT", "LEFT"):  # type: ignore[arg-type]
                 return True
 
+    def cancel(self, task_id: str, *, ttl_s: int, attempts: int = 5) -> CancelVerdict:
+        """End a queued task now, or mark a held one to end at its next hop boundary.
+
+        The cancelled doc is built here from the doc read with the hop and token; the script
+        writes it only if both are unchanged, so a worker's concurrent transition is never lost.
+        """
+        for _ in range(attempts):
+            hop, token, doc = self.redis.hmget(keys.task(task_id), ["hop", "token", "doc"])
+            if doc is None:
+                return "missing"
+            result = TaskResult.model_validate_json(doc)
+            result.status = TaskStatus.cancelled
+            result.error = ErrorInfo(type="cancelled", message="cancelled by the caller")
+            result.finished_at = utcnow()
+            verdict = _text(
+                self._cancel(
+                    keys=[keys.task(task_id), keys.INFLIGHT, keys.done(task_id)],
+                    args=[task_id, _text(hop), _text(token), result.model_dump_json(), ttl_s],
+                )[0]
+            )
+            if verdict != "moved":
+                self.count(f"cancel_{verdict}")
+                return verdict  # type: ignore[return-value]
+        raise RuntimeError(f"task {task_id} kept moving while being cancelled; try again")
+
     # -- workers -----------------------------------------------------------------------------
 
     def claim(
@@ -209,7 +188,7 @@ class TaskStore:
         now = time.time()
         calls = [
             (
-                [keys.task(message.task_id), keys.INFLIGHT],
+                [keys.task(message.task_id), keys.INFLIGHT, keys.done(message.task_id)],
                 [
                     message.task_id,
                     message.hop,

@@ -1,0 +1,41 @@
+"""The API's app factory: settings and policy in, a FastAPI app out; no module state, no env reads.
+
+The process's clients are built by the lifespan (so creating an app does no I/O and a test can
+build one per case), and every route reaches them through `deps.api_state`. The body-size limit
+is the outermost layer, so an oversized body is refused before any route or parser sees it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from parjanya.api import errors, health, openai, tasks
+from parjanya.api.deps import ApiState
+from parjanya.api.limits import BodySizeLimit
+from parjanya.config import ParjanyaConfig, Settings
+
+
+def create_app(settings: Settings, config: ParjanyaConfig) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = ApiState.open(settings, config)
+        app.state.parjanya = state
+        try:
+            yield
+        finally:
+            await state.close()
+
+    app = FastAPI(
+        title="Parjanya",
+        summary="Complexity-aware routing of AI-agent tasks: tasks and OpenAI-compatible chat.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=config.api.max_body_bytes)
+    errors.install(app)
+    for router in (health.router, tasks.router, openai.router):
+        app.include_router(router)
+    return app

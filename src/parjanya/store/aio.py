@@ -1,0 +1,120 @@
+"""The store's asyncio half, for the HTTP API: create a task, read it, wait for its end.
+
+The API serves many submissions and long polls from one event loop, so it cannot block the loop
+on Redis or spend a thread per waiter as the SDK's `TaskStore` does. `create` runs the same
+CREATE script with the same arguments (`creation.create_call`). The wait is the SDK's wake-up on
+`redis.asyncio`: every
+terminal write (TRANSITION, CANCEL) pushes onto the task's `done` list, and a waiter BLMOVEs that
+list onto itself, so the element stays for every other waiter and no one polls the task's state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from redis import asyncio as aioredis
+
+from parjanya import keys
+from parjanya.broker.envelope import Enqueue
+from parjanya.schema import HopMessage, TaskRequest, TaskResult, TaskStatus
+from parjanya.store import scripts
+from parjanya.store.creation import Created, create_call, created_of
+
+_PendingCreate = tuple[list[str], list[Any], "asyncio.Future[Any]"]
+
+
+class AsyncTaskStore:
+    def __init__(self, client: aioredis.Redis, *, idempotency_ttl_s: int = 86_400) -> None:
+        self.redis = client
+        self.idempotency_ttl_s = idempotency_ttl_s
+        self._create = client.register_script(scripts.CREATE)
+        self._pending: list[_PendingCreate] = []
+        self._sending: set[asyncio.Future[None]] = set()
+
+    @classmethod
+    def from_url(cls, url: str, *, idempotency_ttl_s: int = 86_400) -> AsyncTaskStore:
+        client = aioredis.Redis.from_url(
+            url, socket_timeout=30, socket_connect_timeout=5, health_check_interval=30
+        )
+        return cls(client, idempotency_ttl_s=idempotency_ttl_s)
+
+    async def create(
+        self,
+        request: TaskRequest,
+        *,
+        requeue_after_s: float,
+        enqueue: Callable[[HopMessage], Enqueue | None] = lambda _: None,
+    ) -> Created:
+        """As `TaskStore.create`: record a task, and push its intake message in the same step."""
+        call_keys, call_args, enqueued = create_call(
+            request,
+            requeue_after_s=requeue_after_s,
+            idempotency_ttl_s=self.idempotency_ttl_s,
+            enqueue=enqueue,
+        )
+        reply = await self._batched_create(call_keys, call_args)
+        return created_of(reply, request, enqueued)
+
+    async def _batched_create(self, call_keys: list[str], call_args: list[Any]) -> Any:
+        """Creates that arrive in the same turn of the event loop go to Redis as one pipeline:
+        one connection checkout and one round trip for all of them, instead of one each."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((call_keys, call_args, future))
+        if len(self._pending) == 1:
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        task = asyncio.ensure_future(self._send(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, batch: list[_PendingCreate]) -> None:
+        try:
+            if len(batch) == 1:
+                replies: list[Any] = [await self._create(keys=batch[0][0], args=batch[0][1])]
+            else:
+                pipe = self.redis.pipeline(transaction=False)
+                for call_keys, call_args, _ in batch:
+                    await self._create(keys=call_keys, args=call_args, client=pipe)
+                replies = await pipe.execute(raise_on_error=False)
+        except Exception as exc:  # every caller of the batch gets the error of its write
+            replies = [exc] * len(batch)
+        for (_, _, future), reply in zip(batch, replies, strict=True):
+            if future.done():
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+
+    async def get(self, task_id: str) -> TaskResult | None:
+        """As `TaskStore.get`: the doc, with the hash's `state` as the truth about its status."""
+        state, doc = await self.redis.hmget(keys.task(task_id), ["state", "doc"])
+        if state is None or doc is None:
+            return None
+        result = TaskResult.model_validate_json(doc)
+        result.status = TaskStatus(state.decode() if isinstance(state, bytes) else state)
+        return result
+
+    async def wait_done(self, task_id: str, timeout_s: float) -> bool:
+        """True once the task is terminal; False when `timeout_s` passes first."""
+        done = keys.done(task_id)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return bool(await self.redis.exists(done))
+            # Slices of at most a second, as the SDK's wait: a dropped connection costs one slice.
+            wait = max(0.01, min(remaining, 1.0))  # 0 would mean 'block forever'
+            # Redis >= 6 takes fractional seconds; the stubs say int.
+            if await self.redis.blmove(done, done, wait, "RIGHT", "LEFT"):  # type: ignore[arg-type]
+                return True
+
+    async def close(self) -> None:
+        await self.redis.aclose()

@@ -1,0 +1,256 @@
+"""The HTTP API over real sockets: `parjanya api` in its own process, in front of real workers.
+
+A classifier and the low and mid pools run from the start, the high pool does not: a task pinned to
+high waits on its queue, which is what the cancel test needs. The official `openai` client talks to
+the API exactly as it would to OpenAI, with only `base_url` changed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from openai import BadRequestError, OpenAI
+
+from parjanya.runtime.embedded_redis import free_port
+from parjanya.sim import SimServer, latency_marker, tool_marker
+from parjanya.sim.ledger import prompt_key
+
+from .conftest import Cluster, SimControl, make_cluster
+
+pytestmark = pytest.mark.integration
+
+LOOKUP = {
+    "type": "function",
+    "function": {
+        "name": "lookup_ticket",
+        "parameters": {"type": "object", "properties": {"id": {"type": "string"}}},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def api_cluster(
+    redis_url: str, sim: SimServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
+    running = make_cluster(redis_url, sim, tmp_path_factory.mktemp("api-cluster"))
+    try:
+        for stage in ("intake", "low", "mid"):
+            running.start(stage)
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def api_url(api_cluster: Cluster) -> Iterator[str]:
+    port = free_port()
+    log = api_cluster.log_dir / "api.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "parjanya", "api", "--port", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=api_cluster.env,
+            start_new_session=True,
+            cwd=api_cluster.log_dir,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the API did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+@pytest.fixture
+def http(api_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=api_url, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture
+def openai_client(api_url: str) -> Iterator[OpenAI]:
+    with OpenAI(base_url=f"{api_url}/v1", api_key="unused", max_retries=0, timeout=60) as client:
+        yield client
+
+
+def test_the_openai_client_gets_a_completion_with_routing_headers(openai_client: OpenAI) -> None:
+    raw = openai_client.chat.completions.with_raw_response.create(
+        model="parjanya-auto",
+        messages=[{"role": "user", "content": "Fix the typo in the README title."}],
+    )
+    completion = raw.parse()
+
+    assert completion.choices[0].message.content
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.usage is not None and completion.usage.total_tokens > 0
+    assert raw.headers["x-parjanya-tier"] == "low"
+    assert 1 <= float(raw.headers["x-parjanya-complexity"]) <= 10
+    assert raw.headers["x-parjanya-escalations"] == "0"
+    task_id = raw.headers["x-parjanya-task-id"]
+    assert completion.id == f"chatcmpl-{task_id}"
+    extra: dict[str, Any] = completion.model_extra or {}
+    assert extra["parjanya"]["task_id"] == task_id and extra["parjanya"]["tier_path"] == ["low"]
+
+
+def test_a_pinned_model_runs_on_its_tier(openai_client: OpenAI) -> None:
+    raw = openai_client.chat.completions.with_raw_response.create(
+        model="parjanya-mid",
+        messages=[{"role": "user", "content": "Rename a variable in utils.py."}],
+    )
+    assert raw.headers["x-parjanya-tier-path"] == "mid"
+    assert raw.parse().model.startswith("sim-medium")
+
+
+def test_tools_round_trip_through_the_openai_client(openai_client: OpenAI) -> None:
+    messages: list[Any] = [
+        {"role": "user", "content": f"Open ticket 42 please. {tool_marker('lookup_ticket')}"}
+    ]
+    first = openai_client.chat.completions.create(
+        model="parjanya-low", messages=messages, tools=[LOOKUP]
+    )
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.tool_calls
+    call = choice.message.tool_calls[0]
+    assert call.type == "function" and call.function.name == "lookup_ticket"
+    json.loads(call.function.arguments)
+
+    messages += [
+        choice.message,  # the client's own response object, echoed back as agent loops do
+        {"role": "tool", "tool_call_id": call.id, "content": '{"status": "open"}'},
+    ]
+    second = openai_client.chat.completions.create(
+        model="parjanya-low", messages=messages, tools=[LOOKUP]
+    )
+    assert second.choices[0].finish_reason == "stop"
+    assert second.choices[0].message.content
+
+
+def test_json_mode_answers_json(openai_client: OpenAI) -> None:
+    completion = openai_client.chat.completions.create(
+        model="parjanya-low",
+        messages=[{"role": "user", "content": "List two release steps as JSON."}],
+        response_format={"type": "json_object"},
+    )
+    content = completion.choices[0].message.content
+    assert content is not None and isinstance(json.loads(content), dict)
+
+
+def test_stream_true_is_a_400_the_client_raises(openai_client: OpenAI) -> None:
+    with pytest.raises(BadRequestError) as raised:
+        openai_client.chat.completions.create(
+            model="parjanya-auto", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+    assert raised.value.status_code == 400
+    assert "stream" in raised.value.message
+
+
+def test_a_submitted_task_is_202_with_location_and_a_long_poll_returns_it(
+    http: httpx.Client,
+) -> None:
+    submitted = http.post("/v1/tasks", json={"prompt": "Summarise the changelog in one line."})
+    assert submitted.status_code == 202
+    task_id = submitted.json()["id"]
+    assert submitted.headers["location"] == f"/v1/tasks/{task_id}"
+
+    started = time.monotonic()
+    finished = http.get(submitted.headers["location"], params={"wait": 30})
+    assert finished.status_code == 200
+    assert finished.json()["status"] == "succeeded" and finished.json()["output"]
+    assert time.monotonic() - started < 25  # woken when it ended, not at the end of the wait
+    assert http.get("/v1/tasks/0123456789abcdef").status_code == 404
+
+
+def test_invalid_and_oversized_bodies_are_refused_and_never_enqueued(
+    http: httpx.Client, api_cluster: Cluster
+) -> None:
+    invalid = http.post("/v1/tasks", json={"prompt": "hi", "sla": "urgent"})
+    assert invalid.status_code == 422
+    assert invalid.json()["detail"][0]["loc"] == ["body", "sla"]
+
+    limit = api_cluster.config.api.max_body_bytes
+    oversized = http.post("/v1/tasks", json={"prompt": "x" * (limit + 1)})
+    assert oversized.status_code == 413
+    assert oversized.json()["error"]["type"] == "request_too_large"
+
+
+def test_cancel_of_a_queued_task_ends_it_cancelled_and_it_never_runs(
+    http: httpx.Client, api_cluster: Cluster, sim_control: SimControl
+) -> None:
+    prompt = "Draft the migration plan for the billing schema."
+    task_id = http.post(
+        "/v1/tasks", json={"prompt": prompt, "min_tier": "high", "max_tier": "high"}
+    ).json()["id"]
+    deadline = time.monotonic() + 30
+    while [t["stage"] for t in http.get(f"/v1/tasks/{task_id}").json()["timings"]] != [
+        "intake",
+        "high",
+    ]:
+        assert time.monotonic() < deadline, "the task was never routed to the high queue"
+        time.sleep(0.1)
+
+    cancelled = http.delete(f"/v1/tasks/{task_id}")
+    assert cancelled.status_code == 200 and cancelled.json()["outcome"] == "cancelled"
+    assert http.get(f"/v1/tasks/{task_id}", params={"wait": 1}).json()["status"] == "cancelled"
+    assert http.delete(f"/v1/tasks/{task_id}").status_code == 409
+
+    api_cluster.start("high")  # its worker now takes the cancelled task's message, and skips it
+    later = http.post(
+        "/v1/tasks", json={"prompt": "Plan the cache rollout.", "min_tier": "high"}
+    ).json()["id"]
+    assert http.get(f"/v1/tasks/{later}", params={"wait": 30}).json()["status"] == "succeeded"
+    assert http.get(f"/v1/tasks/{task_id}").json()["status"] == "cancelled"
+    per_prompt = sim_control.stats()["per_prompt"]
+    assert isinstance(per_prompt, dict) and prompt_key(prompt) not in per_prompt
+
+
+def test_cancel_of_a_running_task_ends_it_at_the_hop_boundary_before_escalating(
+    http: httpx.Client, sim_control: SimControl
+) -> None:
+    # A hopeless answer on low would escalate to mid; the cancel lands while low is answering.
+    prompt = f"Fix the typo in the CHANGELOG heading. [[sim:difficulty=0.99]] {latency_marker(2)}"
+    task_id = http.post("/v1/tasks", json={"prompt": prompt, "max_tier": "mid"}).json()["id"]
+    deadline = time.monotonic() + 30
+    while http.get(f"/v1/tasks/{task_id}").json()["status"] != "running":
+        assert time.monotonic() < deadline, "the task never started running"
+        time.sleep(0.05)
+
+    requested = http.delete(f"/v1/tasks/{task_id}")
+    assert requested.status_code == 202 and requested.json()["outcome"] == "requested"
+
+    ended = http.get(f"/v1/tasks/{task_id}", params={"wait": 30}).json()
+    assert ended["status"] == "cancelled"
+    assert [a["tier"] for a in ended["attempts"] if a["stage"] != "intake"] == ["low"]
+    per_prompt = sim_control.stats()["per_prompt"]
+    assert isinstance(per_prompt, dict)
+    entry = per_prompt[prompt_key(prompt)]
+    assert (entry["total"] if isinstance(entry, dict) else entry) == 1  # mid was never called
+
+
+def test_readyz_sees_every_pool(http: httpx.Client, api_cluster: Cluster) -> None:
+    if not any(p.stage == "high" and p.alive for p in api_cluster.pools):
+        api_cluster.start("high")
+    deadline = time.monotonic() + 10
+    while (ready := http.get("/readyz")).status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert ready.status_code == 200, ready.json()
+    assert all(n >= 1 for n in ready.json()["workers"].values())

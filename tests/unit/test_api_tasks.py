@@ -1,0 +1,97 @@
+"""Task routes against a store on fakeredis, with no worker: a task stays queued, which is what a
+chat timeout, a long poll's timeout and a cancel of a queued task need."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import fakeredis
+import pytest
+from fastapi.testclient import TestClient
+
+from parjanya.api import create_app
+from parjanya.api.deps import ApiState
+from parjanya.config import ApiConfig, ParjanyaConfig, Settings
+from parjanya.limits import RequestLimits
+from parjanya.store import TaskStore
+from parjanya.store.aio import AsyncTaskStore
+
+CHAT = {"model": "parjanya-auto", "messages": [{"role": "user", "content": "Say hi"}]}
+
+
+@pytest.fixture
+def api() -> Iterator[TestClient]:
+    config = ParjanyaConfig(api=ApiConfig(chat_timeout_s=0.2, max_wait_s=0.3))
+    app = create_app(Settings(broker_url="redis://127.0.0.1:1/0"), config)
+    with TestClient(app) as client:
+        state: ApiState = app.state.parjanya
+        server = fakeredis.FakeServer()
+        state.client.store = TaskStore(fakeredis.FakeRedis(server=server))
+        state.store = AsyncTaskStore(fakeredis.FakeAsyncRedis(server=server))
+        yield client
+
+
+def test_a_completion_not_done_in_time_is_a_504_with_the_task_to_read_later(
+    api: TestClient,
+) -> None:
+    response = api.post("/v1/chat/completions", json=CHAT)
+
+    assert response.status_code == 504
+    error = response.json()["error"]
+    task_id = error["task_id"]
+    assert error["type"] == "timeout" and task_id in error["message"]
+    assert response.headers["location"] == f"/v1/tasks/{task_id}"
+    assert api.get(response.headers["location"]).json()["status"] == "queued"
+
+
+def test_a_long_poll_answers_the_current_state_after_at_most_max_wait(api: TestClient) -> None:
+    task_id = api.post("/v1/tasks", json={"prompt": "hi"}).json()["id"]
+
+    response = api.get(f"/v1/tasks/{task_id}", params={"wait": 3600})
+
+    assert response.status_code == 200 and response.json()["status"] == "queued"
+    assert response.elapsed.total_seconds() < 3
+
+
+def test_cancel_of_a_queued_task_then_of_a_finished_one(api: TestClient) -> None:
+    task_id = api.post("/v1/tasks", json={"prompt": "hi"}).json()["id"]
+
+    cancelled = api.delete(f"/v1/tasks/{task_id}")
+    assert cancelled.status_code == 200
+    assert cancelled.json()["outcome"] == "cancelled"
+    assert cancelled.json()["task"]["status"] == "cancelled"
+    assert api.get(f"/v1/tasks/{task_id}", params={"wait": 1}).json()["status"] == "cancelled"
+
+    again = api.delete(f"/v1/tasks/{task_id}")
+    assert again.status_code == 409 and again.json()["error"]["task_status"] == "cancelled"
+    assert api.delete("/v1/tasks/0123456789abcdef").status_code == 404
+
+
+def test_an_idempotency_key_returns_the_first_task_or_a_409(api: TestClient) -> None:
+    first = api.post("/v1/tasks", json={"prompt": "hi", "idempotency_key": "k1"})
+    same = api.post("/v1/tasks", json={"prompt": "hi", "idempotency_key": "k1"})
+    other = api.post("/v1/tasks", json={"prompt": "bye", "idempotency_key": "k1"})
+
+    assert first.status_code == same.status_code == 202
+    assert same.json()["id"] == first.json()["id"] and same.json()["created"] is False
+    assert other.status_code == 409
+    assert other.json()["error"]["type"] == "idempotency_conflict"
+    assert other.json()["error"]["task_id"] == first.json()["id"]
+
+
+def test_configured_limits_lower_than_the_built_in_ones_are_a_422() -> None:
+    config = ParjanyaConfig(limits=RequestLimits(max_prompt_chars=10))
+    app = create_app(Settings(broker_url="redis://127.0.0.1:1/0"), config)
+    with TestClient(app) as client:
+        state: ApiState = app.state.parjanya
+        server = fakeredis.FakeServer()
+        state.client.store = TaskStore(fakeredis.FakeRedis(server=server))
+        state.store = AsyncTaskStore(fakeredis.FakeAsyncRedis(server=server))
+
+        refused = client.post("/v1/tasks", json={"prompt": "x" * 11})
+        accepted = client.post("/v1/tasks", json={"prompt": "x" * 10})
+
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"][0] == "body"
+    assert "limit is 10" in refused.json()["detail"][0]["msg"]
+    assert accepted.status_code == 202
