@@ -12,31 +12,18 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from parjanya.classify.learned import load_model
-from parjanya.classify.scorer import (
-    bundled_model,
-    bundled_points,
-    configured_dimensions,
-    fitted_dimensions,
-)
 from parjanya.config import ParjanyaConfig, get_config
-from parjanya.learn.calibrate import Calibration, calibrate
-from parjanya.learn.confidence_eval import CheckerReport, evaluate_checkers
-from parjanya.learn.evaluate import (
-    NamedScorer,
-    ScorerReport,
-    evaluate,
-    heuristic_scorer,
-    learned_scorer,
-    reference_scorers,
-)
-from parjanya.learn.outcomes import OutcomeFormatError, default_data, read_outcomes
+
+if TYPE_CHECKING:  # numpy and scikit-learn load only when the command runs (not for `worker`)
+    from parjanya.learn.calibrate import Calibration
+    from parjanya.learn.confidence_eval import CheckerReport
+    from parjanya.learn.evaluate import NamedScorer, ScorerReport
 
 __all__ = ["evaluate_command"]
 
@@ -44,6 +31,20 @@ console = Console()
 
 
 def _scorers(config: ParjanyaConfig, models: list[Path]) -> list[NamedScorer]:
+    from parjanya.classify.learned import load_model
+    from parjanya.classify.scorer import (
+        bundled_model,
+        bundled_points,
+        configured_dimensions,
+        fitted_dimensions,
+    )
+    from parjanya.learn.evaluate import (
+        NamedScorer,
+        heuristic_scorer,
+        learned_scorer,
+        reference_scorers,
+    )
+
     routing = config.routing
     default_model = load_model(routing.scorer_model) if routing.scorer_model else bundled_model()
     heuristic = heuristic_scorer(config, configured_dimensions(routing))
@@ -106,6 +107,12 @@ def evaluate_command(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """AUROC, strong share, cost and saving at 95 % of all-strong quality, for every scorer."""
+    from parjanya.classify.scorer import bundled_points
+    from parjanya.learn.calibrate import calibrate
+    from parjanya.learn.confidence_eval import evaluate_checkers
+    from parjanya.learn.evaluate import evaluate
+    from parjanya.learn.outcomes import OutcomeFormatError, default_data, read_outcomes
+
     config = get_config()
     paths = files or [default_data()]
     try:
@@ -143,7 +150,7 @@ def evaluate_command(
                 _write_thresholds(write_config, result)
                 console.print(f"wrote routing.thresholds to {write_config}")
     if plot is not None:
-        from parjanya.learn.plot import plot_curves
+        from parjanya.learn.plot import plot_curves  # matplotlib: the `plot` extra
 
         plot_curves(all_reports, plot)
         console.print(f"wrote {plot}")

@@ -8,10 +8,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from parjanya.learn.fit import TrainOptions, fit_model
-from parjanya.learn.heuristic import fit_points
-from parjanya.learn.outcomes import OutcomeFormatError, default_data, read_outcomes
-
 __all__ = ["train"]
 
 console = Console()
@@ -47,6 +43,12 @@ def train(
     ] = False,
 ) -> None:
     """Fit a scorer; load it with `routing.scorer: learned` and `routing.scorer_model: PATH`."""
+    # scikit-learn, scipy and numpy load here, when the command runs: every `parjanya` command
+    # (a worker too) imports this module to register it.
+    from parjanya.learn.fit import TrainOptions, fit_model
+    from parjanya.learn.heuristic import fit_points
+    from parjanya.learn.outcomes import OutcomeFormatError, default_data, read_outcomes
+
     paths = files or [default_data()]
     try:
         outcomes = list(read_outcomes(paths))
