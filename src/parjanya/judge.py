@@ -78,8 +78,22 @@ def parse_rating(text: str) -> float | None:
     return None
 
 
-def _cut(text: str, limit: int) -> str:
+def cut_text(text: str, limit: int) -> str:
+    """At most `limit` characters of a text the judge reads, saying how much was left out."""
     return text if len(text) <= limit else f"{text[:limit]}\n[... {len(text) - limit} chars cut]"
+
+
+def grading_chat(prompt: str, max_tokens: int) -> ChatRequest:
+    """A grading prompt as the judge deployment receives it: deterministic, no logprobs."""
+    return ChatRequest(
+        messages=[
+            ChatMessage(role="system", content=GRADING_SYSTEM),
+            ChatMessage(role="user", content=prompt),
+        ],
+        max_tokens=max_tokens,
+        temperature=0.0,
+        logprobs=False,
+    )
 
 
 def _question(request: ChatRequest) -> str:
@@ -96,18 +110,10 @@ def grading_request(
     note = " (the user asked for the output in JSON)" if request.response_format == "json" else ""
     prompt = GRADING_PROMPT.format(
         format_note=note,
-        question=_cut(_question(request), max_chars),
-        answer=_cut(response.text, max_chars),
+        question=cut_text(_question(request), max_chars),
+        answer=cut_text(response.text, max_chars),
     )
-    return ChatRequest(
-        messages=[
-            ChatMessage(role="system", content=GRADING_SYSTEM),
-            ChatMessage(role="user", content=prompt),
-        ],
-        max_tokens=max_tokens,
-        temperature=0.0,
-        logprobs=False,
-    )
+    return grading_chat(prompt, max_tokens)
 
 
 def _why(exc: Exception) -> str:

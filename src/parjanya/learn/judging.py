@@ -18,10 +18,9 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from parjanya.judge import GRADING_SYSTEM, parse_rating
+from parjanya.judge import cut_text, grading_chat, parse_rating
 from parjanya.learn.agreement import AnswerText, Comparison, agreement
 from parjanya.providers.base import ChatRequest, Provider
-from parjanya.schema import ChatMessage
 
 log = logging.getLogger("parjanya.learning")
 
@@ -47,28 +46,16 @@ for example: "Rating: [[5]]".
 [The End of the Assistant's Response]"""
 
 
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else f"{text[:limit]}\n[... {len(text) - limit} chars cut]"
-
-
 def reference_request(
     prompt: str, lower: str, higher: str, *, max_chars: int = 8000, max_tokens: int = 300
 ) -> ChatRequest:
     """What the judge is asked: the lower answer graded against the higher one."""
     text = REFERENCE_PROMPT.format(
-        question=_cut(prompt, max_chars),
-        reference=_cut(higher, max_chars),
-        answer=_cut(lower, max_chars),
+        question=cut_text(prompt, max_chars),
+        reference=cut_text(higher, max_chars),
+        answer=cut_text(lower, max_chars),
     )
-    return ChatRequest(
-        messages=[
-            ChatMessage(role="system", content=GRADING_SYSTEM),
-            ChatMessage(role="user", content=text),
-        ],
-        max_tokens=max_tokens,
-        temperature=0.0,
-        logprobs=False,
-    )
+    return grading_chat(text, max_tokens)
 
 
 @dataclass(frozen=True)
