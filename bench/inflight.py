@@ -20,7 +20,7 @@ one client per thread), max(N, 5 x 200) tasks, measured the same way with a pool
 fraction is reported twice: of its own 200 (how well Celery's threads hold their pool) and of the
 same N as Parjanya (`baseline_of_n`: the calls a second it completes over N a second), which is
 what one process of each gives at this load.
-Parjanya: `parjanya worker --tier low --concurrency N` (hops on the event loop, tasks/dispatch.py)
+Parjanya: `parjanya worker --tier low --concurrency N` (hops on the event loop, worker/dispatch.py)
 through the full tier path: claim, lease, provider adapter, confidence, store commit.
 Peak RSS is the worker process's VmHWM. The sim runs in its own process with a fixed 1 s latency.
 Ceiling: a bare aiohttp client (no queue, no store, nothing else running) holding the same N calls

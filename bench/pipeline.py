@@ -35,8 +35,8 @@ sys.path.insert(0, str(REPO / "src"))
 from parjanya.classify import build_scorer, classify  # noqa: E402
 from parjanya.client import Client  # noqa: E402
 from parjanya.config import ParjanyaConfig, load_config  # noqa: E402
-from parjanya.demo import demo_workload  # noqa: E402
 from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from parjanya.runtime.workload import demo_workload  # noqa: E402
 
 
 def _spawn(argv: list[str], env: dict[str, str], log: Path, cwd: Path) -> subprocess.Popen[bytes]:

@@ -20,11 +20,11 @@ import redis
 from celery import Celery
 
 from parjanya.app import create_app
+from parjanya.broker.publish import Outbox, publish_hop
 from parjanya.config import ParjanyaConfig, Settings, get_config
 from parjanya.limits import DEFAULT_LIMITS, RequestLimits
 from parjanya.schema import HopMessage, TaskRequest, TaskResult
 from parjanya.store import Created, IdempotencyConflict, TaskStore
-from parjanya.tasks.publish import Outbox, publish_hop
 
 RequestLike = TaskRequest | Mapping[str, Any] | str
 

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     # `<data_dir>/alive/<host>-<pid>.json`.
     liveness_file: Path | None = None
     # Reliability drills only: a worker kills itself on a hop whose prompt contains this string
-    # (tasks/chaos.py). Unset, no hook is installed at all.
+    # (worker/chaos.py). Unset, no hook is installed at all.
     chaos_kill_on: str | None = None
 
     @property
@@ -270,10 +270,10 @@ class ReliabilityConfig(_Strict):
     visibility_timeout_s: float = Field(default=900.0, gt=0)
     max_replays: int = Field(default=5, ge=0)
     # "async": tier hops run on the worker's event loop after the claim, many per process
-    # (tasks/dispatch.py); "blocking": one hop per Celery thread, acked after the call.
+    # (worker/dispatch.py); "blocking": one hop per Celery thread, acked after the call.
     tier_dispatch: Literal["async", "blocking"] = "async"
     # Also pop the intake queue (and, with async dispatch, tier queues) in batches of this many
-    # next to Celery's consumer (tasks/feeder.py); 0: Celery's consumer only.
+    # next to Celery's consumer (worker/feeder.py); 0: Celery's consumer only.
     feeder_batch: int = Field(default=64, ge=0, le=1000)
     # Tier hops in flight per worker process with async dispatch (`parjanya worker -c` overrides).
     max_inflight: int = Field(default=1000, ge=1)

@@ -15,7 +15,7 @@ from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port
 from parjanya.schema import TaskStatus
 from parjanya.sim.ledger import prompt_key
 from parjanya.sim.server import SimServer
-from parjanya.tasks.liveness import EXIT_DEAF
+from parjanya.worker.liveness import EXIT_DEAF
 
 from .conftest import SimControl, make_cluster
 
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 #: The public CLI, except that the tier feeder's thread ends on its third pass, as a thread killed
 #: by an error nobody caught would (a BaseException gets past every `except Exception`).
 DYING_FEEDER = """
-import parjanya.tasks.feeder as feeder
+import parjanya.worker.feeder as feeder
 passes = [0]
 step = feeder.QueueFeeder.step
 def dying_step(self):

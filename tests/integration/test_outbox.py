@@ -13,11 +13,11 @@ import redis
 from parjanya import keys
 from parjanya.app import create_app
 from parjanya.broker.envelope import HopEnvelopes, shares_one_redis
+from parjanya.broker.publish import publish_hop
 from parjanya.client import Client, TaskHandle
 from parjanya.config import Settings, load_config
 from parjanya.queues import INTAKE_QUEUE, queue_for
 from parjanya.schema import HopMessage
-from parjanya.tasks.publish import publish_hop
 
 pytestmark = pytest.mark.integration
 

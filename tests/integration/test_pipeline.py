@@ -9,12 +9,12 @@ import pytest
 import redis
 
 from parjanya.client import Client
-from parjanya.demo import demo_workload
 from parjanya.queues import TIER_TASK, dead_letter_queue_for, queue_for
+from parjanya.runtime.workload import demo_workload
 from parjanya.schema import TaskRequest, TaskStatus
 from parjanya.sim.ledger import prompt_key
 from parjanya.store import DeadLetterStore
-from parjanya.tasks.deadletter import replay
+from parjanya.worker.deadletter import replay
 
 from .conftest import Cluster, SimControl
 

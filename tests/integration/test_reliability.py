@@ -18,7 +18,7 @@ from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port
 from parjanya.schema import TaskStatus
 from parjanya.sim.ledger import prompt_key
 from parjanya.sim.server import SimServer
-from parjanya.tasks import chaos
+from parjanya.worker import chaos
 
 from .conftest import Cluster, SimControl, make_cluster, write_test_config
 

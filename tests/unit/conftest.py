@@ -14,7 +14,7 @@ from parjanya.config import ParjanyaConfig, Settings
 from parjanya.resilience.retry import set_testing
 from parjanya.schema import TaskRequest
 from parjanya.store import TaskStore
-from parjanya.tasks.context import WorkerContext, build_context
+from parjanya.worker.context import WorkerContext, build_context
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from parjanya.broker.envelope import HopEnvelopes
 from parjanya.queues import INTAKE_QUEUE, INTAKE_TASK, TIER_TASK, dead_letter_queue_for, queue_for
 from parjanya.schema import HopMessage, TaskStatus
 from parjanya.store import Claim, DeadLetterStore, TaskStore
-from parjanya.tasks.admission import Admission
-from parjanya.tasks.context import WorkerContext
+from parjanya.worker.admission import Admission
+from parjanya.worker.context import WorkerContext
 
 from .conftest import submit
 from .test_decode import envelope

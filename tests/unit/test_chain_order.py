@@ -1,6 +1,6 @@
 """The tier chain's order, pinned: retry wraps the middlewares, so the breaker sees every try.
 
-`tasks/chain.py` lists the middlewares (cache → rate limit → breaker → tracking) and
+`worker/chain.py` lists the middlewares (cache → rate limit → breaker → tracking) and
 `resilience/fallback.py` runs `retry_call` around `compose(middlewares, adapter)`. Docstrings said
 the breaker sat outside retry; these tests hold the code and the docs (breaker.py, base.py,
 docs/RELIABILITY.md) to the order that runs.
@@ -22,7 +22,7 @@ from parjanya.resilience.breaker_store import MemoryBreakerStore
 from parjanya.resilience.cache import CacheMiddleware
 from parjanya.resilience.ratelimit import RateLimitMiddleware
 from parjanya.resilience.track import TrackingMiddleware
-from parjanya.tasks.chain import build_chain
+from parjanya.worker.chain import build_chain
 from tests.unit.tier_fakes import Scripted, dep, run
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from parjanya.classify import classify
 from parjanya.config import ParjanyaConfig, RoutingConfig
-from parjanya.demo import demo_workload
+from parjanya.runtime.workload import demo_workload
 from parjanya.schema import TaskRequest
 
 EXPECTED_TIER = {"routine": "low", "architectural": "mid", "research": "high"}

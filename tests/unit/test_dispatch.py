@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterator
 import pytest
 
 from parjanya.aio import LoopThread
-from parjanya.tasks.dispatch import SHUTTING_DOWN, SOMEONE_ALONE, Dispatcher
+from parjanya.worker.dispatch import SHUTTING_DOWN, SOMEONE_ALONE, Dispatcher
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import fakeredis
 from parjanya.queues import INTAKE_QUEUE, INTAKE_TASK
 from parjanya.schema import TaskStatus
 from parjanya.store import TaskStore
-from parjanya.tasks.admission import Admission
-from parjanya.tasks.context import WorkerContext
-from parjanya.tasks.feeder import QueueFeeder
+from parjanya.worker.admission import Admission
+from parjanya.worker.context import WorkerContext
+from parjanya.worker.feeder import QueueFeeder
 
 from .conftest import submit
 from .test_admission import HOSTILE, Started, message_for

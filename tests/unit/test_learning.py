@@ -14,8 +14,8 @@ from parjanya.queues import Tier
 from parjanya.schema import HopMessage, RoutingDecision, TaskRequest, TaskResult, TaskStatus
 from parjanya.store import TaskStore
 from parjanya.store.outcomes import OutcomeLog
-from parjanya.tasks import learning as learning_module
-from parjanya.tasks.learning import Learning
+from parjanya.worker import learning as learning_module
+from parjanya.worker.learning import Learning
 
 PROMPT = "Apply the VAT reverse charge to invoice 1832."
 

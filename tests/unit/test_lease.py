@@ -7,7 +7,7 @@ import itertools
 import pytest
 import redis
 
-from parjanya.tasks.lease import LeaseRenewer
+from parjanya.worker.lease import LeaseRenewer
 
 TTL = 30.0
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import redis
 
-from parjanya.tasks.persist import retrying
+from parjanya.worker.persist import retrying
 
 
 class Clock:

@@ -14,13 +14,13 @@ from parjanya.app import create_app
 from parjanya.config import ParjanyaConfig, ReliabilityConfig, Settings
 from parjanya.schema import HopMessage, TaskRequest, TaskStatus
 from parjanya.store import TaskStore
-from parjanya.tasks import liveness as liveness_module
-from parjanya.tasks.context import WorkerContext, build_context
-from parjanya.tasks.dispatch import Dispatcher
-from parjanya.tasks.guard import launch
-from parjanya.tasks.liveness import EXIT_DEAF, Liveness, Watched, exit_deaf, read, went_deaf
-from parjanya.tasks.strategy import AsyncDispatch, BlockingDispatch, strategy_for
-from parjanya.tasks.topology import Unservable, check_topology
+from parjanya.worker import liveness as liveness_module
+from parjanya.worker.context import WorkerContext, build_context
+from parjanya.worker.dispatch import Dispatcher
+from parjanya.worker.guard import launch
+from parjanya.worker.liveness import EXIT_DEAF, Liveness, Watched, exit_deaf, read, went_deaf
+from parjanya.worker.strategy import AsyncDispatch, BlockingDispatch, strategy_for
+from parjanya.worker.topology import Unservable, check_topology
 
 from .conftest import submit
 

@@ -1,7 +1,7 @@
 """`parjanya alive`: exit 0 if a worker's liveness heartbeat is fresh and ok (a probe command).
 
 A Kubernetes exec probe, a compose healthcheck or a person runs it against the file a worker writes
-(`PARJANYA_LIVENESS_FILE`, else `<data dir>/alive/<host>-<pid>.json`; see `tasks/liveness.py`).
+(`PARJANYA_LIVENESS_FILE`, else `<data dir>/alive/<host>-<pid>.json`; see `worker/liveness.py`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def alive(
 ) -> None:
     """Check that a worker is serving: its feeders polled recently and its threads are alive."""
     from parjanya.config import get_config, get_settings
-    from parjanya.tasks.liveness import read
+    from parjanya.worker.liveness import read
 
     path = path or get_settings().liveness_file
     if path is None:

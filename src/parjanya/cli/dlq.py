@@ -10,7 +10,7 @@ from rich.table import Table
 
 from parjanya.client import Client
 from parjanya.store import DeadLetterStore
-from parjanya.tasks.deadletter import replay as replay_task
+from parjanya.worker.deadletter import replay as replay_task
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()

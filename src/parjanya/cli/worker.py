@@ -57,7 +57,7 @@ def worker(
         raise typer.BadParameter(f"--tier must be one of low, mid, high, not {tier!r}")
     from parjanya.app import app as celery_app
     from parjanya.config import get_config, get_settings
-    from parjanya.tasks.strategy import strategy_for
+    from parjanya.worker.strategy import strategy_for
 
     if stage == "intake":
         threads, pool = concurrency or 2, pool or "prefork"
@@ -72,7 +72,7 @@ def worker(
     celery_app.worker_main(
         worker_argv(stage, concurrency=threads, pool=pool, loglevel=loglevel, events=events)
     )
-    from parjanya.tasks.liveness import EXIT_DEAF, went_deaf
+    from parjanya.worker.liveness import EXIT_DEAF, went_deaf
 
     if went_deaf():  # a supervisor must see the failure and start a fresh worker
         raise typer.Exit(EXIT_DEAF)

@@ -9,7 +9,7 @@ tier" that production offers, since the sample does not depend on what the route
 confidence check thought.
 
 Pure decisions only: the worker side that starts shadows and files verdicts is
-`tasks/learning.py`.
+`worker/learning.py`.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ the async `call_next` style). Each piece knows one concern and nothing of the ot
                 └─ provider adapter (HTTP)                providers/openai.py, anthropic.py
 
 Retry wraps the middlewares, so each try passes through every piece again (one pass, one try, one
-`Attempt`); `tasks/chain.py` lists the pieces and tests/unit/test_chain_order.py pins the order.
+`Attempt`); `worker/chain.py` lists the pieces and tests/unit/test_chain_order.py pins the order.
 
 A piece refuses by raising a `providers.base.Refused` subtype (no call made: fallback moves on at
 once) and reports failures by letting the provider's `ProviderError` pass through after looking at

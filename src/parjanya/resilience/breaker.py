@@ -3,7 +3,7 @@
 `BreakerMiddleware` asks the store and the pure state machine (`breaker_state`) before each call:
 closed lets it through; open raises `CircuitOpen` (fallback moves to the next deployment at once);
 half-open lets exactly one call through, the probe, and refuses the rest until it settles. After the
-call it files the outcome, which may trip the breaker. It sits inside retry (`tasks/chain.py` lists
+call it files the outcome, which may trip the breaker. It sits inside retry (`worker/chain.py` lists
 it among the middlewares that `fallback.call_tier` runs once per try, inside `retry_call`), so one
 outcome is one try: five "consecutive failures" are five failed tries, a call and its retry count
 twice, and a breaker that a try opens refuses that call's retry (tests/unit/test_chain_order.py).

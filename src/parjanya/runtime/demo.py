@@ -9,7 +9,7 @@ from rich.table import Table
 
 from parjanya.client import Client
 from parjanya.config import get_config
-from parjanya.demo import demo_workload
+from parjanya.runtime.workload import demo_workload
 from parjanya.schema import TaskResult, TaskStatus
 
 console = Console()

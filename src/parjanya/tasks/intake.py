@@ -12,9 +12,9 @@ from parjanya.classify import PolicyRejection, classify
 from parjanya.queues import INTAKE_QUEUE, INTAKE_TASK
 from parjanya.schema import Attempt, ErrorInfo, HopMessage, TaskStatus, utcnow
 from parjanya.store import Claim
-from parjanya.tasks.admission import Admission
-from parjanya.tasks.context import WorkerContext, context
-from parjanya.tasks.guard import run_claimed
+from parjanya.worker.admission import Admission
+from parjanya.worker.context import WorkerContext, context
+from parjanya.worker.guard import run_claimed
 
 
 def classify_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:

@@ -19,12 +19,12 @@ from celery import signals
 from parjanya import keys
 from parjanya.broker import poison
 from parjanya.config import get_config, get_settings
-from parjanya.tasks.context import WorkerContext, context, current_context
-from parjanya.tasks.dispatch import Dispatcher
-from parjanya.tasks.feeder import QueueFeeder
-from parjanya.tasks.liveness import Liveness, Watched, default_path, exit_deaf
-from parjanya.tasks.reaper import Reaper
-from parjanya.tasks.topology import Unservable, check_topology, describe, is_redis
+from parjanya.worker.context import WorkerContext, context, current_context
+from parjanya.worker.dispatch import Dispatcher
+from parjanya.worker.feeder import QueueFeeder
+from parjanya.worker.liveness import Liveness, Watched, default_path, exit_deaf
+from parjanya.worker.reaper import Reaper
+from parjanya.worker.topology import Unservable, check_topology, describe, is_redis
 
 log = logging.getLogger("parjanya.worker")
 
@@ -162,7 +162,7 @@ def _start_feeders(ctx: WorkerContext, consumer: Any) -> None:
 
 
 def _start_liveness(ctx: WorkerContext) -> None:
-    """Watch the threads this worker cannot serve without (`tasks/liveness.py`)."""
+    """Watch the threads this worker cannot serve without (`worker/liveness.py`)."""
     path = ctx.settings.liveness_file or default_path(ctx.settings.data_dir)
     liveness = Liveness(path, ctx.config.reliability.liveness_stale_s, on_dead=_deaf)
     for feeder in _running.feeders:

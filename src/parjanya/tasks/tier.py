@@ -25,11 +25,11 @@ from parjanya.schema import (
     TaskStatus,
 )
 from parjanya.store import Claim
-from parjanya.tasks.admission import Admission
-from parjanya.tasks.context import WorkerContext, context
-from parjanya.tasks.deadletter import dead_letter
-from parjanya.tasks.persist import retrying
-from parjanya.tasks.strategy import ADMIT_WAIT_S
+from parjanya.worker.admission import Admission
+from parjanya.worker.context import WorkerContext, context
+from parjanya.worker.deadletter import dead_letter
+from parjanya.worker.persist import retrying
+from parjanya.worker.strategy import ADMIT_WAIT_S
 
 
 def chat_request_for(request: TaskRequest, *, redact: bool) -> ChatRequest:
@@ -64,7 +64,7 @@ async def tier_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> Non
     """Call the tier (on the event loop), then judge the answer and commit the verdict.
 
     A finished hop, the common case, is committed on the loop in a batch with others (one round
-    trip for many hops), retried through a store blip while the lease holds (`tasks/persist.py`);
+    trip for many hops), retried through a store blip while the lease holds (`worker/persist.py`);
     escalating and dead-lettering block on the store, so they run in a thread.
     """
     assert claim.request is not None and claim.doc is not None and message.stage != "intake"
@@ -203,7 +203,7 @@ def _escalate(
 
 
 def tier_admission(ctx: WorkerContext, queue: str) -> Admission:
-    """Tier hops start the way the worker's dispatch strategy says (`tasks/strategy.py`)."""
+    """Tier hops start the way the worker's dispatch strategy says (`worker/strategy.py`)."""
     return Admission(
         ctx,
         queue,

@@ -17,8 +17,8 @@ import threading
 from celery import Celery
 
 from parjanya import keys
+from parjanya.broker.publish import publish_hop
 from parjanya.store import TaskStore
-from parjanya.tasks.publish import publish_hop
 
 log = logging.getLogger("parjanya.reaper")
 

@@ -29,6 +29,7 @@ import httpx
 import redis.asyncio as aioredis
 from celery import Celery
 
+from parjanya.broker.publish import Outbox, publish_hop
 from parjanya.config import ParjanyaConfig
 from parjanya.learn.agreement import AnswerText, tool_names
 from parjanya.learn.shadow import (
@@ -45,7 +46,6 @@ from parjanya.schema import HopMessage, TaskRequest, TaskResult
 from parjanya.store import TaskStore
 from parjanya.store.batch import ScriptBatcher
 from parjanya.store.outcomes import OutcomeEntry, OutcomeLog
-from parjanya.tasks.publish import Outbox, publish_hop
 
 log = logging.getLogger("parjanya.learning")
 

@@ -1,8 +1,8 @@
 """Running an admitted hop: under its lease, with every error turned into a verdict on the task.
 
-`tasks/admission.py` decides whether a hop runs; this module runs it. Two ways: `run_claimed` in
+`worker/admission.py` decides whether a hop runs; this module runs it. Two ways: `run_claimed` in
 the calling thread (the classifier, blocking tier dispatch: the message is acknowledged after the
-work), `launch` on the process's event loop (async tier dispatch; see `tasks/dispatch.py` for why
+work), `launch` on the process's event loop (async tier dispatch; see `worker/dispatch.py` for why
 that is safe and what it buys). Either way an exception in the handler dead-letters the task with
 its history, except a lost store connection, which leaves the hop to its lease and the reaper.
 """
@@ -19,10 +19,10 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from parjanya.schema import ErrorInfo, HopMessage
 from parjanya.store import Claim
-from parjanya.tasks.admission import give_up, hand_back
+from parjanya.worker.admission import give_up, hand_back
 
 if TYPE_CHECKING:
-    from parjanya.tasks.context import WorkerContext
+    from parjanya.worker.context import WorkerContext
 
 log = logging.getLogger("parjanya.worker")
 

@@ -5,7 +5,7 @@ feeder popping raw bytes (`admit_raw`), or Celery's consumer handing a task body
 arguments (`admit_args`). Both decode with the same bounded rules (`broker.decode`), claim in the
 store, judge the claim here, and hand each granted hop to `start`, which the pool chose once: run
 it in this thread (the classifier, blocking tier dispatch) or launch it on the event loop (async
-tier dispatch; `tasks/strategy.py`).
+tier dispatch; `worker/strategy.py`).
 
 Total (docs/RELIABILITY.md modes 8 and 11): a message that does not decode is dead-lettered raw, once,
 with its reason; a hop that is terminal, stale or held elsewhere is acknowledged without work; a
@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 from parjanya.broker.decode import DecodeLimits, Undecodable, decode_args, decode_raw
 from parjanya.schema import ErrorInfo, HopMessage, TaskStatus
 from parjanya.store import Claim
-from parjanya.tasks.deadletter import dead_letter
+from parjanya.worker.deadletter import dead_letter
 
 if TYPE_CHECKING:
-    from parjanya.tasks.context import WorkerContext
+    from parjanya.worker.context import WorkerContext
 
 log = logging.getLogger("parjanya.worker")
 
@@ -147,7 +147,7 @@ class Admission:
             )
             if verdict == "run"
         ]
-        # Hops delivered more often go last: a suspect that must run alone (`tasks/dispatch.py`)
+        # Hops delivered more often go last: a suspect that must run alone (`worker/dispatch.py`)
         # then waits for its batch-mates to finish instead of holding them claimed while it runs,
         # and any suspect after the first is given back by the dispatcher.
         granted.sort(key=lambda entry: entry[2].deliveries)

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Protocol
 from parjanya.config import ReliabilityConfig
 from parjanya.schema import HopMessage
 from parjanya.store import Claim
-from parjanya.tasks.guard import AsyncHopHandler, launch, run_claimed
+from parjanya.worker.guard import AsyncHopHandler, launch, run_claimed
 
 if TYPE_CHECKING:
-    from parjanya.tasks.context import WorkerContext
+    from parjanya.worker.context import WorkerContext
 
-#: How long a Celery thread waits to admit while a hop runs alone (`tasks/dispatch.py`).
+#: How long a Celery thread waits to admit while a hop runs alone (`worker/dispatch.py`).
 ADMIT_WAIT_S = 10.0
 
 

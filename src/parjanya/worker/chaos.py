@@ -1,7 +1,7 @@
 """Fault injection for reliability drills: a worker that dies on a chosen task, as an OOM kill would.
 
 Set `PARJANYA_CHAOS_KILL_ON` to a string, and the worker installs `KillOn` as its `before_hop` hook
-(`tasks/context.py`): a process about to run a hop whose prompt contains the string sends itself
+(`worker/context.py`): a process about to run a hop whose prompt contains the string sends itself
 SIGKILL, with no cleanup and no acknowledgement, exactly what the kernel's OOM killer does to a task
 that blows up its worker. With a supervisor restarting the worker, such a task is delivered again
 and again until the store's delivery cap dead-letters it as poison (docs/RELIABILITY.md, T3). Unset (the

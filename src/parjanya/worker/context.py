@@ -4,7 +4,7 @@ The broker and the store are two handles, even when they are one Redis database:
 broker's queue lists, and everything else reads and writes the store. With the store apart
 (`PARJANYA_RESULT_URL` on another Redis or database), feeders popping through the store's client
 saw empty lists while Celery's consumer of tier queues was cancelled, so tier hops stalled.
-`tasks/topology.py` refuses, at start, a combination a worker cannot serve.
+`worker/topology.py` refuses, at start, a combination a worker cannot serve.
 
 The dispatch strategy and the fault-injection hook are decided here once, from config and
 settings (`build_context`); nothing on the hop path reads the environment or compares the mode.
@@ -24,6 +24,7 @@ from celery import Celery
 
 from parjanya.aio import LoopThread, loop_thread
 from parjanya.broker.poison import RawDeadLetters
+from parjanya.broker.publish import Outbox
 from parjanya.checkers import build_checker
 from parjanya.classify import Scorer, build_scorer
 from parjanya.confidence import AsyncConfidenceChecker
@@ -34,12 +35,11 @@ from parjanya.queues import Tier
 from parjanya.schema import TaskRequest
 from parjanya.store import TaskStore
 from parjanya.store.batch import ScriptBatcher
-from parjanya.tasks.chain import TierChain, build_chain, shared_redis
-from parjanya.tasks.dispatch import Dispatcher
-from parjanya.tasks.learning import Learning
-from parjanya.tasks.lease import LeaseRenewer
-from parjanya.tasks.publish import Outbox
-from parjanya.tasks.strategy import DispatchStrategy, strategy_for
+from parjanya.worker.chain import TierChain, build_chain, shared_redis
+from parjanya.worker.dispatch import Dispatcher
+from parjanya.worker.learning import Learning
+from parjanya.worker.lease import LeaseRenewer
+from parjanya.worker.strategy import DispatchStrategy, strategy_for
 
 #: Called with a hop's request right before it runs (fault injection in drills; None in production).
 BeforeHop = Callable[[TaskRequest | None], None]
@@ -82,7 +82,7 @@ class WorkerContext:
     @cached_property
     def leases(self) -> LeaseRenewer:
         """Renews through a client of its own that gives up within a third of the lease, so a
-        hung round trip leaves time to retry before the lease lapses (`tasks/lease.py`)."""
+        hung round trip leaves time to retry before the lease lapses (`worker/lease.py`)."""
         ttl = self.config.reliability.lease_ttl_s
         renewals = TaskStore.from_url(self.settings.store_url, socket_timeout=max(0.5, ttl / 3))
         return LeaseRenewer(renewals.heartbeat_many, ttl)
@@ -108,7 +108,7 @@ class WorkerContext:
 
     @cached_property
     def learning(self) -> Learning:
-        """Outcome records and shadow runs of answered tasks (tasks/learning.py)."""
+        """Outcome records and shadow runs of answered tasks (worker/learning.py)."""
         return Learning(self.store, self.outbox, self.app, self.aredis, self.config, self.http)
 
     @cached_property
@@ -143,7 +143,7 @@ def build_context(settings: Settings, config: ParjanyaConfig, app: Celery) -> Wo
     """Decide what a worker decides once: its dispatch strategy and its hooks."""
     before_hop: BeforeHop | None = None
     if settings.chaos_kill_on:
-        from parjanya.tasks.chaos import KillOn  # drills only; never imported in production
+        from parjanya.worker.chaos import KillOn  # drills only; never imported in production
 
         before_hop = KillOn(settings.chaos_kill_on)
     return WorkerContext(

@@ -4,7 +4,7 @@ Celery hands a worker one message at a time, with per-message bookkeeping that c
 as the work of a hop; on a 2-core machine one process admitted 170-350 messages a second that way,
 short of the 500 a second that 500 one-second calls in flight need. A feeder pops up to `batch`
 messages at once from the broker (a blocking pop when the list is empty, then RPOP with a count,
-oldest first) and hands them to its queue's `Admission` (`tasks/admission.py`), which decodes,
+oldest first) and hands them to its queue's `Admission` (`worker/admission.py`), which decodes,
 claims them in one pipelined round trip and starts each granted hop. On the intake queue Celery's
 consumer keeps serving beside it (competing consumers); a tier queue is the feeder's alone once it
 starts (`tasks/lifecycle.py`). With `feeder_batch: 0` Celery's consumer serves every queue, so a
@@ -17,7 +17,7 @@ after it, the hop holds a lease. If this process dies at either point, the reape
 The loop never lets an exception end it: the admission is total, and anything else (the broker
 unreachable) is logged and retried. `last_poll` says when the loop last came round (to pop, or
 to find the dispatcher full: a busy pool is not a deaf one), for the liveness check
-(`tasks/liveness.py`), which also ends the process if the thread dies anyway.
+(`worker/liveness.py`), which also ends the process if the thread dies anyway.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from contextlib import AbstractContextManager, nullcontext
 
 import redis
 
-from parjanya.tasks.admission import Admission
+from parjanya.worker.admission import Admission
 
 log = logging.getLogger("parjanya.feeder")
 
@@ -52,7 +52,7 @@ class QueueFeeder:
     ) -> None:
         """`room(batch)` says how many hops may be popped now (a tier's dispatcher: its free
         slots and backlog), and `admitting()` wraps pop and claim, so that no hop is claimed
-        beside one that runs alone (`tasks/dispatch.py`)."""
+        beside one that runs alone (`worker/dispatch.py`)."""
         self.broker, self.admission, self.batch = broker, admission, batch
         self.queue = admission.queue
         self.room, self.admitting, self.idle_block_s = room, admitting, idle_block_s

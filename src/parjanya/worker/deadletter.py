@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from celery import Celery
 
 from parjanya import results
+from parjanya.broker.publish import publish_hop
 from parjanya.queues import Stage, dead_letter_queue_for
 from parjanya.schema import (
     Attempt,
@@ -18,7 +19,6 @@ from parjanya.schema import (
     utcnow,
 )
 from parjanya.store import TaskStore
-from parjanya.tasks.publish import publish_hop
 
 
 def dead_letter(
