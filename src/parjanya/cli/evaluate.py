@@ -111,7 +111,12 @@ def evaluate_command(
     from parjanya.learn.calibrate import calibrate
     from parjanya.learn.confidence_eval import evaluate_checkers
     from parjanya.learn.evaluate import evaluate
-    from parjanya.learn.outcomes import OutcomeFormatError, default_data, read_outcomes
+    from parjanya.learn.outcomes import (
+        OutcomeFormatError,
+        default_data,
+        read_outcomes,
+        trained_sources,
+    )
 
     config = get_config()
     paths = files or [default_data()]
@@ -132,8 +137,7 @@ def evaluate_command(
         if not as_json:
             console.print(_table(reports))
             console.print(f"default: {scorers[0].note}")
-            fitted_on = set(map(str, bundled_points().trained_on.get("sources", [])))  # type: ignore[call-overload]
-            if fitted_on & {o.source for o in outcomes}:
+            if trained_sources(bundled_points().trained_on) & {o.source for o in outcomes}:
                 console.print("heuristic-fitted: its points were fitted on this data (in-sample)")
         checker_reports += evaluate_checkers(outcomes, config, reports[0].data)
         if checker_reports and config.confidence.checker != "judge" and not as_json:

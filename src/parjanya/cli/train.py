@@ -47,7 +47,12 @@ def train(
     # (a worker too) imports this module to register it.
     from parjanya.learn.fit import TrainOptions, fit_model
     from parjanya.learn.heuristic import fit_points
-    from parjanya.learn.outcomes import OutcomeFormatError, default_data, read_outcomes
+    from parjanya.learn.outcomes import (
+        OutcomeFormatError,
+        default_data,
+        read_outcomes,
+        trained_sources,
+    )
 
     paths = files or [default_data()]
     try:
@@ -71,7 +76,7 @@ def train(
     size_kb = output.stat().st_size / 1024
     console.print(
         f"wrote {output} ({size_kb:.0f} KB): {model.name}, {len(outcomes)} outcomes from "
-        f"{len(model.trained_on.get('sources', []))} sources"  # type: ignore[arg-type]
+        f"{len(trained_sources(model.trained_on))} sources"
     )
     weights = ", ".join(
         f"{n}={c:.3f}" for n, c in zip(model.features, model.coef, strict=True) if c > 0

@@ -24,7 +24,7 @@ from parjanya.classify.scorer import HeuristicScorer
 from parjanya.config import ParjanyaConfig
 from parjanya.learn.fit import TrainOptions, cross_validated
 from parjanya.learn.metrics import Curve, auroc, cost_quality_curve, strong_share_for
-from parjanya.learn.outcomes import Outcome
+from parjanya.learn.outcomes import Outcome, trained_sources
 from parjanya.queues import Tier
 
 __all__ = ["NamedScorer", "ScorerReport", "evaluate", "reference_scorers", "tier_costs"]
@@ -93,7 +93,7 @@ def heuristic_scorer(
 
 def learned_scorer(model: LearnedModel, label: str = "learned") -> NamedScorer:
     """Scores with the model, or out of fold when the data shares a source with its training."""
-    trained = set(_sources(model))
+    trained = trained_sources(model.trained_on)
     scorer = LearnedScorer(model)
 
     def scores(outcomes: Sequence[Outcome]) -> np.ndarray:
@@ -107,11 +107,6 @@ def learned_scorer(model: LearnedModel, label: str = "learned") -> NamedScorer:
         scores,
         " (refitted in folds grouped by source where the data shares its training sources)",
     )
-
-
-def _sources(model: LearnedModel) -> list[str]:
-    sources = model.trained_on.get("sources", [])
-    return [str(s) for s in sources] if isinstance(sources, list) else []
 
 
 def reference_scorers() -> list[NamedScorer]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ __all__ = [
     "default_data",
     "parse_outcome",
     "read_outcomes",
+    "trained_sources",
 ]
 
 
@@ -125,6 +126,12 @@ def parse_outcome(row: Any) -> Outcome:
     if isinstance(row, dict) and "results" not in row and "weak_correct" in row:
         row = _from_pairwise(row)
     return Outcome.model_validate(row)
+
+
+def trained_sources(trained_on: Mapping[str, object]) -> set[str]:
+    """The sources a model or fitted points name in their `trained_on` record (none if absent)."""
+    sources = trained_on.get("sources", [])
+    return {str(s) for s in sources} if isinstance(sources, list) else set()
 
 
 def read_outcomes(paths: Iterable[Path]) -> Iterator[Outcome]:
