@@ -151,3 +151,11 @@ def test_eval_prints_a_closing_line_per_scorer_and_calibrates_into_a_config(
     assert "calibrate scorer=default" in result.output
     written = config.read_text()
     assert "thresholds: {low: 3.5, mid: 6.5}" not in written and "max_escalations: 1" in written
+
+
+def test_eval_refits_with_the_models_own_recipe() -> None:
+    from parjanya.learn.fit import options_of
+
+    model = fit_model(synthetic(), TrainOptions(name="m", alpha=3.0, ngrams=True))
+    assert options_of(model) == TrainOptions(name="m", alpha=3.0, ngrams=True)
+    assert options_of(bundled_model()) == TrainOptions(name="difficulty-mmlu-v1")

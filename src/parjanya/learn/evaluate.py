@@ -22,7 +22,7 @@ from parjanya.classify.features import measure_text
 from parjanya.classify.learned import LearnedModel, LearnedScorer
 from parjanya.classify.scorer import HeuristicScorer
 from parjanya.config import ParjanyaConfig
-from parjanya.learn.fit import TrainOptions, cross_validated
+from parjanya.learn.fit import cross_validated, options_of
 from parjanya.learn.metrics import Curve, auroc, cost_quality_curve, strong_share_for
 from parjanya.learn.outcomes import Outcome, trained_sources
 from parjanya.queues import Tier
@@ -98,7 +98,7 @@ def learned_scorer(model: LearnedModel, label: str = "learned") -> NamedScorer:
 
     def scores(outcomes: Sequence[Outcome]) -> np.ndarray:
         if trained & {o.source for o in outcomes}:
-            folds = cross_validated(outcomes, TrainOptions(name=model.name))
+            folds = cross_validated(outcomes, options_of(model))
             return np.array([scorer.to_score(p) for p in folds])
         return np.array([scorer.score(o.text) for o in outcomes])
 

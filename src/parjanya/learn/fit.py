@@ -37,7 +37,7 @@ from parjanya.classify.learned import LearnedModel, LearnedScorer, NgramWeights,
 from parjanya.config import Thresholds
 from parjanya.learn.outcomes import Outcome
 
-__all__ = ["TrainOptions", "cross_validated", "fit_model", "score_knots"]
+__all__ = ["TrainOptions", "cross_validated", "fit_model", "options_of", "score_knots"]
 
 SEED = 0
 NGRAM_BUCKETS = 1 << 14
@@ -55,6 +55,16 @@ class TrainOptions:
     ngrams: bool = False
     ngram_alpha: float = 30.0
     folds: int = 5
+
+
+def options_of(model: LearnedModel) -> TrainOptions:
+    """The recipe a model was fitted with, to refit it in folds exactly as it was trained."""
+    alpha = model.trained_on.get("alpha", TrainOptions.alpha)
+    return TrainOptions(
+        name=model.name,
+        alpha=float(alpha) if isinstance(alpha, int | float) else TrainOptions.alpha,
+        ngrams=model.ngrams is not None,
+    )
 
 
 def feature_matrix(outcomes: Sequence[Outcome]) -> np.ndarray:
