@@ -1,4 +1,7 @@
-"""The default scorer, "features-v1": measured features through calibration curves, per dimension.
+"""The five dimensions, "features-v1": measured features through calibration curves, per dimension.
+
+Every decision records them; the heuristic scorer (`routing.scorer: heuristic`) also scores with
+their weighted sum, while the learned default scores with its own model (`scorer.py`).
 
 Why not count keywords: a list of "hard" words fires on any prompt that mentions them, so a short
 question that says "prove" scores like a real proof, and a long, many-constraint task without the

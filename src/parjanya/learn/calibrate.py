@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from parjanya.config import ParjanyaConfig
-from parjanya.learn.evaluate import tier_costs
+from parjanya.learn.evaluate import tier_cost
 from parjanya.learn.metrics import Scores, cost_quality_curve
 from parjanya.learn.outcomes import Outcome
 from parjanya.queues import TIERS
@@ -65,8 +65,8 @@ def _two_tiers(
 ) -> Calibration:
     weak_q = [o.weak.quality for o in outcomes]
     strong_q = [o.strong.quality for o in outcomes]
-    weak_c = [tier_costs(o, o.weak_tier, config) for o in outcomes]
-    strong_c = [tier_costs(o, o.strong_tier, config) for o in outcomes]
+    weak_c = [tier_cost(o, o.weak_tier, config) for o in outcomes]
+    strong_c = [tier_cost(o, o.strong_tier, config) for o in outcomes]
     curve = cost_quality_curve(s, weak_q, strong_q, weak_c, strong_c)
     k = curve.index_for(target)
     low = _between(curve.cut, k)
@@ -86,7 +86,7 @@ def _three_tiers(
     outcomes: Sequence[Outcome], s: np.ndarray, config: ParjanyaConfig, target: float
 ) -> Calibration:
     quality = np.array([[o.results[t].quality for t in TIERS] for o in outcomes])
-    cost = np.array([[tier_costs(o, t, config) for t in TIERS] for o in outcomes])
+    cost = np.array([[tier_cost(o, t, config) for t in TIERS] for o in outcomes])
     goal = target * quality[:, 2].mean()
     cuts = np.unique(np.quantile(s, np.linspace(0, 1, CANDIDATES + 1)))
     best: tuple[float, float, float, float, np.ndarray] | None = None

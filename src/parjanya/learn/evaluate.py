@@ -27,7 +27,7 @@ from parjanya.learn.metrics import Curve, auroc, cost_quality_curve, strong_shar
 from parjanya.learn.outcomes import Outcome, trained_sources
 from parjanya.queues import Tier
 
-__all__ = ["NamedScorer", "ScorerReport", "evaluate", "reference_scorers", "tier_costs"]
+__all__ = ["NamedScorer", "ScorerReport", "evaluate", "reference_scorers", "tier_cost"]
 
 SEED = 0
 TARGET = 0.95
@@ -69,7 +69,7 @@ def _fmt(value: float) -> str:
     return "nan" if math.isnan(value) else f"{value:.3f}"
 
 
-def tier_costs(outcome: Outcome, tier: Tier, config: ParjanyaConfig) -> float:
+def tier_cost(outcome: Outcome, tier: Tier, config: ParjanyaConfig) -> float:
     """What the outcome says the tier cost, else its primary deployment's price for this prompt."""
     result = outcome.results.get(tier)
     if result is not None and result.cost_usd is not None:
@@ -135,8 +135,8 @@ def evaluate(
     target: float = TARGET,
 ) -> list[ScorerReport]:
     labels = [o.needs_strong for o in outcomes]
-    weak_cost = [tier_costs(o, o.weak_tier, config) for o in outcomes]
-    strong_cost = [tier_costs(o, o.strong_tier, config) for o in outcomes]
+    weak_cost = [tier_cost(o, o.weak_tier, config) for o in outcomes]
+    strong_cost = [tier_cost(o, o.strong_tier, config) for o in outcomes]
     weak_q = [o.weak.quality for o in outcomes]
     strong_q = [o.strong.quality for o in outcomes]
     reports = []
