@@ -1,0 +1,75 @@
+"""The whole policy: one section per concern, each in its own module, checked together here."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from parjanya.config.api import ApiConfig
+from parjanya.config.base import Strict
+from parjanya.config.resilience import (
+    AuthDisableConfig,
+    BreakerConfig,
+    CacheConfig,
+    ContextConfig,
+    RateLimitConfig,
+    RetryConfig,
+)
+from parjanya.config.routing import RoutingConfig
+from parjanya.config.runtime import ConfidenceConfig, OutcomesConfig, ReliabilityConfig
+from parjanya.config.tiers import Deployment, TierConfig, default_tiers
+from parjanya.limits import RequestLimits
+from parjanya.queues import TIERS, Tier
+
+
+class ParjanyaConfig(Strict):
+    tiers: dict[Tier, TierConfig] = Field(default_factory=default_tiers)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    auth_disable: AuthDisableConfig = Field(default_factory=AuthDisableConfig)
+    rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    confidence: ConfidenceConfig = Field(default_factory=ConfidenceConfig)
+    context: ContextConfig = Field(default_factory=ContextConfig)
+    outcomes: OutcomesConfig = Field(default_factory=OutcomesConfig)
+    reliability: ReliabilityConfig = Field(default_factory=ReliabilityConfig)
+    # Bounds on a submitted request (limits.py); they may be lowered here, never raised.
+    limits: RequestLimits = Field(default_factory=RequestLimits)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+
+    @model_validator(mode="after")
+    def _every_tier_present(self) -> ParjanyaConfig:
+        missing = [t for t in TIERS if t not in self.tiers]
+        if missing:
+            raise ValueError(f"tiers {missing} have no deployments")
+        return self
+
+    @model_validator(mode="after")
+    def _judge_is_configured(self) -> ParjanyaConfig:
+        name = self.confidence.judge_deployment
+        if self.confidence.checker == "judge" and name is None:
+            raise ValueError("confidence.checker 'judge' needs confidence.judge_deployment")
+        if name is not None:
+            try:
+                self.deployment(name)
+            except KeyError:
+                raise ValueError(
+                    f"confidence.judge_deployment {name!r} is not a configured deployment"
+                ) from None
+        return self
+
+    @model_validator(mode="after")
+    def _shadow_judge_is_a_deployment(self) -> ParjanyaConfig:
+        name = self.routing.shadow_judge
+        if name is not None and name not in {
+            d.name for t in self.tiers.values() for d in t.deployments
+        }:
+            raise ValueError(f"routing.shadow_judge {name!r} is not a configured deployment")
+        return self
+
+    def deployment(self, name: str) -> Deployment:
+        for tier in self.tiers.values():
+            for deployment in tier.deployments:
+                if deployment.name == name:
+                    return deployment
+        raise KeyError(name)
