@@ -18,8 +18,9 @@ __all__ = ["MASK", "mask_url", "mask_urls_in"]
 
 MASK = "********"
 
-#: `password=...` (or `pass`, `passwd`) in a query string or key=value list.
-_QUERY_SECRET = re.compile(r"(?i)([?&;]pass(?:word|wd)?=)[^&;#\s]*")
+#: `password=...` (or `pass`, `passwd`, and prefixed ones like `sentinel_password`) in a query
+#: string or key=value list.
+_QUERY_SECRET = re.compile(r"(?i)([?&;](?:\w+_)?pass(?:word|wd)?=)[^&;#\s]*")
 #: `scheme://user:password@` anywhere in a text; the user part may be empty.
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^\s:/@]*:)[^\s@/]*@")
 

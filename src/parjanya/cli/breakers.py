@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from parjanya.config import ParjanyaConfig, get_config, get_settings
+from parjanya.connect import async_redis_client
 from parjanya.resilience.breaker import force_close
 from parjanya.resilience.breaker_state import Snapshot
 from parjanya.resilience.breaker_store import BreakerStore, RedisBreakerStore
@@ -23,7 +24,7 @@ console = Console()
 
 
 def _connect(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    return async_redis_client(url, socket_timeout=5)
 
 
 def _row(tier: str, name: str, snap: Snapshot, reset_after_s: float) -> dict[str, Any]:

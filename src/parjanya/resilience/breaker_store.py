@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 
 from parjanya import keys
+from parjanya.connect import async_redis_client
 from parjanya.resilience.breaker_state import (
     WINDOW_BUCKETS,
     BreakerRecord,
@@ -190,7 +191,7 @@ class RedisBreakerStore:
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> RedisBreakerStore:
-        client = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        client = async_redis_client(url, socket_timeout=5)
         return cls(client, **kwargs)
 
     async def load(self, deployment: str, window_s: float = 0.0) -> Snapshot:

@@ -41,6 +41,7 @@ from pydantic import ValidationError
 
 from parjanya import keys, metrics
 from parjanya.config import CacheConfig, Deployment
+from parjanya.connect import async_redis_client
 from parjanya.providers.base import ChatRequest, ChatResponse
 from parjanya.resilience.base import Next
 
@@ -101,7 +102,7 @@ class RedisCacheStore:
 
     @classmethod
     def from_url(cls, url: str) -> RedisCacheStore:
-        return cls(aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5))
+        return cls(async_redis_client(url, socket_timeout=5))
 
     async def get(self, key: str) -> str | None:
         value: Any = await self.redis.get(key)

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 
 from parjanya import keys
+from parjanya.connect import async_redis_client
 from parjanya.resilience import gcra
 from parjanya.resilience.gcra import Demand, Limit
 from parjanya.resilience.lua import CLOCK, Clock, clock_arg, seconds
@@ -151,7 +152,7 @@ class RedisRateLimitStore:
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> RedisRateLimitStore:
-        client = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        client = async_redis_client(url, socket_timeout=5)
         return cls(client, **kwargs)
 
     async def reserve(

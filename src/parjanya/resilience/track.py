@@ -35,6 +35,7 @@ import redis.asyncio as aioredis
 
 from parjanya import keys, metrics
 from parjanya.config import Deployment
+from parjanya.connect import async_redis_client
 from parjanya.providers.base import ChatRequest, ChatResponse, ProviderError, Refused
 from parjanya.queues import Tier
 from parjanya.resilience.base import Next
@@ -203,7 +204,7 @@ class RedisTrackStore:
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> RedisTrackStore:
-        client = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        client = async_redis_client(url, socket_timeout=5)
         return cls(client, **kwargs)
 
     async def begin(self, deployment: str, call_id: str, lease_s: float) -> None:

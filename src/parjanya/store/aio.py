@@ -19,6 +19,7 @@ from redis import asyncio as aioredis
 
 from parjanya import keys
 from parjanya.broker.envelope import Enqueue
+from parjanya.connect import async_redis_client
 from parjanya.schema import HopMessage, TaskRequest, TaskResult, TaskStatus
 from parjanya.store import scripts
 from parjanya.store.creation import Created, create_call, created_of
@@ -36,9 +37,7 @@ class AsyncTaskStore:
 
     @classmethod
     def from_url(cls, url: str, *, idempotency_ttl_s: int = 86_400) -> AsyncTaskStore:
-        client = aioredis.Redis.from_url(
-            url, socket_timeout=30, socket_connect_timeout=5, health_check_interval=30
-        )
+        client = async_redis_client(url, health_check_interval=30)
         return cls(client, idempotency_ttl_s=idempotency_ttl_s)
 
     async def create(

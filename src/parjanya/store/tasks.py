@@ -16,6 +16,7 @@ from redis.commands.core import Script
 
 from parjanya import keys
 from parjanya.broker.envelope import Enqueue
+from parjanya.connect import redis_client
 from parjanya.queues import Stage, dead_letter_queue_for
 from parjanya.schema import (
     DeadLetter,
@@ -72,7 +73,7 @@ class TaskStore:
 
     @classmethod
     def from_url(cls, url: str, *, socket_timeout: float = 30, **kwargs: Any) -> TaskStore:
-        client = redis.Redis.from_url(
+        client = redis_client(
             url,
             socket_timeout=socket_timeout,
             socket_connect_timeout=min(5, socket_timeout),

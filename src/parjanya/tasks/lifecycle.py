@@ -19,6 +19,7 @@ from celery import signals
 from parjanya import keys
 from parjanya.broker import poison
 from parjanya.config import get_config, get_settings
+from parjanya.connect import redis_client
 from parjanya.worker.context import WorkerContext, context, current_context
 from parjanya.worker.dispatch import Dispatcher
 from parjanya.worker.feeder import QueueFeeder
@@ -70,7 +71,7 @@ def _on_worker_init(sender: Any = None, **_: Any) -> None:
         # Recorded where the workers share it: the broker, unless the broker is not Redis.
         shared = settings.broker_url if is_redis(settings.broker_url) else settings.store_url
         check_visibility_timeout(
-            redis.Redis.from_url(shared, socket_connect_timeout=5),
+            redis_client(shared, socket_timeout=None),
             config.reliability.visibility_timeout_s,
         )
     except (Unservable, VisibilityTimeoutMismatch) as exc:

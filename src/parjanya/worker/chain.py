@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from parjanya.config import BalanceStrategy, ParjanyaConfig, TierConfig
+from parjanya.connect import async_redis_client
 from parjanya.providers import ChatRequest, ChatResponse
 from parjanya.queues import Tier
 from parjanya.resilience.balance import make_balancer
@@ -45,10 +46,9 @@ StaleLookup = Callable[[ChatRequest], Awaitable[ChatResponse | None]]
 
 
 def shared_redis(url: str, max_connections: int = 64) -> aioredis.Redis:
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=max_connections, timeout=20
+    return async_redis_client(
+        url, socket_timeout=None, socket_connect_timeout=None, max_connections=max_connections
     )
-    return aioredis.Redis(connection_pool=pool)
 
 
 @dataclass(frozen=True)

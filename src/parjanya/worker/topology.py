@@ -5,7 +5,8 @@ A worker reads hops from the broker and state from the store. They may be one Re
 or database: hops are published through kombu after the commit). What a worker cannot serve is
 refused at start with the reason, instead of starting and stalling:
 
-- a store that is not Redis (every state write is a Lua script);
+- a store that is not Redis (every state write is a Lua script); Redis behind Sentinel
+  (`sentinel://`, `parjanya.connect`) is Redis;
 - batch feeders (`reliability.feeder_batch` > 0) on a broker that is not Redis: they pop Redis
   lists. Set `feeder_batch: 0` to let Celery's consumer serve every queue.
 """
@@ -15,8 +16,10 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 from parjanya.config import ParjanyaConfig, Settings
+from parjanya.safeurl import mask_url
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+STORE_SCHEMES = (*REDIS_SCHEMES, "sentinel")
 
 
 class Unservable(RuntimeError):
@@ -30,7 +33,7 @@ def is_redis(url: str) -> bool:
 def check_topology(settings: Settings, config: ParjanyaConfig) -> None:
     store = urlparse(settings.store_url).scheme
     broker = urlparse(settings.broker_url).scheme
-    if store not in REDIS_SCHEMES:
+    if store not in STORE_SCHEMES:
         raise Unservable(
             f"the store must be Redis, not {store!r} (PARJANYA_RESULT_URL, else PARJANYA_BROKER_URL)"
         )
@@ -45,8 +48,7 @@ def describe(settings: Settings) -> str:
     """One line for the start-up log: one Redis, or the store apart (no passwords)."""
     if settings.store_url == settings.broker_url:
         return "broker and store: one Redis database (commits enqueue the next hop atomically)"
-    store = urlparse(settings.store_url)
     return (
-        f"store apart from the broker ({store.hostname}:{store.port}{store.path}): "
+        f"store apart from the broker ({mask_url(settings.store_url)}): "
         "hops are published after each commit"
     )
