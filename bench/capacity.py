@@ -34,7 +34,7 @@ sys.path.insert(0, str(BENCH))
 from parjanya.client import Client  # noqa: E402
 from parjanya.config import load_config  # noqa: E402
 from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
-from pipeline import PIPELINE_POOLS, _spawn  # noqa: E402
+from pipeline import PIPELINE_POOLS, _spawn, sim_config  # noqa: E402
 
 REQUEST = {
     "prompt": "Rename the variable tmp to total in cart.py.",
@@ -51,14 +51,7 @@ def _cpu(client: redis.Redis) -> float:
 
 def redis_figures(url: str, tmp: Path, tasks: int) -> dict[str, float]:
     sim_port = free_port()
-    import yaml
-
-    raw = yaml.safe_load((BENCH.parent / "config" / "parjanya.yaml").read_text())
-    for tier in raw["tiers"].values():
-        for deployment in tier["deployments"]:
-            deployment["base_url"] = f"http://127.0.0.1:{sim_port}/v1"
-    config_path = tmp / "parjanya.yaml"
-    config_path.write_text(yaml.safe_dump(raw))
+    config_path = sim_config(tmp, sim_port)
     env = {**os.environ, "PARJANYA_BROKER_URL": url, "PARJANYA_CONFIG": str(config_path)}
     python = [sys.executable, "-m", "parjanya"]
     sim = ["sim", "--port", str(sim_port), "--latency-scale", "0"]

@@ -123,14 +123,20 @@ def bench_bare(url: str, tmp: Path, args: argparse.Namespace) -> tuple[float, fl
             worker.wait(30)
 
 
-def bench_pipeline(url: str, tmp: Path, args: argparse.Namespace) -> tuple[float, float]:
-    sim_port = free_port()
+def sim_config(tmp: Path, sim_port: int) -> Path:
+    """The shipped config with every deployment pointed at a sim on `sim_port`."""
     raw = yaml.safe_load((REPO / "config" / "parjanya.yaml").read_text())
     for tier in raw["tiers"].values():
         for deployment in tier["deployments"]:
             deployment["base_url"] = f"http://127.0.0.1:{sim_port}/v1"
     config_path = tmp / "parjanya.yaml"
     config_path.write_text(yaml.safe_dump(raw))
+    return config_path
+
+
+def bench_pipeline(url: str, tmp: Path, args: argparse.Namespace) -> tuple[float, float]:
+    sim_port = free_port()
+    config_path = sim_config(tmp, sim_port)
     env = {**os.environ, "PARJANYA_BROKER_URL": url, "PARJANYA_CONFIG": str(config_path)}
     python = [sys.executable, "-m", "parjanya"]
     children = [

@@ -10,6 +10,15 @@ parameter (Celery takes it from `broker_transport_options`; a store URL must car
 The client then asks the Sentinels for the current primary on every new connection, so after a
 failover the next reconnect (which the store's retries make: `worker/persist.py`) reaches the new
 primary. The Sentinels themselves may need their own password (`sentinel_password=` in the query).
+
+Replication is asynchronous, so a write the old primary acknowledged may never reach the new one,
+and until Sentinel demotes it the old primary still takes writes that the switch then discards.
+So a client of a Sentinel URL waits, after every write, until `min_replicas` replicas (default 1;
+`&min_replicas=0` turns it off) have it (Redis `WAIT`, on the same connection, up to
+`replica_timeout_ms`, default 1000). A write they did not acknowledge raises `ReplicaAckError`, a
+`ConnectionError`: redis-py reconnects, asks the Sentinels again and repeats the write on the
+primary they name, as the store's own retries would. The scripts it repeats are idempotent: a
+create finds its task, a commit finds its hop already past.
 """
 
 from __future__ import annotations
@@ -20,13 +29,27 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.asyncio.sentinel import SentinelConnectionPool as AsyncSentinelPool
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-__all__ = ["SentinelURL", "async_redis_client", "parse_sentinel_url", "redis_client"]
+from parjanya import replicated
+from parjanya.replicated import ReplicaAckError
+
+__all__ = [
+    "ReplicaAckError",
+    "SentinelURL",
+    "async_redis_client",
+    "parse_sentinel_url",
+    "redis_client",
+]
 
 SENTINEL_SCHEME = "sentinel"
+#: Repeats of a write that met a failover: ~1 s apart once backed off, so about half a minute.
+FAILOVER_RETRIES = 30
 
 
 @dataclass(frozen=True)
@@ -39,6 +62,29 @@ class SentinelURL:
     password: str | None = None
     username: str | None = None
     sentinel_kwargs: dict[str, Any] = field(default_factory=dict)
+    min_replicas: int = 1
+    replica_timeout_ms: int = 1000
+
+    def sentinels(self, timeouts: dict[str, Any]) -> tuple[list[tuple[str, int]], dict[str, Any]]:
+        """The arguments of redis-py's `Sentinel`, sync or asyncio: hosts, then keywords."""
+        return list(self.hosts), {
+            "sentinel_kwargs": {**timeouts, **self.sentinel_kwargs},
+            **timeouts,
+        }
+
+    def primary(self, retry: type[Retry] | type[AsyncRetry]) -> dict[str, Any]:
+        """The keywords of `Sentinel.master_for`: which database, as whom, retried how long.
+
+        A write is repeated (same arguments, on the primary the Sentinels name then) for about
+        `FAILOVER_RETRY_S`: long enough for a promotion and the old primary's return as a
+        replica, before which a write cannot be acknowledged by one.
+        """
+        return {
+            "db": self.db,
+            "password": self.password,
+            "username": self.username,
+            "retry": retry(ExponentialBackoff(cap=1.0, base=0.05), FAILOVER_RETRIES),
+        }
 
 
 def is_sentinel(url: str) -> bool:
@@ -79,7 +125,14 @@ def parse_sentinel_url(url: str) -> SentinelURL:
     sentinel_kwargs: dict[str, Any] = {}
     if query.get("sentinel_password"):
         sentinel_kwargs["password"] = query["sentinel_password"][0]
+    try:
+        min_replicas = int(query.get("min_replicas", ["1"])[0])
+        replica_timeout_ms = int(query.get("replica_timeout_ms", ["1000"])[0])
+    except ValueError:
+        raise ValueError("min_replicas and replica_timeout_ms must be whole numbers") from None
     return SentinelURL(
+        min_replicas=max(0, min_replicas),
+        replica_timeout_ms=max(1, replica_timeout_ms),
         hosts=tuple(hosts),
         master_name=names[0],
         db=db,
@@ -110,16 +163,15 @@ def redis_client(
     if not is_sentinel(url):
         return redis.Redis.from_url(url, **timeouts, **kwargs)
     spec = parse_sentinel_url(url)
-    sentinel = Sentinel(
-        list(spec.hosts), sentinel_kwargs={**timeouts, **spec.sentinel_kwargs}, **timeouts
-    )
-    client: redis.Redis = sentinel.master_for(
+    hosts, options = spec.sentinels(timeouts)
+    client: replicated.AckedRedis = Sentinel(hosts, **options).master_for(
         spec.master_name,
-        db=spec.db,
-        password=spec.password,
-        username=spec.username,
+        redis_class=replicated.AckedRedis,
+        connection_class=replicated.ResolvingConnection,
+        **spec.primary(Retry),
         **kwargs,
     )
+    client.acks = replicated.Acks(spec.min_replicas, spec.replica_timeout_ms)
     return client
 
 
@@ -152,16 +204,15 @@ def async_redis_client(
             return aioredis.Redis(connection_pool=pool)
         return aioredis.Redis.from_url(url, **timeouts, **kwargs)
     spec = parse_sentinel_url(url)
-    sentinel = AsyncSentinel(
-        list(spec.hosts), sentinel_kwargs={**timeouts, **spec.sentinel_kwargs}, **timeouts
-    )
-    client: aioredis.Redis = sentinel.master_for(
+    hosts, options = spec.sentinels(timeouts)
+    client: replicated.AsyncAckedRedis = AsyncSentinel(hosts, **options).master_for(
         spec.master_name,
+        redis_class=replicated.AsyncAckedRedis,
+        connection_class=replicated.AsyncResolvingConnection,
         connection_pool_class=_BlockingSentinelPool if capped else AsyncSentinelPool,
-        db=spec.db,
-        password=spec.password,
-        username=spec.username,
+        **spec.primary(AsyncRetry),
         **capped,
         **kwargs,
     )
+    client.acks = replicated.Acks(spec.min_replicas, spec.replica_timeout_ms)
     return client

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,6 +185,16 @@ class Cluster:
                 break
             time.sleep(0.1)
         raise RuntimeError(f"{pool.stage} worker did not start:\n{pool.log.read_text()[-3000:]}")
+
+    @contextmanager
+    def serving(self, *stages: str) -> Iterator[Cluster]:
+        """One pool per stage for the `with` block, stopped however the block ends."""
+        try:
+            for stage in stages:
+                self.start(stage)
+            yield self
+        finally:
+            self.stop()
 
     def stop(self) -> None:
         for pool in self.pools:

@@ -111,17 +111,20 @@ def sentinel_cluster(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Cluster]:
     url, _ = sentinel_store
-    # Leases longer than a failover (about 2-4 s here): the switch must not look like a crash.
+    # Leases and hop time limits longer than a failover: with one replica, writes wait about ten
+    # seconds here for the old primary to rejoin as a replica; the switch must not look like a
+    # crash or a hung hop.
     running = make_cluster(
-        redis_url, sim, tmp_path_factory.mktemp("sentinel-cluster"), lease_ttl_s=15.0
+        redis_url,
+        sim,
+        tmp_path_factory.mktemp("sentinel-cluster"),
+        lease_ttl_s=30.0,
+        task_time_limit_s=60.0,
+        visibility_timeout_s=120.0,
     )
     running.env["PARJANYA_RESULT_URL"] = url
-    try:
-        running.start("intake")
-        running.start("low")
+    with running.serving("intake", "low"):
         yield running
-    finally:
-        running.stop()
 
 
 def test_a_failover_of_the_store_under_load_loses_nothing_and_calls_nothing_twice(

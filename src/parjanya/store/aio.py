@@ -55,7 +55,7 @@ class AsyncTaskStore:
             enqueue=enqueue,
         )
         reply = await self._batched_create(call_keys, call_args)
-        return created_of(reply, request, enqueued)
+        return created_of(reply, request, call_args, enqueued)
 
     async def _batched_create(self, call_keys: list[str], call_args: list[Any]) -> Any:
         """Creates that arrive in the same turn of the event loop go to Redis as one pipeline:

@@ -80,10 +80,17 @@ def create_call(
     return call_keys, call_args, message is not None
 
 
-def created_of(reply: list[Any], request: TaskRequest, enqueued: bool) -> Created:
-    """CREATE's reply as a `Created`; a reused idempotency key with another body raises."""
+def created_of(
+    reply: list[Any], request: TaskRequest, call_args: list[Any], enqueued: bool
+) -> Created:
+    """CREATE's reply as a `Created`; a reused idempotency key with another body raises.
+
+    A "duplicate" naming the id this very call chose is this call's own write, seen again when a
+    lost reply made the client repeat it (a reconnect, a failover of the store): it was created
+    here, and its intake message pushed with it if it was to be.
+    """
     verdict, existing_id, same = (v.decode() if isinstance(v, bytes) else str(v) for v in reply)
     if verdict == "duplicate" and same != "1":
         raise IdempotencyConflict(request.idempotency_key or "", existing_id)
-    created = verdict == "created"
+    created = verdict == "created" or existing_id == call_args[0]
     return Created(task_id=existing_id, created=created, enqueued=created and enqueued)

@@ -102,7 +102,8 @@ class TaskStore:
             enqueue=enqueue,
             shadow_of=shadow_of,
         )
-        return created_of(self._create(keys=call_keys, args=call_args), request, enqueued)
+        reply = self._create(keys=call_keys, args=call_args)
+        return created_of(reply, request, call_args, enqueued)
 
     def uncreate(self, task_id: str, request: TaskRequest) -> bool:
         idem_key = keys.idempotency(request.idempotency_key) if request.idempotency_key else ""
