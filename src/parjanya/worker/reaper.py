@@ -9,9 +9,12 @@ lets one of them reap per period. Republishing is always safe because the claim 
 A lease that lapsed while the store itself did not answer (a paused or swapping redis-server, a
 network stall) is no sign that its holder died: no holder could renew. When the store comes back,
 the reaper's first round trip and the holders' renewals race, and a hop reaped in that race runs
-twice. So a round trip that failed, or took longer than a sweep period, marks the store as having
-been away, and the reaper republishes nothing for half a lease after it: the renewer retries well
-within that (`worker/lease.py`), and a holder that did die is recovered that much later
+twice. So a round trip that failed, or took longer than a sweep period or a sixth of the lease,
+marks the store as having been away, and the reaper republishes nothing for half a lease after
+it: the renewer retries well within that (`worker/lease.py`), and a holder that did die is
+recovered that much later. A pause long enough to lapse a lease (over two thirds of it, since
+leases are renewed every third) always shows while `reaper_interval_s` is at most half the lease
+(the defaults: 5 s and 30 s): a sweep starts in it and waits out the rest
 (docs/RELIABILITY.md mode 5; `tests/integration/test_store_pause.py`).
 """
 
@@ -62,6 +65,7 @@ class Reaper:
         self.store, self.app = store, app
         self.interval_s, self.requeue_after_s = interval_s, requeue_after_s
         self.grace_s = lease_ttl_s / 2  # after the store was away: time for holders to renew
+        self.slow_s = min(interval_s, lease_ttl_s / 6)  # a round trip this long: it was away
         self.clock = clock
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self._away_until = 0.0  # republish nothing before this (the store was away)
@@ -81,7 +85,7 @@ class Reaper:
         except Exception:
             self._was_away()
             raise
-        if self.clock() - started > self.interval_s:
+        if self.clock() - started > self.slow_s:
             self._was_away()
         if not mine or self.clock() < self._away_until:
             return 0
