@@ -20,11 +20,11 @@ import redis
 from celery import Celery
 
 from parjanya.app import create_app
-from parjanya.broker.publish import Outbox, publish_hop
 from parjanya.config import ParjanyaConfig, Settings, get_config
 from parjanya.limits import DEFAULT_LIMITS, RequestLimits
-from parjanya.schema import HopMessage, TaskRequest, TaskResult
+from parjanya.schema import TaskRequest, TaskResult
 from parjanya.store import Created, IdempotencyConflict, TaskStore
+from parjanya.store.outbox import Outbox
 
 RequestLike = TaskRequest | Mapping[str, Any] | str
 
@@ -108,23 +108,15 @@ class Client:
         return self._submit_valid(as_request(request, self.config.limits))
 
     def _submit_valid(self, task: TaskRequest) -> TaskHandle:
-        created = self.store.create(
-            task,
-            requeue_after_s=self.config.reliability.requeue_after_s,
-            enqueue=self.outbox.message_for,
+        created = self.outbox.create(
+            self.store, task, requeue_after_s=self.config.reliability.requeue_after_s
         )
-        self.publish_created(created, task)
         return TaskHandle(self, created.task_id, created=created.created)
 
     def publish_created(self, created: Created, task: TaskRequest) -> None:
         """Publish the intake message of a task recorded without it (the store and the broker
         are not one Redis database); if that fails, withdraw the record and raise."""
-        if created.created and not created.enqueued:
-            try:
-                publish_hop(self.app, HopMessage(task_id=created.task_id, hop=0, stage="intake"))
-            except Exception:
-                self.store.uncreate(created.task_id, task)
-                raise
+        self.outbox.publish_created(self.store, created, task)
 
     def submit_many(self, requests: Iterable[RequestLike]) -> list[TaskHandle]:
         """Validate every request first, so a bad one enqueues none of them."""

@@ -160,3 +160,34 @@ def test_closing_gives_back_what_has_not_started(dispatcher: Dispatcher) -> None
     assert not dispatcher.alone and dispatcher.inflight == 2  # running hops carry on
     hops.finish("a")
     hops.finish("b")
+
+
+def test_a_second_close_returns_only_once_the_first_has_given_everything_back(
+    dispatcher: Dispatcher,
+) -> None:
+    """The SIGTERM hook closes in a thread; the shutdown hook closes again, then drains and exits:
+    it must not exit while the first close is still giving hops back (tasks/lifecycle.py)."""
+    giving_back, release = threading.Event(), threading.Event()
+    given_back: list[str] = []
+    hops = Hops(dispatcher)
+    hops.submit("a")
+    hops.submit("b")
+    _until(lambda: hops.log == ["a start", "b start"])
+
+    def slow_give_back(reason: str) -> None:  # the store write of a hand-back, held
+        giving_back.set()
+        release.wait(timeout=5)
+        given_back.append(reason)
+
+    dispatcher.submit(hops.job("waiting"), give_back=slow_give_back)
+    first = _in_thread(dispatcher.close)
+    assert giving_back.wait(timeout=5)
+    second = _in_thread(dispatcher.close)
+    time.sleep(0.05)
+    assert second.is_alive() and given_back == []
+    release.set()
+    second.join(timeout=5)
+    assert given_back == [SHUTTING_DOWN]
+    first.join(timeout=5)
+    hops.finish("a")
+    hops.finish("b")

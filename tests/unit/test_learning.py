@@ -9,22 +9,23 @@ import fakeredis
 import httpx
 import pytest
 
-from parjanya.config import ParjanyaConfig, RoutingConfig
+from parjanya.app import create_app
+from parjanya.config import ParjanyaConfig, RoutingConfig, Settings
 from parjanya.queues import Tier
 from parjanya.schema import HopMessage, RoutingDecision, TaskRequest, TaskResult, TaskStatus
 from parjanya.store import TaskStore
+from parjanya.store import outbox as outbox_module
+from parjanya.store.outbox import Outbox
 from parjanya.store.outcomes import OutcomeLog
-from parjanya.worker import learning as learning_module
 from parjanya.worker.learning import Learning
 
 PROMPT = "Apply the VAT reverse charge to invoice 1832."
 
 
-class NoOutbox:
+def _apart_outbox(config: ParjanyaConfig) -> Outbox:
     """The store and broker are not one Redis here: every hop is published after the write."""
-
-    def message_for(self, message: HopMessage) -> None:
-        return None
+    app = create_app(Settings(broker_url="redis://127.0.0.1:1/0"), config)  # never connected
+    return Outbox(app, "redis://127.0.0.1:1/1")
 
 
 def _answer(
@@ -63,12 +64,11 @@ def world(monkeypatch: pytest.MonkeyPatch) -> tuple[TaskStore, Learning, list[Ho
     server = fakeredis.FakeServer()
     store = TaskStore(fakeredis.FakeRedis(server=server))
     published: list[HopMessage] = []
-    monkeypatch.setattr(learning_module, "publish_hop", lambda app, hop: published.append(hop))
+    monkeypatch.setattr(outbox_module, "publish_hop", lambda app, hop: published.append(hop))
     config = ParjanyaConfig(routing=RoutingConfig(shadow_rate=1.0))
     learning = Learning(
         store,
-        NoOutbox(),  # type: ignore[arg-type]
-        None,  # type: ignore[arg-type]
+        _apart_outbox(config),
         fakeredis.FakeAsyncRedis(server=server),
         config,
     )
@@ -145,8 +145,7 @@ def test_a_shadow_judge_must_be_a_configured_deployment_and_is_used_when_it_is()
     config = ParjanyaConfig(routing=RoutingConfig(shadow_rate=1.0, shadow_judge="sim-small"))
     learning = Learning(
         TaskStore(fakeredis.FakeRedis(server=server)),
-        NoOutbox(),  # type: ignore[arg-type]
-        None,  # type: ignore[arg-type]
+        _apart_outbox(config),
         fakeredis.FakeAsyncRedis(server=server),
         config,
         httpx.AsyncClient(),

@@ -116,3 +116,36 @@ def test_with_nothing_held_the_renewer_waits_and_calls_nothing(store: Store, clo
         renewer.tick()
     renewer.tick()
     assert store.calls == [[("t", "1")]]
+
+
+def test_past_the_leases_deadline_the_renewer_still_retries_promptly(
+    renewer: LeaseRenewer, store: Store, clock: Clock
+) -> None:
+    """A pause longer than two thirds of the lease lapses it by the clock: the first renewal
+    once the store is back must come soon, before the reaper's grace ends (worker/reaper.py)."""
+    renewer.tick()
+    store.down = True
+    clock.now += TTL / 3
+    waits = []
+    while clock.now < 1000 + 2 * TTL:
+        wait = renewer.tick()
+        waits.append(wait)
+        clock.now += wait
+    assert max(waits) <= TTL / 10
+
+
+def test_a_hop_that_finished_while_its_renewal_was_on_the_way_is_not_superseded(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    leases: dict[tuple[str, str], object] = {}
+
+    def renew(held: list[tuple[str, str]], ttl_s: float) -> list[bool]:
+        leases[("done", "1")].__exit__(None, None, None)  # type: ignore[attr-defined]
+        return [False] * len(held)  # the commit landed first; and "lost" was taken over
+
+    renewer = LeaseRenewer(renew, TTL, clock=clock, start=False)
+    for key in (("done", "1"), ("lost", "1")):
+        leases[key] = renewer.hold(*key).__enter__()
+    renewer.tick()
+    assert "lease on lost superseded" in caplog.text
+    assert "lease on done" not in caplog.text

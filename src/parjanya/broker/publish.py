@@ -1,4 +1,6 @@
-"""The one place that puts a hop on a queue: inside the store's commit, or by kombu after it.
+"""Publishing a hop's message through kombu: the store's outbox (`store/outbox.py`) calls it when
+its own commit could not push the message (the store apart from the broker), and the reaper and
+replay republish through it.
 
 Messages are ordinary Celery protocol-2 task messages (built by `app.amqp.as_task_v2`), so any
 Celery worker, Flower and `celery inspect` understand them. They are published with a kombu
@@ -12,13 +14,11 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
 from kombu import Producer
 
-from parjanya.broker.envelope import Enqueue, HopEnvelopes, shares_one_redis
 from parjanya.queues import queue_for, task_for
 from parjanya.schema import HopMessage
 
@@ -63,29 +63,3 @@ def publish_hop(app: Celery, message: HopMessage) -> None:
         retry_policy=_RETRY_POLICY,
         **task.properties,
     )
-
-
-class Outbox:
-    """Hands the next hop to its queue as part of the commit that makes it owed.
-
-    When the store and the broker share one Redis database, `message_for` gives the message the
-    store's commit script pushes itself (`broker.envelope`); otherwise it gives None and
-    `hand_off` publishes through kombu once the commit has succeeded (a publish lost between
-    the two is republished by the reaper, since the store already says the hop is owed).
-    """
-
-    def __init__(self, app: Celery, store_url: str) -> None:
-        self.app = app
-        self._envelopes = HopEnvelopes(app) if shares_one_redis(store_url, app) else None
-
-    def message_for(self, message: HopMessage) -> Enqueue | None:
-        return None if self._envelopes is None else self._envelopes.for_hop(message)
-
-    def hand_off(self, message: HopMessage, commit: Callable[[Enqueue | None], bool]) -> bool:
-        """Run `commit` (a store write that makes `message` owed), then make sure it is queued."""
-        enqueue = self.message_for(message)
-        if not commit(enqueue):
-            return False
-        if enqueue is None:
-            publish_hop(self.app, message)
-        return True

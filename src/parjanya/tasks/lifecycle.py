@@ -23,7 +23,15 @@ from parjanya.connect import redis_client
 from parjanya.worker.context import WorkerContext, context, current_context
 from parjanya.worker.dispatch import Dispatcher
 from parjanya.worker.feeder import QueueFeeder
-from parjanya.worker.liveness import Liveness, Watched, default_path, exit_deaf
+from parjanya.worker.liveness import (
+    PRUNE_AFTER,
+    Liveness,
+    Watched,
+    default_dir,
+    default_path,
+    exit_deaf,
+    prune,
+)
 from parjanya.worker.reaper import Reaper
 from parjanya.worker.topology import Unservable, check_topology, describe, is_redis
 
@@ -90,7 +98,11 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     poison.install(ctx.dead_letters)
     limits = ctx.config.reliability
     _running.reaper = Reaper(
-        ctx.store, app, interval_s=limits.reaper_interval_s, requeue_after_s=limits.requeue_after_s
+        ctx.store,
+        app,
+        interval_s=limits.reaper_interval_s,
+        requeue_after_s=limits.requeue_after_s,
+        lease_ttl_s=limits.lease_ttl_s,
     )
     _running.reaper.start()
     log.info("reaper started (every %.1fs)", limits.reaper_interval_s)
@@ -164,8 +176,10 @@ def _start_feeders(ctx: WorkerContext, consumer: Any) -> None:
 
 def _start_liveness(ctx: WorkerContext) -> None:
     """Watch the threads this worker cannot serve without (`worker/liveness.py`)."""
+    stale_s = ctx.config.reliability.liveness_stale_s
+    prune(default_dir(ctx.settings.data_dir), PRUNE_AFTER * stale_s)  # kill -9'd workers' files
     path = ctx.settings.liveness_file or default_path(ctx.settings.data_dir)
-    liveness = Liveness(path, ctx.config.reliability.liveness_stale_s, on_dead=_deaf)
+    liveness = Liveness(path, stale_s, on_dead=_deaf)
     for feeder in _running.feeders:
         liveness.watch(
             Watched(

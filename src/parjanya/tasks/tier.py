@@ -9,6 +9,7 @@ from celery import Task
 
 from parjanya import results
 from parjanya.app import app
+from parjanya.broker.envelope import Enqueue
 from parjanya.classify import redact_pii
 from parjanya.confidence import Confidence
 from parjanya.escalation import Escalate, Finish, GiveUp, decide
@@ -28,7 +29,7 @@ from parjanya.store import Claim
 from parjanya.worker.admission import Admission
 from parjanya.worker.context import WorkerContext, context
 from parjanya.worker.deadletter import dead_letter
-from parjanya.worker.persist import retrying
+from parjanya.worker.persist import retrying, retrying_blocking
 from parjanya.worker.strategy import ADMIT_WAIT_S
 
 
@@ -159,7 +160,15 @@ def conclude(
             last = call.errors[-1] if call.errors else None
             detail = f"{why}; last error: {last.error_type}: {last}" if last else why
             error = ErrorInfo(type=last.error_type if last else "exhausted", message=detail[:1000])
-            dead_letter(ctx.store, doc, token=claim.token, hop=hop, stage=tier, error=error)
+            dead_letter(
+                ctx.store,
+                doc,
+                token=claim.token,
+                hop=hop,
+                stage=tier,
+                error=error,
+                within_s=ctx.config.reliability.lease_ttl_s,
+            )
 
 
 def _escalate(
@@ -188,17 +197,25 @@ def _escalate(
     results.charge(doc)
     following = HopMessage(task_id=doc.id, hop=hop + 1, stage=higher)
     results.open_hop(doc, following.hop, following.stage)
-    if ctx.outbox.hand_off(
-        following,
-        lambda enqueue: ctx.store.transition(
-            doc,
-            token=token,
-            hop=following.hop,
-            stage=higher,
-            deadline_s=ctx.config.reliability.requeue_after_s,
-            enqueue=enqueue,
-        ),
-    ):
+    limits = ctx.config.reliability
+
+    def commit(enqueue: Enqueue | None) -> bool:
+        # Retried through a store blip while the lease holds (`worker/persist.py`). A retry of a
+        # write that landed is refused by the fence: with the store apart nothing is published
+        # then, and the reaper republishes the owed hop after `requeue_after_s`.
+        return retrying_blocking(
+            lambda: ctx.store.transition(
+                doc,
+                token=token,
+                hop=following.hop,
+                stage=higher,
+                deadline_s=limits.requeue_after_s,
+                enqueue=enqueue,
+            ),
+            limits.lease_ttl_s,
+        )
+
+    if ctx.outbox.hand_off(following, commit):
         ctx.store.count(f"escalations_{reason}")
 
 

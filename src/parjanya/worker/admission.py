@@ -62,7 +62,13 @@ def give_up(ctx: WorkerContext, message: HopMessage, claim: Claim, error: ErrorI
     # The handler may have added attempts to the claimed doc before failing: they are history too.
     assert claim.doc is not None
     dead_letter(
-        ctx.store, claim.doc, token=claim.token, hop=message.hop, stage=message.stage, error=error
+        ctx.store,
+        claim.doc,
+        token=claim.token,
+        hop=message.hop,
+        stage=message.stage,
+        error=error,
+        within_s=ctx.config.reliability.lease_ttl_s,
     )
 
 

@@ -24,7 +24,6 @@ from celery import Celery
 
 from parjanya.aio import LoopThread, loop_thread
 from parjanya.broker.poison import RawDeadLetters
-from parjanya.broker.publish import Outbox
 from parjanya.checkers import build_checker
 from parjanya.classify import Scorer, build_scorer
 from parjanya.confidence import AsyncConfidenceChecker
@@ -35,6 +34,7 @@ from parjanya.queues import Tier
 from parjanya.schema import TaskRequest
 from parjanya.store import TaskStore
 from parjanya.store.batch import ScriptBatcher
+from parjanya.store.outbox import Outbox
 from parjanya.worker.chain import TierChain, build_chain, shared_redis
 from parjanya.worker.dispatch import Dispatcher
 from parjanya.worker.learning import Learning
@@ -109,7 +109,7 @@ class WorkerContext:
     @cached_property
     def learning(self) -> Learning:
         """Outcome records and shadow runs of answered tasks (worker/learning.py)."""
-        return Learning(self.store, self.outbox, self.app, self.aredis, self.config, self.http)
+        return Learning(self.store, self.outbox, self.aredis, self.config, self.http)
 
     @cached_property
     def aredis(self) -> aioredis.Redis:

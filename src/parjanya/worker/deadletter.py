@@ -19,12 +19,25 @@ from parjanya.schema import (
     utcnow,
 )
 from parjanya.store import TaskStore
+from parjanya.worker.persist import retrying_blocking
 
 
 def dead_letter(
-    store: TaskStore, doc: TaskResult, *, token: str, hop: int, stage: Stage, error: ErrorInfo
+    store: TaskStore,
+    doc: TaskResult,
+    *,
+    token: str,
+    hop: int,
+    stage: Stage,
+    error: ErrorInfo,
+    within_s: float = 0.0,
 ) -> bool:
-    """Move a held task to `dead_lettered` with its whole history, and list it on its DLQ."""
+    """Move a held task to `dead_lettered` with its whole history, and list it on its DLQ.
+
+    The write is retried through a store blip for up to `within_s` (the hop's lease, which its
+    holder keeps renewing meanwhile; `worker/persist.py`), rather than leaving the hop to the
+    reaper, which would run it again.
+    """
     now = utcnow()
     results.record(
         doc,
@@ -47,7 +60,10 @@ def dead_letter(
         error=error,
         replays=doc.replays,
     )
-    committed = store.transition(doc, token=token, hop=hop, stage=stage, dead_letter=entry)
+    committed = retrying_blocking(
+        lambda: store.transition(doc, token=token, hop=hop, stage=stage, dead_letter=entry),
+        within_s,
+    )
     if committed:
         store.count(f"dead_letters_{stage}")
     return committed

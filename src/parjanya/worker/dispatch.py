@@ -71,6 +71,7 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._pump_due = False
         self._closed = False
+        self._closing = threading.Lock()  # held while `close` gives hops back
         self._alone: _Admitted | bool = False  # True while waiting for the others to finish
         self._admitting: Counter[int] = Counter()  # threads inside `admitting`
         self.peak = 0
@@ -199,16 +200,23 @@ class Dispatcher:
                 self._pump()
 
     def close(self) -> None:
-        """Start no more jobs and give back those not started; running ones carry on."""
-        with self._state:
-            self._closed = True
-            unstarted = list(self._pending)
-            self._pending.clear()
-            if self._alone in unstarted:
-                self._alone = False
-            self._state.notify_all()
-        for admitted in unstarted:
-            admitted.give_back(SHUTTING_DOWN)
+        """Start no more jobs and give back those not started; running ones carry on.
+
+        Returns only once every hop not started has been given back, also when another thread's
+        `close` took them: the SIGTERM hook closes in a thread of its own, and the shutdown hook
+        that closes again then drains and exits. Had it returned at once, the process could end
+        with the store writes of giving back unfinished, leaving those hops to their leases.
+        """
+        with self._closing:
+            with self._state:
+                self._closed = True
+                unstarted = list(self._pending)
+                self._pending.clear()
+                if self._alone in unstarted:
+                    self._alone = False
+                self._state.notify_all()
+            for admitted in unstarted:
+                admitted.give_back(SHUTTING_DOWN)
 
     def drain(self, timeout_s: float) -> bool:
         """Wait for running hops; True when none is left."""

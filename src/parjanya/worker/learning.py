@@ -27,9 +27,7 @@ from collections.abc import Awaitable
 
 import httpx
 import redis.asyncio as aioredis
-from celery import Celery
 
-from parjanya.broker.publish import Outbox, publish_hop
 from parjanya.config import ParjanyaConfig
 from parjanya.learn.agreement import AnswerText, tool_names
 from parjanya.learn.shadow import (
@@ -42,9 +40,10 @@ from parjanya.learn.shadow import (
 from parjanya.providers.base import build_provider
 from parjanya.providers.transport import JsonPoster
 from parjanya.queues import Tier
-from parjanya.schema import HopMessage, TaskRequest, TaskResult
+from parjanya.schema import TaskRequest, TaskResult
 from parjanya.store import TaskStore
 from parjanya.store.batch import ScriptBatcher
+from parjanya.store.outbox import Outbox
 from parjanya.store.outcomes import OutcomeEntry, OutcomeLog
 
 log = logging.getLogger("parjanya.learning")
@@ -57,13 +56,12 @@ class Learning:
         self,
         store: TaskStore,
         outbox: Outbox,
-        app: Celery,
         aredis: aioredis.Redis,
         config: ParjanyaConfig,
         http: JsonPoster | httpx.AsyncClient | None = None,
     ) -> None:
         """`http` carries the judge's calls when `routing.shadow_judge` names one."""
-        self.store, self.outbox, self.app, self.config = store, outbox, app, config
+        self.store, self.outbox, self.config = store, outbox, config
         self.log = OutcomeLog(
             store.redis,
             max_records=config.outcomes.max_records,
@@ -114,8 +112,7 @@ class Learning:
             enqueue=self.outbox.message_for,
             shadow_of=task_id,
         )
-        if created.created and not created.enqueued:
-            publish_hop(self.app, HopMessage(task_id=created.task_id, hop=0, stage="intake"))
+        self.outbox.publish_intake(created)
         self.store.count("shadows_started")
 
     async def _judge(self, request: TaskRequest, shadow: TaskResult, original_id: str) -> None:

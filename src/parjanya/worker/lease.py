@@ -7,10 +7,14 @@ token already refuses this holder's commit.
 
 Renewals are paced from the start of the last one that succeeded: the next is due a third of the
 lease later, so a slow round trip shortens the wait instead of adding to it. A renewal that fails
-is retried promptly (from `retry_s`, doubling) rather than a third of the lease later, and never
-later than a quarter of the time left before the leases would lapse: a store paused for less than
-the lease loses no lease. The renewer's store client should time out well inside the lease
-(`WorkerContext.leases` gives it a third of it), or one hung call could outlast the lease by itself.
+is retried promptly (from `retry_s`, doubling, at most a tenth of the lease apart) rather than a
+third of the lease later, and never later than a quarter of the time left before the leases
+would lapse. A store paused for more than two thirds of the lease lets a lease renewed just
+before the pause lapse by the clock; the renewer then renews it as soon as the store answers, and
+the reaper holds back for half a lease after the store was away (`worker/reaper.py`), so a pause
+shorter than the lease repeats no call (`tests/integration/test_store_pause.py`). The renewer's
+store client should time out well inside the lease (`WorkerContext.leases` gives it a third of it),
+or one hung call could outlast the lease by itself.
 """
 
 from __future__ import annotations
@@ -71,14 +75,22 @@ class LeaseRenewer:
         except Exception as exc:
             return self._failed(held, exc)
         self._renewed_at, self._failures = started, 0
-        for (task_id, _), ok in zip(held, renewed, strict=True):
-            if not ok:
-                log.warning("lease on %s superseded; this attempt is fenced off", task_id)
+        with self._lock:
+            # A hop that committed while its renewal was on the way is no longer held: it was
+            # not superseded, it is finished.
+            superseded = [key for key, ok in zip(held, renewed, strict=True) if not ok]
+            superseded = [key for key in superseded if key in self._held]
+        for task_id, _ in superseded:
+            log.warning("lease on %s superseded; this attempt is fenced off", task_id)
         return max(0.0, started + self.ttl_s / 3 - self.clock())
 
     def _failed(self, held: list[tuple[str, str]], exc: Exception) -> float:
         self._failures += 1
         left = self._renewed_at + self.ttl_s - self.clock()
+        # Doubling from `retry_s`, never more than a tenth of the lease apart: once the store
+        # answers again, the next try comes well inside the half lease the reaper holds back for
+        # after the store was away (`worker/reaper.py`), also when the leases lapsed by the clock.
+        backoff = min(self.retry_s * 2.0 ** (self._failures - 1), self.ttl_s / 10)
         if left <= 0:
             log.error(
                 "renewing %d leases failed for longer than the lease (%.1fs); the reaper may hand "
@@ -87,9 +99,8 @@ class LeaseRenewer:
                 self.ttl_s,
                 exc,
             )
-            return min(self.retry_s * 2.0 ** (self._failures - 1), self.ttl_s / 3)
+            return backoff
         log.warning("renewing %d leases failed (%.1fs left); retrying: %r", len(held), left, exc)
-        backoff = self.retry_s * 2.0 ** (self._failures - 1)
         return max(0.01, min(backoff, left / 4))
 
     def hold(self, task_id: str, token: str) -> Lease:

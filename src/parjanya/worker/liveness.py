@@ -12,6 +12,12 @@ thread a worker cannot serve without (feeders, the lease renewer) is watched her
   when the file is fresh and says ok, 1 otherwise; a pool stuck in a poll stops refreshing it.
 
 The file is JSON: `{"ok": true, "pid": ..., "at": <unix time>, "stale": [...], "polled": {...}}`.
+
+A worker removes its file when it stops, but a `kill -9` (an OOM kill) leaves it behind, and the
+default directory (`<data dir>/alive/`) would fill with the heartbeats of dead workers. `prune`
+removes the ones no worker will refresh again: on this host, those whose pid is gone; on any
+host, those older than `PRUNE_AFTER` liveness periods. Every worker prunes at start, and so does
+`parjanya alive`.
 """
 
 from __future__ import annotations
@@ -32,9 +38,58 @@ log = logging.getLogger("parjanya.liveness")
 #: Exit status of a worker that found itself deaf (EX_SOFTWARE).
 EXIT_DEAF = 70
 
+#: A heartbeat older than this many `liveness_stale_s` is abandoned, whatever its host: a live
+#: worker rewrites its file every third of one, and one that stopped rewriting it fails its probe
+#: from the first on, so ten leave the probe's answer of a merely stuck worker alone for a while.
+PRUNE_AFTER = 10
+
+
+def default_dir(data_dir: Path) -> Path:
+    return data_dir / "alive"
+
 
 def default_path(data_dir: Path) -> Path:
-    return data_dir / "alive" / f"{socket.gethostname()}-{os.getpid()}.json"
+    return default_dir(data_dir) / f"{socket.gethostname()}-{os.getpid()}.json"
+
+
+def pid_running(pid: int) -> bool:
+    """Whether a process with this pid exists on this host (signal 0 checks without sending)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True
+
+
+def prune(
+    directory: Path,
+    max_age_s: float,
+    *,
+    now: Callable[[], float] = time.time,
+    running: Callable[[int], bool] = pid_running,
+) -> list[Path]:
+    """Remove the heartbeats (and half-written `.tmp` files) in `directory` that no worker will
+    refresh again: named for this host and a pid that is gone, or older than `max_age_s`."""
+    if not directory.is_dir():
+        return []
+    host = socket.gethostname()
+    removed = []
+    for path in directory.iterdir():
+        if path.suffix not in (".json", ".tmp"):
+            continue
+        name_host, _, pid = path.stem.rpartition("-")
+        try:
+            gone = name_host == host and pid.isdigit() and not running(int(pid))
+            if gone or now() - path.stat().st_mtime > max_age_s:
+                path.unlink()
+                removed.append(path)
+        except OSError:  # removed meanwhile by another pruner, or not ours to remove
+            continue
+    if removed:
+        log.info("removed %d abandoned heartbeats from %s", len(removed), directory)
+    return removed
 
 
 @dataclass
