@@ -121,7 +121,10 @@ class Client:
         are not one Redis database); if that fails, withdraw the record and raise."""
         if created.created and not created.enqueued:
             try:
-                publish_hop(self.app, HopMessage(task_id=created.task_id, hop=0, stage="intake"))
+                publish_hop(
+                    self.app,
+                    HopMessage(task_id=created.task_id, hop=0, stage="intake", sla=task.sla.value),
+                )
             except Exception:
                 self.store.uncreate(created.task_id, task)
                 raise

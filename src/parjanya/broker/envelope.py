@@ -10,6 +10,8 @@ The message is what `publish.publish_hop` would have sent through kombu: Celery 
 body base64-encoded, and `delivery_info` naming the queue, as kombu's `Channel._put` writes it. A
 unit test compares the two field by field, so a Celery or kombu upgrade that changes the format
 fails there and not in production. Any worker, Flower or `celery inspect` reads these messages.
+The hop's SLA class is its kombu priority: the message goes on that class's list of the queue
+(`queues.class_list`), and carries the priority so that kombu restores it to the same list.
 """
 
 from __future__ import annotations
@@ -24,7 +26,14 @@ from urllib.parse import urlparse
 
 from celery import Celery
 
-from parjanya.queues import INTAKE_TASK, TIER_TASK, queue_for, task_for
+from parjanya.queues import (
+    CLASS_PRIORITY,
+    INTAKE_TASK,
+    TIER_TASK,
+    class_list,
+    queue_for,
+    task_for,
+)
 from parjanya.schema import HopMessage
 
 __all__ = ["Enqueue", "HopEnvelopes", "shares_one_redis"]
@@ -81,9 +90,9 @@ class HopEnvelopes:
                 "reply_to": "",
                 "delivery_mode": 2,
                 "delivery_info": {"exchange": "", "routing_key": queue},
-                "priority": 0,
+                "priority": CLASS_PRIORITY[message.sla],
                 "body_encoding": "base64",
                 "delivery_tag": str(uuid.uuid4()),
             },
         }
-        return Enqueue(queue=queue, payload=json.dumps(envelope))
+        return Enqueue(queue=class_list(queue, message.sla), payload=json.dumps(envelope))

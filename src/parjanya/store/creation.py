@@ -66,7 +66,8 @@ def create_call(
         shadow_of=shadow_of,
     )
     idem_key = keys.idempotency(request.idempotency_key) if request.idempotency_key else ""
-    message = enqueue(HopMessage(task_id=task_id, hop=0, stage="intake"))
+    message = enqueue(HopMessage(task_id=task_id, hop=0, stage="intake", sla=request.sla.value))
+    deadline_at = 0.0 if request.deadline_s is None else time.time() + request.deadline_s
     call_keys = [keys.task(task_id), keys.INFLIGHT, idem_key, message.queue if message else ""]
     call_args: list[Any] = [
         task_id,
@@ -76,6 +77,8 @@ def create_call(
         idempotency_ttl_s,
         fingerprint(request),
         message.payload if message else "",
+        request.sla.value,
+        deadline_at,
     ]
     return call_keys, call_args, message is not None
 

@@ -117,6 +117,9 @@ class TaskStore:
             return None
         result = TaskResult.model_validate_json(doc)
         result.status = TaskStatus(_text(state))
+        if result.status == TaskStatus.expired and result.error is None:
+            # Ended by CLAIM or REAP, which leave the doc as the last hop wrote it.
+            result.error = ErrorInfo(type="expired", message="deadline_s passed before an answer")
         return result
 
     def get_request(self, task_id: str) -> TaskRequest | None:
@@ -170,10 +173,20 @@ class TaskStore:
     # -- workers -----------------------------------------------------------------------------
 
     def claim(
-        self, message: HopMessage, *, holding: TaskStatus, lease_ttl_s: float, max_deliveries: int
+        self,
+        message: HopMessage,
+        *,
+        holding: TaskStatus,
+        lease_ttl_s: float,
+        max_deliveries: int,
+        expired_ttl_s: int = 0,
     ) -> Claim:
         return self.claim_many(
-            [message], holding=holding, lease_ttl_s=lease_ttl_s, max_deliveries=max_deliveries
+            [message],
+            holding=holding,
+            lease_ttl_s=lease_ttl_s,
+            max_deliveries=max_deliveries,
+            expired_ttl_s=expired_ttl_s,
         )[0]
 
     def claim_many(
@@ -183,12 +196,21 @@ class TaskStore:
         holding: TaskStatus,
         lease_ttl_s: float,
         max_deliveries: int,
+        expired_ttl_s: int = 0,
     ) -> list[Claim]:
-        """`claim` for a batch, in one round trip (the tier feeder admits hops in batches)."""
+        """`claim` for a batch, in one round trip (the tier feeder admits hops in batches).
+
+        A task past its deadline ends `expired` in the claim (kept `expired_ttl_s`, 0: forever).
+        """
         now = time.time()
         calls = [
             (
-                [keys.task(message.task_id), keys.INFLIGHT, keys.done(message.task_id)],
+                [
+                    keys.task(message.task_id),
+                    keys.INFLIGHT,
+                    keys.done(message.task_id),
+                    keys.COUNTERS,
+                ],
                 [
                     message.task_id,
                     message.hop,
@@ -197,6 +219,7 @@ class TaskStore:
                     lease_ttl_s,
                     max_deliveries,
                     holding.value,
+                    expired_ttl_s,
                 ],
             )
             for message in messages
@@ -308,18 +331,29 @@ class TaskStore:
             ],
         )
 
-    def reap_due(self, *, requeue_after_s: float, limit: int = 200) -> list[HopMessage]:
-        """Hops owed a (re)publish: lease expired (holder died) or queued for too long."""
+    def reap_due(
+        self, *, requeue_after_s: float, limit: int = 200, expired_ttl_s: int = 0
+    ) -> list[HopMessage]:
+        """Hops owed a (re)publish: lease expired (holder died) or queued for too long, each
+        in its task's SLA class. A task past its deadline ends `expired` instead."""
         now = time.time()
         due = self.redis.zrangebyscore(keys.INFLIGHT, "-inf", now, start=0, num=limit)
         owed: list[HopMessage] = []
         for raw_id in due:
             task_id = _text(raw_id)
             reply = self._reap(
-                keys=[keys.task(task_id), keys.INFLIGHT], args=[task_id, now, requeue_after_s]
+                keys=[keys.task(task_id), keys.INFLIGHT, keys.done(task_id), keys.COUNTERS],
+                args=[task_id, now, requeue_after_s, expired_ttl_s],
             )
             if _text(reply[0]) == "republish":
-                owed.append(HopMessage(task_id=task_id, hop=int(reply[1]), stage=_text(reply[2])))
+                owed.append(
+                    HopMessage(
+                        task_id=task_id,
+                        hop=int(reply[1]),
+                        stage=_text(reply[2]),
+                        sla=_text(reply[4]),
+                    )
+                )
         return owed
 
     # -- dead letters (the store half; `store.deadletters` adds listing and replay) -------------

@@ -89,7 +89,11 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     poison.install(ctx.dead_letters)
     limits = ctx.config.reliability
     _running.reaper = Reaper(
-        ctx.store, app, interval_s=limits.reaper_interval_s, requeue_after_s=limits.requeue_after_s
+        ctx.store,
+        app,
+        interval_s=limits.reaper_interval_s,
+        requeue_after_s=limits.requeue_after_s,
+        expired_ttl_s=limits.result_ttl_s,
     )
     _running.reaper.start()
     log.info("reaper started (every %.1fs)", limits.reaper_interval_s)

@@ -108,14 +108,18 @@ class Learning:
         return shadow_tier(doc.tier_path[-1], doc.routing.max_tier if doc.routing else "high")
 
     def _start_shadow(self, request: TaskRequest, task_id: str, tier: Tier) -> None:
+        shadow = shadow_request(request, tier)
         created = self.store.create(
-            shadow_request(request, tier),
+            shadow,
             requeue_after_s=self.config.reliability.requeue_after_s,
             enqueue=self.outbox.message_for,
             shadow_of=task_id,
         )
         if created.created and not created.enqueued:
-            publish_hop(self.app, HopMessage(task_id=created.task_id, hop=0, stage="intake"))
+            publish_hop(
+                self.app,
+                HopMessage(task_id=created.task_id, hop=0, stage="intake", sla=shadow.sla.value),
+            )
         self.store.count("shadows_started")
 
     async def _judge(self, request: TaskRequest, shadow: TaskResult, original_id: str) -> None:

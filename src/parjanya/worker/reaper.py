@@ -23,8 +23,11 @@ from parjanya.store import TaskStore
 log = logging.getLogger("parjanya.reaper")
 
 
-def reap_once(store: TaskStore, app: Celery, *, requeue_after_s: float) -> int:
-    owed = store.reap_due(requeue_after_s=requeue_after_s)
+def reap_once(
+    store: TaskStore, app: Celery, *, requeue_after_s: float, expired_ttl_s: int = 0
+) -> int:
+    """Republish what is owed, each hop in its SLA class; a task past its deadline ends expired."""
+    owed = store.reap_due(requeue_after_s=requeue_after_s, expired_ttl_s=expired_ttl_s)
     for message in owed:
         publish_hop(app, message)
         log.warning(
@@ -40,10 +43,17 @@ def reap_once(store: TaskStore, app: Celery, *, requeue_after_s: float) -> int:
 
 class Reaper:
     def __init__(
-        self, store: TaskStore, app: Celery, *, interval_s: float, requeue_after_s: float
+        self,
+        store: TaskStore,
+        app: Celery,
+        *,
+        interval_s: float,
+        requeue_after_s: float,
+        expired_ttl_s: int = 0,
     ) -> None:
         self.store, self.app = store, app
         self.interval_s, self.requeue_after_s = interval_s, requeue_after_s
+        self.expired_ttl_s = expired_ttl_s
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="parjanya-reaper", daemon=True)
@@ -56,7 +66,12 @@ class Reaper:
         while not self._stop.wait(self.interval_s):
             try:
                 if self._my_turn():
-                    reap_once(self.store, self.app, requeue_after_s=self.requeue_after_s)
+                    reap_once(
+                        self.store,
+                        self.app,
+                        requeue_after_s=self.requeue_after_s,
+                        expired_ttl_s=self.expired_ttl_s,
+                    )
             except Exception:
                 log.exception("reaper pass failed; will try again")
 
