@@ -22,13 +22,14 @@ from celery import Celery
 from parjanya.app import create_app
 from parjanya.broker.publish import Outbox, publish_hop
 from parjanya.config import ParjanyaConfig, Settings, get_config
+from parjanya.governance.shedding import Overloaded, ShedGate
 from parjanya.limits import DEFAULT_LIMITS, RequestLimits
 from parjanya.schema import HopMessage, TaskRequest, TaskResult
 from parjanya.store import Created, IdempotencyConflict, TaskStore
 
 RequestLike = TaskRequest | Mapping[str, Any] | str
 
-__all__ = ["Client", "IdempotencyConflict", "TaskHandle", "TaskNotFound"]
+__all__ = ["Client", "IdempotencyConflict", "Overloaded", "TaskHandle", "TaskNotFound"]
 
 
 class TaskNotFound(KeyError):
@@ -103,11 +104,20 @@ class Client:
     def outbox(self) -> Outbox:
         return Outbox(self.app, self.settings.store_url)
 
+    @cached_property
+    def shedding(self) -> ShedGate:
+        """Load shedding shared by every producer (`governance/shedding.py`)."""
+        return ShedGate(self.store.redis, self.config.admission)
+
     def submit(self, request: RequestLike) -> TaskHandle:
-        """Validate `request` under the configured limits, then record and queue it."""
+        """Validate `request` under the configured limits, then record and queue it.
+
+        Raises `Overloaded` (with `retry_after_s`) while the task's SLA class is being shed.
+        """
         return self._submit_valid(as_request(request, self.config.limits))
 
     def _submit_valid(self, task: TaskRequest) -> TaskHandle:
+        self.shedding.check(task.sla.klass)
         created = self.store.create(
             task,
             requeue_after_s=self.config.reliability.requeue_after_s,
@@ -123,7 +133,7 @@ class Client:
             try:
                 publish_hop(
                     self.app,
-                    HopMessage(task_id=created.task_id, hop=0, stage="intake", sla=task.sla.value),
+                    HopMessage(task_id=created.task_id, hop=0, stage="intake", sla=task.sla.klass),
                 )
             except Exception:
                 self.store.uncreate(created.task_id, task)

@@ -29,6 +29,11 @@ class Sla(StrEnum):
     standard = "standard"
     batch = "batch"  # throughput over latency: cheapest capable tier, no rush
 
+    @property
+    def klass(self) -> SlaClass:
+        """The same value typed as the queues' class (`queues.SlaClass`)."""
+        return self.value
+
 
 class TaskStatus(StrEnum):
     queued = "queued"  # accepted and waiting on a queue (intake or a tier)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +37,10 @@ from parjanya.queues import (
 )
 from parjanya.schema import HopMessage
 
-__all__ = ["Enqueue", "HopEnvelopes", "shares_one_redis"]
+__all__ = ["SENT_AT_HEADER", "Enqueue", "HopEnvelopes", "shares_one_redis"]
+
+#: Unix time a hop's message was queued: load shedding reads the oldest message's age from it.
+SENT_AT_HEADER = "parjanya_sent_at"
 
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 
@@ -79,6 +83,7 @@ class HopEnvelopes:
         args = (message.model_dump(),)
         headers = copy.copy(self._headers[task_for(message.stage)])
         headers.update(id=task_id, root_id=task_id, argsrepr=repr(args))
+        headers[SENT_AT_HEADER] = round(time.time(), 3)
         body = json.dumps([list(args), {}, _EMBED]).encode()
         envelope = {
             "body": base64.b64encode(body).decode(),

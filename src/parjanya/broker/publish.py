@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from celery import Celery
 from kombu import Producer
 
-from parjanya.broker.envelope import Enqueue, HopEnvelopes, shares_one_redis
+from parjanya.broker.envelope import SENT_AT_HEADER, Enqueue, HopEnvelopes, shares_one_redis
 from parjanya.queues import CLASS_PRIORITY, queue_for, task_for
 from parjanya.schema import HopMessage
 
@@ -60,7 +61,7 @@ def publish_hop(app: Celery, message: HopMessage) -> None:
         task.body,
         exchange="",
         routing_key=queue,
-        headers=task.headers,
+        headers={**task.headers, SENT_AT_HEADER: round(time.time(), 3)},
         serializer="json",
         retry=True,
         retry_policy=_RETRY_POLICY,

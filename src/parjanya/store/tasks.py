@@ -28,7 +28,7 @@ from parjanya.schema import (
 )
 from parjanya.store import scripts
 from parjanya.store.batch import ScriptCall, run_batch
-from parjanya.store.creation import Created, create_call, created_of, new_task_id
+from parjanya.store.creation import Created, create_call, created_of, new_task_id, result_of
 
 ClaimVerdict = Literal["claimed", "poison", "terminal", "stale", "busy", "missing"]
 #: What a cancel did: ended a queued task, marked a held one for its next hop boundary, found it
@@ -115,12 +115,7 @@ class TaskStore:
         state, doc = self.redis.hmget(keys.task(task_id), ["state", "doc"])
         if state is None or doc is None:
             return None
-        result = TaskResult.model_validate_json(doc)
-        result.status = TaskStatus(_text(state))
-        if result.status == TaskStatus.expired and result.error is None:
-            # Ended by CLAIM or REAP, which leave the doc as the last hop wrote it.
-            result.error = ErrorInfo(type="expired", message="deadline_s passed before an answer")
-        return result
+        return result_of(state, doc)
 
     def get_request(self, task_id: str) -> TaskRequest | None:
         raw = self.redis.hget(keys.task(task_id), "request")

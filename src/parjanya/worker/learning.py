@@ -118,7 +118,7 @@ class Learning:
         if created.created and not created.enqueued:
             publish_hop(
                 self.app,
-                HopMessage(task_id=created.task_id, hop=0, stage="intake", sla=shadow.sla.value),
+                HopMessage(task_id=created.task_id, hop=0, stage="intake", sla=shadow.sla.klass),
             )
         self.store.count("shadows_started")
 
