@@ -85,3 +85,11 @@ class WeightedPop:
                 pipe.rpop(self.lists[sla], count)
             replies = pipe.execute()
         return {sla: list(reply or []) for sla, reply in zip(counts, replies, strict=True)}
+
+
+def queue_depth(client: redis.Redis, queue: str) -> int:
+    """Messages waiting on `queue`, every class together (as kombu's `_size` counts them)."""
+    with client.pipeline(transaction=False) as pipe:
+        for name in class_lists(queue):
+            pipe.llen(name)
+        return sum(int(n) for n in pipe.execute())
