@@ -226,3 +226,22 @@ def test_escalation_does_not_start_a_hop_that_cannot_finish_in_time(
     for _ in range(5):
         _record(worker_ctx.store.redis, worker_ctx.latency, "high", "batch", wait=40.0, run=2.0)  # type: ignore[arg-type]
     assert not asyncio.run(check())
+
+
+def test_replay_requeues_a_dead_task_in_its_class(
+    store: TaskStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from parjanya.schema import ErrorInfo
+    from parjanya.worker import deadletter
+
+    task_id = _submit(store, sla="critical")
+    claim = _claim(store, task_id)
+    assert claim.doc is not None
+    error = ErrorInfo(type="exhausted", message="every tier failed")
+    assert deadletter.dead_letter(
+        store, claim.doc, token=claim.token, hop=0, stage="intake", error=error
+    )
+    sent: list[HopMessage] = []
+    monkeypatch.setattr(deadletter, "publish_hop", lambda app, message: sent.append(message))
+    outcome = deadletter.replay(store, None, task_id, max_replays=3, requeue_after_s=60)  # type: ignore[arg-type]
+    assert outcome.replayed and [(m.stage, m.sla) for m in sent] == [("intake", "critical")]

@@ -32,7 +32,10 @@ _FAILED_STATUS = {
 }
 
 
-@router.post("/chat/completions")
+@router.post(
+    "/chat/completions",
+    responses={503: {"description": "Overloaded: the task's SLA class is shed; see Retry-After"}},
+)
 async def chat_completions(
     body: ChatCompletionRequest, state: State, caller: CurrentCaller
 ) -> JSONResponse:
