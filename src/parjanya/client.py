@@ -63,7 +63,7 @@ class TaskHandle:
         return self.client.status(self.id)
 
     def result(self, timeout: float | None = 60.0) -> TaskResult:
-        """Wait until the task is terminal (succeeded, dead_lettered or failed) and return it."""
+        """Wait until the task is terminal (succeeded, dead_lettered, failed, cancelled or expired)."""
         return self.client.wait(self.id, timeout)
 
     async def aresult(self, timeout: float | None = 60.0) -> TaskResult:
