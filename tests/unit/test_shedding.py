@@ -102,3 +102,21 @@ def test_the_config_refuses_a_policy_that_cannot_work(
 ) -> None:
     with pytest.raises(ValidationError, match=message):
         AdmissionConfig.model_validate(patch)
+
+
+def test_the_apis_gate_refuses_a_shed_class_and_counts_it() -> None:
+    import asyncio
+
+    from parjanya.governance.shedding import AsyncShedGate
+
+    server = fakeredis.FakeServer()
+    _fill(fakeredis.FakeRedis(server=server), 6)  # 0.6: batch is shed
+
+    async def submit(sla: str) -> None:
+        gate = AsyncShedGate(fakeredis.FakeAsyncRedis(server=server), _config())
+        await gate.check(sla)  # type: ignore[arg-type]
+
+    asyncio.run(submit("standard"))
+    with pytest.raises(Overloaded, match="batch work is refused"):
+        asyncio.run(submit("batch"))
+    assert fakeredis.FakeRedis(server=server).hget(keys.COUNTERS, "shed_batch") == b"1"
