@@ -22,7 +22,7 @@ from collections.abc import Mapping
 
 import redis
 
-from parjanya.queues import SLA_CLASSES, SlaClass, class_list, class_lists
+from parjanya.queues import SLA_CLASSES, SlaClass, class_lists
 
 
 class WeightedTurns:
@@ -45,46 +45,56 @@ class WeightedTurns:
         return dealt
 
 
+#: Pop each class's dealt share, then fill what is left of `room` from the lists that did not run
+#: short, most urgent first: one round trip, whatever the lists hold.
+#: KEYS: the class lists, most urgent first. ARGV: each list's dealt share, then room.
+POP = """
+local out, short = {}, {}
+for i = 1, #KEYS do
+  local n = tonumber(ARGV[i])
+  if n > 0 then
+    local got = redis.call('RPOP', KEYS[i], n)
+    if not got or #got < n then short[i] = true end
+    if got then for _, raw in ipairs(got) do out[#out + 1] = raw end end
+  end
+end
+local left = tonumber(ARGV[#KEYS + 1]) - #out
+for i = 1, #KEYS do
+  if left <= 0 then break end
+  if not short[i] then
+    local got = redis.call('RPOP', KEYS[i], left)
+    if got then
+      for _, raw in ipairs(got) do out[#out + 1] = raw end
+      left = left - #got
+    end
+  end
+end
+return out
+"""
+
+
 class WeightedPop:
     """Pops up to `room` messages from one queue's class lists, by weight, oldest first in each.
 
-    One pipelined round trip pops each class's dealt share (RPOP with a count); slots a class left
-    unused (its list ran short) go to the others in a second round trip, most urgent first. An
-    idle queue is waited on with one BRPOP over the lists in priority order.
+    One script (`POP`) pops each class's dealt share (RPOP with a count) and gives the slots a
+    class left unused (its list ran short) to the others, most urgent first. An idle queue is
+    waited on with one BRPOP over the lists in priority order.
     """
 
     def __init__(self, broker: redis.Redis, queue: str, weights: Mapping[SlaClass, int]) -> None:
         self.broker, self.queue = broker, queue
-        self.lists = {sla: class_list(queue, sla) for sla in SLA_CLASSES}
+        self.lists = list(class_lists(queue))
         self.turns = WeightedTurns(weights)
+        self._pop = broker.register_script(POP)
 
     def pop(self, room: int, *, idle_block_s: int = 1) -> list[bytes]:
         dealt = self.turns.deal(room)
-        popped = self._pop_counts({sla: n for sla, n in dealt.items() if n > 0})
-        raws = [raw for sla in SLA_CLASSES for raw in popped.get(sla, [])]
-        short = {sla for sla, n in dealt.items() if n > 0 and len(popped.get(sla, [])) < n}
-        left = room - len(raws)
-        if left > 0 and len(short) < len(SLA_CLASSES):
-            for sla in SLA_CLASSES:  # the leftover, most urgent first, to classes not known empty
-                if sla in short or left <= 0:
-                    continue
-                more = self._pop_counts({sla: left}).get(sla, [])
-                raws += more
-                left -= len(more)
+        raws: list[bytes] = self._pop(self.lists, [*(dealt[sla] for sla in SLA_CLASSES), room])
         if raws:
             return raws
         # Idle: block for the next message of any class (BRPOP takes the first non-empty list).
-        got = self.broker.brpop(list(class_lists(self.queue)), timeout=idle_block_s)
+        got = self.broker.brpop(self.lists, timeout=idle_block_s)
         return [got[1]] if got else []  # type: ignore[list-item]
-
-    def _pop_counts(self, counts: Mapping[SlaClass, int]) -> dict[SlaClass, list[bytes]]:
-        if not counts:
-            return {}
-        with self.broker.pipeline(transaction=False) as pipe:
-            for sla, count in counts.items():
-                pipe.rpop(self.lists[sla], count)
-            replies = pipe.execute()
-        return {sla: list(reply or []) for sla, reply in zip(counts, replies, strict=True)}
 
 
 def queue_depth(client: redis.Redis, queue: str) -> int:
