@@ -86,11 +86,16 @@ def test_on_a_saturated_tier_critical_tasks_finish_before_batch_tasks_submitted_
     critical = producer.submit_many(
         _request(f"Summarise critical incident {i}.", "critical", 0.3) for i in range(4)
     )
+    standard = producer.submit_many(
+        _request(f"Summarise standard request {i}.", "standard", 0.3) for i in range(4)
+    )
     batch_done = [_finished(h.result(timeout=120)) for h in batch]
     critical_done = [_finished(h.result(timeout=120)) for h in critical]
-    overtaken = [t for t in batch_done if t > max(critical_done)]
-    # FIFO would finish every critical task after all 40; with 8:1 turns they go next.
-    assert len(overtaken) >= 5, (len(overtaken), sorted(batch_done)[-5:], critical_done)
+    standard_done = [_finished(h.result(timeout=120)) for h in standard]
+    # FIFO would finish them after all 40 batch tasks; with 8:3:1 turns they go next.
+    for done in (critical_done, standard_done):
+        overtaken = [t for t in batch_done if t > max(done)]
+        assert len(overtaken) >= 5, (len(overtaken), sorted(batch_done)[-5:], done)
     # ... and batch is not starved either: it keeps being served while critical work waits.
     assert min(batch_done) < min(critical_done)
 
