@@ -91,6 +91,15 @@ def create_call(
     return call_keys, call_args, message is not None
 
 
+def created_of(reply: list[Any], request: TaskRequest, enqueued: bool) -> Created:
+    """CREATE's reply as a `Created`; a reused idempotency key with another body raises."""
+    verdict, existing_id, same = (v.decode() if isinstance(v, bytes) else str(v) for v in reply)
+    if verdict == "duplicate" and same != "1":
+        raise IdempotencyConflict(request.idempotency_key or "", existing_id)
+    created = verdict == "created"
+    return Created(task_id=existing_id, created=created, enqueued=created and enqueued)
+
+
 def result_of(state: bytes | str, doc: bytes | str) -> TaskResult:
     """A stored doc with the hash's `state` as the truth about its status (read by both stores).
 
@@ -102,12 +111,3 @@ def result_of(state: bytes | str, doc: bytes | str) -> TaskResult:
     if result.status == TaskStatus.expired and result.error is None:
         result.error = ErrorInfo(type="expired", message="deadline_s passed before an answer")
     return result
-
-
-def created_of(reply: list[Any], request: TaskRequest, enqueued: bool) -> Created:
-    """CREATE's reply as a `Created`; a reused idempotency key with another body raises."""
-    verdict, existing_id, same = (v.decode() if isinstance(v, bytes) else str(v) for v in reply)
-    if verdict == "duplicate" and same != "1":
-        raise IdempotencyConflict(request.idempotency_key or "", existing_id)
-    created = verdict == "created"
-    return Created(task_id=existing_id, created=created, enqueued=created and enqueued)
