@@ -48,6 +48,7 @@ sys.path.insert(0, str(REPO / "src"))
 from parjanya import keys  # noqa: E402
 from parjanya.client import Client  # noqa: E402
 from parjanya.config import load_config  # noqa: E402
+from parjanya.governance.priority import queue_depth  # noqa: E402
 from parjanya.queues import queue_for  # noqa: E402
 from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 from parjanya.sim.config import SimConfig  # noqa: E402
@@ -202,7 +203,9 @@ def run_parjanya(url: str, sim_url: str, tmp: Path, n: int, waves: int) -> Measu
             "max_output_tokens": 16,
         }
         client.submit_many([request] * total)
-        while broker.llen(queue_for("low")) < total:  # classified, waiting for the tier pool
+        while (
+            queue_depth(broker, queue_for("low")) < total
+        ):  # classified, waiting for the tier pool
             time.sleep(0.05)
     finally:
         _stop(classifier)
@@ -212,7 +215,7 @@ def run_parjanya(url: str, sim_url: str, tmp: Path, n: int, waves: int) -> Measu
     )
     try:
         _wait_log(log, "ready.")
-        while broker.llen(queue_for("low")) == total:  # worker boot is not throughput
+        while queue_depth(broker, queue_for("low")) == total:  # worker boot is not throughput
             time.sleep(0.005)
         completions = Completions()
         while True:

@@ -3,13 +3,14 @@
 Public names only; everything else is internal and may move.
 """
 
-from parjanya.client import Client, TaskHandle, TaskNotFound
+from parjanya.client import Client, Overloaded, TaskHandle, TaskNotFound
 from parjanya.schema import TaskRequest, TaskResult, TaskStatus
 from parjanya.store import IdempotencyConflict
 
 __all__ = [
     "Client",
     "IdempotencyConflict",
+    "Overloaded",
     "TaskHandle",
     "TaskNotFound",
     "TaskRequest",

@@ -21,6 +21,7 @@ from celery import Celery
 
 from parjanya.app import create_app
 from parjanya.config import ParjanyaConfig, Settings, get_config
+from parjanya.governance.shedding import Overloaded, ShedGate
 from parjanya.limits import DEFAULT_LIMITS, RequestLimits
 from parjanya.schema import TaskRequest, TaskResult
 from parjanya.store import Created, IdempotencyConflict, TaskStore
@@ -28,7 +29,7 @@ from parjanya.store.outbox import Outbox
 
 RequestLike = TaskRequest | Mapping[str, Any] | str
 
-__all__ = ["Client", "IdempotencyConflict", "TaskHandle", "TaskNotFound"]
+__all__ = ["Client", "IdempotencyConflict", "Overloaded", "TaskHandle", "TaskNotFound"]
 
 
 class TaskNotFound(KeyError):
@@ -62,7 +63,7 @@ class TaskHandle:
         return self.client.status(self.id)
 
     def result(self, timeout: float | None = 60.0) -> TaskResult:
-        """Wait until the task is terminal (succeeded, dead_lettered or failed) and return it."""
+        """Wait until the task is terminal (succeeded, dead_lettered, failed, cancelled or expired)."""
         return self.client.wait(self.id, timeout)
 
     async def aresult(self, timeout: float | None = 60.0) -> TaskResult:
@@ -103,11 +104,20 @@ class Client:
     def outbox(self) -> Outbox:
         return Outbox(self.app, self.settings.store_url)
 
+    @cached_property
+    def shedding(self) -> ShedGate:
+        """Load shedding shared by every producer (`governance/shedding.py`)."""
+        return ShedGate(self.store.redis, self.config.admission)
+
     def submit(self, request: RequestLike) -> TaskHandle:
-        """Validate `request` under the configured limits, then record and queue it."""
+        """Validate `request` under the configured limits, then record and queue it.
+
+        Raises `Overloaded` (with `retry_after_s`) while the task's SLA class is being shed.
+        """
         return self._submit_valid(as_request(request, self.config.limits))
 
     def _submit_valid(self, task: TaskRequest) -> TaskHandle:
+        self.shedding.check(task.sla.klass)
         created = self.outbox.create(
             self.store, task, requeue_after_s=self.config.reliability.requeue_after_s
         )

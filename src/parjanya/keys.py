@@ -89,3 +89,20 @@ BREAKER_CHANGES = PREFIX + "breaker:changes"
 def rate_limit(deployment: str, dimension: str) -> str:
     """One deployment's GCRA theoretical arrival time for `dimension` ("rpm" or "tpm"), in µs."""
     return f"{PREFIX}ratelimit:{{{deployment}}}:{dimension}"
+
+
+# --- admission: deadline estimates and load shedding (governance/deadlines.py, shedding.py) ----
+
+
+def latency_run(tier: str) -> str:
+    """Capped list of a tier's recent hop run times (seconds, newest first)."""
+    return f"{PREFIX}latency:{tier}:run"
+
+
+def latency_wait(tier: str, sla: str) -> str:
+    """Capped list of the recent queue waits of one SLA class's hops on a tier (seconds)."""
+    return f"{PREFIX}latency:{tier}:wait:{sla}"
+
+
+#: Hash of the shared load-shedding state: one flag per SLA class, the load that set them, when.
+SHEDDING = PREFIX + "shedding"

@@ -6,10 +6,22 @@ from typing import Literal, get_args
 
 Tier = Literal["low", "mid", "high"]
 Stage = Literal["intake", "low", "mid", "high"]
+#: SLA classes, most urgent first (`schema.Sla` holds the same values).
+SlaClass = Literal["critical", "standard", "batch"]
 
 #: Tiers from cheapest to most capable; escalation moves one step right.
 TIERS: tuple[Tier, ...] = get_args(Tier)
 STAGES: tuple[Stage, ...] = get_args(Stage)
+SLA_CLASSES: tuple[SlaClass, ...] = get_args(SlaClass)
+
+#: Each class's kombu message priority on Redis (0 is served first). Every queue is one Redis list
+#: per class, named as kombu's Redis transport names its priority sub-lists (`queue`, then
+#: `queue` + SEP + step for the non-zero steps of its default `priority_steps` [0, 3, 6, 9]), so
+#: Celery's own consumer, Flower's queue lengths and kombu's restore of unacked messages all read
+#: the classes as priorities; the feeders pop them by weight (`worker/feeder.py`).
+CLASS_PRIORITY: dict[SlaClass, int] = {"critical": 0, "standard": 3, "batch": 6}
+PRIORITY_STEPS: tuple[int, ...] = (0, 3, 6, 9)
+PRIORITY_SEP = "\x06\x16"
 
 INTAKE_QUEUE = "parjanya.intake"
 
@@ -21,6 +33,17 @@ TIER_TASK = "parjanya.tier"
 def queue_for(stage: Stage) -> str:
     """Work queue of a stage: `parjanya.intake` or `parjanya.tier.<tier>`."""
     return INTAKE_QUEUE if stage == "intake" else f"parjanya.tier.{stage}"
+
+
+def class_list(queue: str, sla: SlaClass) -> str:
+    """The Redis list holding `queue`'s hops of one SLA class (critical: the queue's own name)."""
+    priority = CLASS_PRIORITY[sla]
+    return f"{queue}{PRIORITY_SEP}{priority}" if priority else queue
+
+
+def class_lists(queue: str) -> tuple[str, ...]:
+    """`queue`'s lists, most urgent class first (the order a blocking pop must name them in)."""
+    return tuple(class_list(queue, sla) for sla in SLA_CLASSES)
 
 
 def task_for(stage: Stage) -> str:

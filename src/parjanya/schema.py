@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationInfo, mo
 from pydantic_core import to_json
 
 from parjanya.limits import DEFAULT_LIMITS, RequestLimits, json_problem
-from parjanya.queues import TIERS, Tier
+from parjanya.queues import TIERS, SlaClass, Tier
 
 
 def utcnow() -> datetime:
@@ -29,6 +29,11 @@ class Sla(StrEnum):
     standard = "standard"
     batch = "batch"  # throughput over latency: cheapest capable tier, no rush
 
+    @property
+    def klass(self) -> SlaClass:
+        """The same value typed as the queues' class (`queues.SlaClass`)."""
+        return self.value
+
 
 class TaskStatus(StrEnum):
     queued = "queued"  # accepted and waiting on a queue (intake or a tier)
@@ -38,6 +43,7 @@ class TaskStatus(StrEnum):
     dead_lettered = "dead_lettered"  # terminal until replayed: failed everywhere, history kept
     failed = "failed"  # terminal: refused by policy (e.g. no tier fits the budget); not replayable
     cancelled = "cancelled"  # terminal: the caller cancelled it; no further hop runs or is billed
+    expired = "expired"  # terminal: its deadline_s passed (or could not be met) before an answer
 
     @property
     def terminal(self) -> bool:
@@ -46,6 +52,7 @@ class TaskStatus(StrEnum):
             TaskStatus.dead_lettered,
             TaskStatus.failed,
             TaskStatus.cancelled,
+            TaskStatus.expired,
         )
 
 
@@ -371,6 +378,8 @@ class HopMessage(_Strict):
     task_id: str = Field(min_length=1, max_length=64)
     hop: int = Field(ge=0)
     stage: Literal["intake", "low", "mid", "high"]
+    # The task's SLA class: which of the queue's class lists the hop goes on (queues.class_list).
+    sla: SlaClass = "standard"
 
 
 class DeadLetter(_Strict):

@@ -12,11 +12,11 @@ import redis
 
 from parjanya import keys
 from parjanya.app import create_app
-from parjanya.broker.envelope import HopEnvelopes, shares_one_redis
+from parjanya.broker.envelope import SENT_AT_HEADER, HopEnvelopes, shares_one_redis
 from parjanya.broker.publish import publish_hop
 from parjanya.client import Client, TaskHandle
 from parjanya.config import Settings, load_config
-from parjanya.queues import INTAKE_QUEUE, queue_for
+from parjanya.queues import INTAKE_QUEUE, class_list, queue_for
 from parjanya.schema import HopMessage
 
 pytestmark = pytest.mark.integration
@@ -37,16 +37,20 @@ def _decoded(raw: bytes) -> dict[str, Any]:
     assert envelope["properties"]["correlation_id"] == ids
     envelope["properties"]["correlation_id"] = "<id>"
     envelope["properties"]["delivery_tag"] = "<tag>"
+    assert isinstance(envelope["headers"].pop(SENT_AT_HEADER), float)  # when it was queued
     return envelope
 
 
-@pytest.mark.parametrize("stage", ["intake", "low", "high"])
-def test_the_store_message_is_the_one_kombu_publishes(redis_url: str, stage: str) -> None:
+@pytest.mark.parametrize(
+    ("stage", "sla"), [("intake", "standard"), ("low", "batch"), ("high", "critical")]
+)
+def test_the_store_message_is_the_one_kombu_publishes(redis_url: str, stage: str, sla: str) -> None:
+    """Down to the SLA class's list: kombu's priority sub-list for the message's priority."""
     url = _own_db(redis_url, 5)
     app = create_app(Settings(broker_url=url), load_config())
     server = redis.Redis.from_url(url)
-    hop = HopMessage(task_id="t-1", hop=2, stage=stage)  # type: ignore[arg-type]
-    queue = queue_for(hop.stage)
+    hop = HopMessage(task_id="t-1", hop=2, stage=stage, sla=sla)  # type: ignore[arg-type]
+    queue = class_list(queue_for(hop.stage), hop.sla)
     try:
         publish_hop(app, hop)
         by_kombu = server.rpop(queue)
@@ -69,12 +73,16 @@ def test_submit_is_one_write_when_the_store_is_the_broker(redis_url: str) -> Non
         assert not shares_one_redis(apart.settings.store_url, apart.app)
         handle = shared.submit("Rename tmp to total.")
         made.append(handle)
-        queued = [json.loads(raw) for raw in server.lrange(INTAKE_QUEUE, 0, -1)]
+        queued = [
+            json.loads(raw) for raw in server.lrange(class_list(INTAKE_QUEUE, "standard"), 0, -1)
+        ]
         carried = [json.loads(base64.b64decode(m["body"]))[0][0]["task_id"] for m in queued]
         assert handle.id in carried
         apart_handle = apart.submit("Rename tmp to total.")  # published by kombu after the record
         made.append(apart_handle)
-        queued = [json.loads(raw) for raw in server.lrange(INTAKE_QUEUE, 0, -1)]
+        queued = [
+            json.loads(raw) for raw in server.lrange(class_list(INTAKE_QUEUE, "standard"), 0, -1)
+        ]
         carried = [json.loads(base64.b64decode(m["body"]))[0][0]["task_id"] for m in queued]
         assert apart_handle.id in carried
     finally:

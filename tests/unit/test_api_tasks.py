@@ -95,3 +95,23 @@ def test_configured_limits_lower_than_the_built_in_ones_are_a_422() -> None:
     assert refused.json()["detail"][0]["loc"][0] == "body"
     assert "limit is 10" in refused.json()["detail"][0]["msg"]
     assert accepted.status_code == 202
+
+
+def test_a_task_that_ended_expired_reads_expired_with_its_reason(api: TestClient) -> None:
+    """A claim after the deadline ends the task in the store; the API shows it as it is."""
+    import time
+
+    from parjanya.schema import HopMessage, TaskStatus
+
+    state: ApiState = api.app.state.parjanya  # type: ignore[attr-defined]
+    task_id = api.post("/v1/tasks", json={"prompt": "hi", "deadline_s": 0.05}).json()["id"]
+    time.sleep(0.1)
+    claim = state.client.store.claim(
+        HopMessage(task_id=task_id, hop=0, stage="intake"),
+        holding=TaskStatus.classifying,
+        lease_ttl_s=30,
+        max_deliveries=3,
+    )
+    assert claim.verdict == "terminal"
+    body = api.get(f"/v1/tasks/{task_id}").json()
+    assert body["status"] == "expired" and body["error"]["type"] == "expired"

@@ -85,15 +85,15 @@ def test_the_feeder_loop_outlives_hostile_messages_and_a_broker_error(
     start = Started()
     failures = [1]
     fed = feeder(worker_ctx, start, batch=2)
-    real_rpop = broker.rpop
+    real_pop = fed.popper.pop
 
-    def flaky_rpop(*args: object) -> object:
+    def flaky_pop(room: int, *, idle_block_s: int = 1) -> list[bytes]:
         if failures[0]:
             failures[0] -= 1
             raise ConnectionError("broker blip")
-        return real_rpop(*args)  # type: ignore[arg-type]
+        return real_pop(room, idle_block_s=idle_block_s)
 
-    broker.rpop = flaky_rpop  # type: ignore[method-assign]
+    fed.popper.pop = flaky_pop  # type: ignore[method-assign]
     fed.start()
     deadline = time.monotonic() + 10
     while not start.hops:
@@ -102,5 +102,5 @@ def test_the_feeder_loop_outlives_hostile_messages_and_a_broker_error(
     assert fed.thread.is_alive() and time.monotonic() - fed.last_poll < 2
     fed.stop()
     assert not fed.thread.is_alive() and fed.stopping()
-    assert [m.task_id for m, _ in start.hops] == [good]
+    assert failures == [0] and [m.task_id for m, _ in start.hops] == [good]
     assert store.redis.llen("parjanya.dlq.intake") == len(HOSTILE)

@@ -11,7 +11,8 @@ import pytest
 
 from parjanya.app import create_app
 from parjanya.config import ParjanyaConfig, Settings
-from parjanya.queues import INTAKE_QUEUE
+from parjanya.governance.priority import queue_depth
+from parjanya.queues import INTAKE_QUEUE, class_list
 from parjanya.schema import HopMessage, TaskRequest
 from parjanya.store import TaskStore
 from parjanya.store import outbox as outbox_module
@@ -38,7 +39,8 @@ def test_one_redis_records_and_queues_in_one_write(
         store, TaskRequest(prompt="Rename tmp to total."), requeue_after_s=30
     )
     assert created.created and created.enqueued and published == []
-    (raw,) = store.redis.lrange(INTAKE_QUEUE, 0, -1)  # type: ignore[misc]
+    # a standard-class hop, on its class's list of the queue (governance/priority.py)
+    (raw,) = store.redis.lrange(class_list(INTAKE_QUEUE, "standard"), 0, -1)  # type: ignore[misc]
     body = json.loads(base64.b64decode(json.loads(raw)["body"]))
     assert body[0][0] == {"task_id": created.task_id, "hop": 0, "stage": "intake"}
 
@@ -51,7 +53,7 @@ def test_a_store_apart_publishes_after_the_record(
     )
     assert created.created and not created.enqueued
     assert published == [HopMessage(task_id=created.task_id, hop=0, stage="intake")]
-    assert store.get(created.task_id) is not None and store.redis.llen(INTAKE_QUEUE) == 0
+    assert store.get(created.task_id) is not None and queue_depth(store.redis, INTAKE_QUEUE) == 0
 
 
 def test_a_failed_publish_withdraws_the_record_and_raises(

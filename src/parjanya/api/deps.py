@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from parjanya.api.readiness import Readiness
 from parjanya.client import Client, as_request
 from parjanya.config import ParjanyaConfig, Settings
+from parjanya.governance.shedding import AsyncShedGate
 from parjanya.limits import DEFAULT_LIMITS
 from parjanya.schema import TaskRequest, TaskResult
 from parjanya.store import Created
@@ -33,6 +34,7 @@ class ApiState:
     client: Client  # the SDK: builds intake messages; cancels and publishes in the threadpool
     store: AsyncTaskStore  # creates, reads and long polls on the event loop (asyncio redis)
     readiness: Readiness
+    shedding: AsyncShedGate | None = None  # load shedding, built on the store's client at first use
 
     @classmethod
     def open(cls, settings: Settings, config: ParjanyaConfig) -> ApiState:
@@ -52,6 +54,9 @@ class ApiState:
         """
         if self.config.limits != DEFAULT_LIMITS:  # FastAPI validated under the built-in bounds
             task = as_request(task, self.config.limits)
+        if self.shedding is None:
+            self.shedding = AsyncShedGate(self.store.redis, self.config.admission)
+        await self.shedding.check(task.sla.klass)  # Overloaded: a 503 (`errors.install`)
         created = await self.store.create(
             task,
             requeue_after_s=self.config.reliability.requeue_after_s,

@@ -7,6 +7,7 @@ of the offending field.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
-from parjanya.client import TaskNotFound
+from parjanya.client import Overloaded, TaskNotFound
 from parjanya.store import IdempotencyConflict
 
 
@@ -98,9 +99,25 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
 
+async def _overloaded(request: Request, exc: Exception) -> JSONResponse:
+    """Load shedding refused the task's class: 503 with Retry-After (whole seconds, rounded up)."""
+    assert isinstance(exc, Overloaded)
+    retry_after = str(max(1, math.ceil(exc.retry_after_s)))
+    error = ApiError(
+        503,
+        "overloaded",
+        str(exc),
+        headers={"Retry-After": retry_after},
+        sla=exc.sla,
+        retry_after_s=exc.retry_after_s,
+    )
+    return await _api_error(request, error)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(BodyTooLarge, _body_too_large)
     app.add_exception_handler(TaskNotFound, _not_found)
     app.add_exception_handler(IdempotencyConflict, _conflict)
     app.add_exception_handler(ValidationError, _invalid)
+    app.add_exception_handler(Overloaded, _overloaded)

@@ -28,10 +28,14 @@ _FAILED_STATUS = {
     TaskStatus.failed: 400,  # refused by policy (no tier fits the budget, ...)
     TaskStatus.dead_lettered: 502,  # every deployment failed; replayable from the DLQ
     TaskStatus.cancelled: 409,
+    TaskStatus.expired: 504,  # its deadline_s passed before an answer; no later call was made
 }
 
 
-@router.post("/chat/completions")
+@router.post(
+    "/chat/completions",
+    responses={503: {"description": "Overloaded: the task's SLA class is shed; see Retry-After"}},
+)
 async def chat_completions(
     body: ChatCompletionRequest, state: State, caller: CurrentCaller
 ) -> JSONResponse:

@@ -53,7 +53,12 @@ async def read_owned(state: ApiState, caller: Caller, task_id: str) -> TaskResul
     return result
 
 
-@router.post("", status_code=202, response_model=Accepted)
+@router.post(
+    "",
+    status_code=202,
+    response_model=Accepted,
+    responses={503: {"description": "Overloaded: the task's SLA class is shed; see Retry-After"}},
+)
 async def submit(body: TaskRequest, state: State, caller: CurrentCaller) -> JSONResponse:
     created = await state.submit(caller.stamp(body))
     url = task_url(created.task_id)

@@ -10,6 +10,8 @@ The message is what `publish.publish_hop` would have sent through kombu: Celery 
 body base64-encoded, and `delivery_info` naming the queue, as kombu's `Channel._put` writes it. A
 unit test compares the two field by field, so a Celery or kombu upgrade that changes the format
 fails there and not in production. Any worker, Flower or `celery inspect` reads these messages.
+The hop's SLA class is its kombu priority: the message goes on that class's list of the queue
+(`queues.class_list`), and carries the priority so that kombu restores it to the same list.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -24,10 +27,20 @@ from urllib.parse import urlparse
 
 from celery import Celery
 
-from parjanya.queues import INTAKE_TASK, TIER_TASK, queue_for, task_for
+from parjanya.queues import (
+    CLASS_PRIORITY,
+    INTAKE_TASK,
+    TIER_TASK,
+    class_list,
+    queue_for,
+    task_for,
+)
 from parjanya.schema import HopMessage
 
-__all__ = ["Enqueue", "HopEnvelopes", "shares_one_redis"]
+__all__ = ["SENT_AT_HEADER", "Enqueue", "HopEnvelopes", "shares_one_redis"]
+
+#: Unix time a hop's message was queued: load shedding reads the oldest message's age from it.
+SENT_AT_HEADER = "parjanya_sent_at"
 
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 
@@ -70,6 +83,7 @@ class HopEnvelopes:
         args = (message.model_dump(),)
         headers = copy.copy(self._headers[task_for(message.stage)])
         headers.update(id=task_id, root_id=task_id, argsrepr=repr(args))
+        headers[SENT_AT_HEADER] = round(time.time(), 3)
         body = json.dumps([list(args), {}, _EMBED]).encode()
         envelope = {
             "body": base64.b64encode(body).decode(),
@@ -81,9 +95,9 @@ class HopEnvelopes:
                 "reply_to": "",
                 "delivery_mode": 2,
                 "delivery_info": {"exchange": "", "routing_key": queue},
-                "priority": 0,
+                "priority": CLASS_PRIORITY[message.sla],
                 "body_encoding": "base64",
                 "delivery_tag": str(uuid.uuid4()),
             },
         }
-        return Enqueue(queue=queue, payload=json.dumps(envelope))
+        return Enqueue(queue=class_list(queue, message.sla), payload=json.dumps(envelope))

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 from typing import Any
 
 from celery import Celery
 from kombu import Producer
 
-from parjanya.queues import queue_for, task_for
+from parjanya.broker.envelope import SENT_AT_HEADER
+from parjanya.queues import CLASS_PRIORITY, queue_for, task_for
 from parjanya.schema import HopMessage
 
 _RETRY_POLICY = {"max_retries": 5, "interval_start": 0.1, "interval_step": 0.5, "interval_max": 2}
@@ -46,7 +48,10 @@ def _producer(app: Celery) -> Producer:
 
 
 def publish_hop(app: Celery, message: HopMessage) -> None:
-    """Send one hop. The store already says the hop is owed, so a lost publish is republished."""
+    """Send one hop. The store already says the hop is owed, so a lost publish is republished.
+
+    Its SLA class is its kombu priority, so kombu's Redis transport puts it on the class's list.
+    """
     queue = queue_for(message.stage)
     task = app.amqp.as_task_v2(
         uuid.uuid4().hex,
@@ -57,9 +62,10 @@ def publish_hop(app: Celery, message: HopMessage) -> None:
         task.body,
         exchange="",
         routing_key=queue,
-        headers=task.headers,
+        headers={**task.headers, SENT_AT_HEADER: round(time.time(), 3)},
         serializer="json",
         retry=True,
         retry_policy=_RETRY_POLICY,
+        priority=CLASS_PRIORITY[message.sla],
         **task.properties,
     )

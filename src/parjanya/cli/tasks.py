@@ -71,12 +71,16 @@ def submit(
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 120.0,
 ) -> None:
     """Submit one task; prints its id at once (or its result with --wait)."""
-    from parjanya.client import Client
+    from parjanya.client import Client, Overloaded
 
     prompt = sys.stdin.read() if text == "-" else text
     request = _request(prompt, sla, min_tier, max_tier, budget, idempotency_key)
     with Client() as client:
-        handle = client.submit(request)
+        try:
+            handle = client.submit(request)
+        except Overloaded as exc:  # 75: EX_TEMPFAIL, try again later
+            console.print(f"[yellow]{exc}[/yellow]")
+            raise typer.Exit(75) from exc
         if not wait:
             typer.echo(f'{{"id": "{handle.id}"}}' if as_json else handle.id)
             return

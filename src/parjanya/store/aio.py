@@ -20,9 +20,9 @@ from redis import asyncio as aioredis
 from parjanya import keys
 from parjanya.broker.envelope import Enqueue
 from parjanya.connect import async_redis_client
-from parjanya.schema import HopMessage, TaskRequest, TaskResult, TaskStatus
+from parjanya.schema import HopMessage, TaskRequest, TaskResult
 from parjanya.store import scripts
-from parjanya.store.creation import Created, create_call, created_of
+from parjanya.store.creation import Created, create_call, created_of, result_of
 
 _PendingCreate = tuple[list[str], list[Any], "asyncio.Future[Any]"]
 
@@ -97,9 +97,7 @@ class AsyncTaskStore:
         state, doc = await self.redis.hmget(keys.task(task_id), ["state", "doc"])
         if state is None or doc is None:
             return None
-        result = TaskResult.model_validate_json(doc)
-        result.status = TaskStatus(state.decode() if isinstance(state, bytes) else state)
-        return result
+        return result_of(state, doc)
 
     async def wait_done(self, task_id: str, timeout_s: float) -> bool:
         """True once the task is terminal; False when `timeout_s` passes first."""

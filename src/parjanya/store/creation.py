@@ -15,7 +15,15 @@ from typing import Any
 
 from parjanya import keys
 from parjanya.broker.envelope import Enqueue
-from parjanya.schema import HopMessage, HopTiming, TaskRequest, TaskResult, TaskStatus, utcnow
+from parjanya.schema import (
+    ErrorInfo,
+    HopMessage,
+    HopTiming,
+    TaskRequest,
+    TaskResult,
+    TaskStatus,
+    utcnow,
+)
 
 
 class IdempotencyConflict(Exception):
@@ -66,7 +74,8 @@ def create_call(
         shadow_of=shadow_of,
     )
     idem_key = keys.idempotency(request.idempotency_key) if request.idempotency_key else ""
-    message = enqueue(HopMessage(task_id=task_id, hop=0, stage="intake"))
+    message = enqueue(HopMessage(task_id=task_id, hop=0, stage="intake", sla=request.sla.klass))
+    deadline_at = 0.0 if request.deadline_s is None else time.time() + request.deadline_s
     call_keys = [keys.task(task_id), keys.INFLIGHT, idem_key, message.queue if message else ""]
     call_args: list[Any] = [
         task_id,
@@ -76,6 +85,8 @@ def create_call(
         idempotency_ttl_s,
         fingerprint(request),
         message.payload if message else "",
+        request.sla.klass,
+        deadline_at,
     ]
     return call_keys, call_args, message is not None
 
@@ -94,3 +105,16 @@ def created_of(
         raise IdempotencyConflict(request.idempotency_key or "", existing_id)
     created = verdict == "created" or existing_id == call_args[0]
     return Created(task_id=existing_id, created=created, enqueued=created and enqueued)
+
+
+def result_of(state: bytes | str, doc: bytes | str) -> TaskResult:
+    """A stored doc with the hash's `state` as the truth about its status (read by both stores).
+
+    CLAIM and REAP end a task `cancelled` or `expired` without rewriting its doc, so an expired
+    task's error is named here.
+    """
+    result = TaskResult.model_validate_json(doc)
+    result.status = TaskStatus(state.decode() if isinstance(state, bytes) else state)
+    if result.status == TaskStatus.expired and result.error is None:
+        result.error = ErrorInfo(type="expired", message="deadline_s passed before an answer")
+    return result

@@ -21,6 +21,7 @@ from celery import Celery
 
 from parjanya.broker.envelope import Enqueue, HopEnvelopes, shares_one_redis
 from parjanya.broker.publish import publish_hop
+from parjanya.queues import SlaClass
 from parjanya.schema import HopMessage, TaskRequest
 from parjanya.store.creation import Created
 from parjanya.store.tasks import TaskStore
@@ -56,13 +57,15 @@ class Outbox:
         """Publish the intake hop of a task recorded without it (the store apart from the
         broker); if that fails, withdraw the record and raise."""
         try:
-            self.publish_intake(created)
+            self.publish_intake(created, request.sla.klass)
         except Exception:
             store.uncreate(created.task_id, request)
             raise
 
-    def publish_intake(self, created: Created) -> None:
-        """Publish the intake hop of a task recorded without it; on failure the record stays
-        owed, for the reaper to republish."""
+    def publish_intake(self, created: Created, sla: SlaClass) -> None:
+        """Publish the intake hop of a task recorded without it, in its SLA class; on failure
+        the record stays owed, for the reaper to republish."""
         if created.created and not created.enqueued:
-            publish_hop(self.app, HopMessage(task_id=created.task_id, hop=0, stage="intake"))
+            publish_hop(
+                self.app, HopMessage(task_id=created.task_id, hop=0, stage="intake", sla=sla)
+            )

@@ -16,6 +16,8 @@ should run; these scripts decide whether it may. See docs/RELIABILITY.md § Idem
   meantime is read again) and marks a held one `cancel_requested` (its result TTL): CLAIM and
   TRANSITION turn such a task `cancelled` at its next hop boundary instead of running or queueing
   another hop.
+- CLAIM and REAP end a task whose `deadline_at` has passed `expired` (counted) instead of running
+  or republishing its hop: a task past its deadline is never executed late.
 - REAP returns hops whose holder stopped renewing its lease, or that sat queued too long, to be
   republished (the outbox: the store, not the broker, remembers that a hop is owed).
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 _TERMINAL = """
 local function is_terminal(s)
   return s == 'succeeded' or s == 'dead_lettered' or s == 'failed' or s == 'cancelled'
+    or s == 'expired'
 end
 local function is_held(s)
   return s == 'classifying' or s == 'running'
@@ -46,8 +49,30 @@ local function end_cancelled(task, inflight, done, id, ttl)
 end
 """
 
+# Make a task terminal `expired`: its deadline_s passed before it was answered (the doc is left as
+# the last hop wrote it, as for `cancelled`; the store's reader names the error). Counted.
+_END_EXPIRED = """
+local function end_expired(task, inflight, done, counters, id, ttl, where)
+  redis.call('HSET', task, 'state', 'expired', 'lease_until', 0)
+  redis.call('ZREM', inflight, id)
+  redis.call('DEL', done)
+  redis.call('RPUSH', done, 'expired')
+  redis.call('HINCRBY', counters, 'expired', 1)
+  redis.call('HINCRBY', counters, 'expired_' .. where, 1)
+  if ttl and ttl > 0 then
+    redis.call('EXPIRE', task, ttl)
+    redis.call('EXPIRE', done, ttl)
+  end
+end
+local function past_deadline(deadline_at, now)
+  local at = tonumber(deadline_at or '0') or 0
+  return at > 0 and now > at
+end
+"""
+
 # KEYS: task, inflight, idempotency key ('' when none), queue list ('' when publishing after)
-# ARGV: id, request, doc, deadline, idempotency ttl, request fingerprint, queue message
+# ARGV: id, request, doc, deadline, idempotency ttl, request fingerprint, queue message, SLA class,
+#       deadline_at (unix seconds the task must be answered by; 0: none)
 CREATE = """
 if KEYS[3] ~= '' then
   local existing = redis.call('GET', KEYS[3])
@@ -63,7 +88,8 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   return {'duplicate', ARGV[1], 1}
 end
 redis.call('HSET', KEYS[1], 'state', 'queued', 'hop', 0, 'stage', 'intake', 'token', 0,
-  'deliveries', 0, 'republishes', 0, 'lease_until', 0, 'request', ARGV[2], 'doc', ARGV[3])
+  'deliveries', 0, 'republishes', 0, 'lease_until', 0, 'request', ARGV[2], 'doc', ARGV[3],
+  'sla', ARGV[8], 'deadline_at', ARGV[9])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 if KEYS[4] ~= '' then redis.call('LPUSH', KEYS[4], ARGV[7]) end
 return {'created', ARGV[1], 1}
@@ -83,13 +109,15 @@ end
 return 0
 """
 
-# KEYS: task, inflight, done
-# ARGV: id, hop, stage, now, lease ttl, max deliveries, holding state
+# KEYS: task, inflight, done, counters
+# ARGV: id, hop, stage, now, lease ttl, max deliveries, holding state, ttl of an expired task
 CLAIM = (
     _TERMINAL
     + _END_CANCELLED
+    + _END_EXPIRED
     + """
-local h = redis.call('HMGET', KEYS[1], 'state', 'hop', 'stage', 'lease_until', 'cancel_requested')
+local h = redis.call('HMGET', KEYS[1], 'state', 'hop', 'stage', 'lease_until', 'cancel_requested',
+  'deadline_at')
 local state = h[1]
 if not state then return {'missing'} end
 if is_terminal(state) then return {'terminal', state} end
@@ -99,6 +127,10 @@ if is_held(state) and tonumber(h[4]) > now then return {'busy', h[4]} end
 if h[5] then
   end_cancelled(KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(h[5]))
   return {'terminal', 'cancelled'}
+end
+if past_deadline(h[6], now) then
+  end_expired(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], tonumber(ARGV[8]), 'claim')
+  return {'terminal', 'expired'}
 end
 local deliveries = redis.call('HINCRBY', KEYS[1], 'deliveries', 1)
 local token = redis.call('HINCRBY', KEYS[1], 'token', 1)
@@ -214,17 +246,24 @@ redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 return hop
 """
 
-# KEYS: task, inflight
-# ARGV: id, now, requeue after (s)
+# KEYS: task, inflight, done, counters
+# ARGV: id, now, requeue after (s), ttl of an expired task
+# A hop owed past its task's deadline is not republished: the task ends `expired` here.
 REAP = (
     _TERMINAL
+    + _END_EXPIRED
     + """
-local h = redis.call('HMGET', KEYS[1], 'state', 'hop', 'stage', 'lease_until')
+local h = redis.call('HMGET', KEYS[1], 'state', 'hop', 'stage', 'lease_until', 'sla',
+  'deadline_at')
 if not h[1] or is_terminal(h[1]) then
   redis.call('ZREM', KEYS[2], ARGV[1])
   return {'gone'}
 end
 local now = tonumber(ARGV[2])
+if past_deadline(h[6], now) and not (is_held(h[1]) and tonumber(h[4]) > now) then
+  end_expired(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], tonumber(ARGV[4]), 'reaper')
+  return {'expired'}
+end
 if is_held(h[1]) then
   if tonumber(h[4]) > now then
     redis.call('ZADD', KEYS[2], h[4], ARGV[1])
@@ -234,7 +273,7 @@ if is_held(h[1]) then
 end
 local n = redis.call('HINCRBY', KEYS[1], 'republishes', 1)
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]) * math.pow(2, math.min(n - 1, 10)), ARGV[1])
-return {'republish', h[2], h[3], tostring(n)}
+return {'republish', h[2], h[3], tostring(n), h[5] or 'standard'}
 """
 )
 

@@ -29,7 +29,7 @@ from parjanya.schema import (
 )
 from parjanya.store import scripts
 from parjanya.store.batch import ScriptCall, run_batch
-from parjanya.store.creation import Created, create_call, created_of, new_task_id
+from parjanya.store.creation import Created, create_call, created_of, new_task_id, result_of
 
 ClaimVerdict = Literal["claimed", "poison", "terminal", "stale", "busy", "missing"]
 #: What a cancel did: ended a queued task, marked a held one for its next hop boundary, found it
@@ -117,9 +117,7 @@ class TaskStore:
         state, doc = self.redis.hmget(keys.task(task_id), ["state", "doc"])
         if state is None or doc is None:
             return None
-        result = TaskResult.model_validate_json(doc)
-        result.status = TaskStatus(_text(state))
-        return result
+        return result_of(state, doc)
 
     def get_request(self, task_id: str) -> TaskRequest | None:
         raw = self.redis.hget(keys.task(task_id), "request")
@@ -172,10 +170,20 @@ class TaskStore:
     # -- workers -----------------------------------------------------------------------------
 
     def claim(
-        self, message: HopMessage, *, holding: TaskStatus, lease_ttl_s: float, max_deliveries: int
+        self,
+        message: HopMessage,
+        *,
+        holding: TaskStatus,
+        lease_ttl_s: float,
+        max_deliveries: int,
+        expired_ttl_s: int = 0,
     ) -> Claim:
         return self.claim_many(
-            [message], holding=holding, lease_ttl_s=lease_ttl_s, max_deliveries=max_deliveries
+            [message],
+            holding=holding,
+            lease_ttl_s=lease_ttl_s,
+            max_deliveries=max_deliveries,
+            expired_ttl_s=expired_ttl_s,
         )[0]
 
     def claim_many(
@@ -185,12 +193,21 @@ class TaskStore:
         holding: TaskStatus,
         lease_ttl_s: float,
         max_deliveries: int,
+        expired_ttl_s: int = 0,
     ) -> list[Claim]:
-        """`claim` for a batch, in one round trip (the tier feeder admits hops in batches)."""
+        """`claim` for a batch, in one round trip (the tier feeder admits hops in batches).
+
+        A task past its deadline ends `expired` in the claim (kept `expired_ttl_s`, 0: forever).
+        """
         now = time.time()
         calls = [
             (
-                [keys.task(message.task_id), keys.INFLIGHT, keys.done(message.task_id)],
+                [
+                    keys.task(message.task_id),
+                    keys.INFLIGHT,
+                    keys.done(message.task_id),
+                    keys.COUNTERS,
+                ],
                 [
                     message.task_id,
                     message.hop,
@@ -199,6 +216,7 @@ class TaskStore:
                     lease_ttl_s,
                     max_deliveries,
                     holding.value,
+                    expired_ttl_s,
                 ],
             )
             for message in messages
@@ -310,18 +328,29 @@ class TaskStore:
             ],
         )
 
-    def reap_due(self, *, requeue_after_s: float, limit: int = 200) -> list[HopMessage]:
-        """Hops owed a (re)publish: lease expired (holder died) or queued for too long."""
+    def reap_due(
+        self, *, requeue_after_s: float, limit: int = 200, expired_ttl_s: int = 0
+    ) -> list[HopMessage]:
+        """Hops owed a (re)publish: lease expired (holder died) or queued for too long, each
+        in its task's SLA class. A task past its deadline ends `expired` instead."""
         now = time.time()
         due = self.redis.zrangebyscore(keys.INFLIGHT, "-inf", now, start=0, num=limit)
         owed: list[HopMessage] = []
         for raw_id in due:
             task_id = _text(raw_id)
             reply = self._reap(
-                keys=[keys.task(task_id), keys.INFLIGHT], args=[task_id, now, requeue_after_s]
+                keys=[keys.task(task_id), keys.INFLIGHT, keys.done(task_id), keys.COUNTERS],
+                args=[task_id, now, requeue_after_s, expired_ttl_s],
             )
             if _text(reply[0]) == "republish":
-                owed.append(HopMessage(task_id=task_id, hop=int(reply[1]), stage=_text(reply[2])))
+                owed.append(
+                    HopMessage(
+                        task_id=task_id,
+                        hop=int(reply[1]),
+                        stage=_text(reply[2]),
+                        sla=_text(reply[4]),
+                    )
+                )
         return owed
 
     # -- dead letters (the store half; `store.deadletters` adds listing and replay) -------------

@@ -9,6 +9,7 @@ from celery import Task
 from parjanya import results
 from parjanya.app import app
 from parjanya.classify import PolicyRejection, classify
+from parjanya.governance.deadlines import expire, route_in_time
 from parjanya.queues import INTAKE_QUEUE, INTAKE_TASK
 from parjanya.schema import Attempt, ErrorInfo, HopMessage, TaskStatus, utcnow
 from parjanya.store import Claim
@@ -48,6 +49,20 @@ def classify_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
         return
     doc.complexity = decision.complexity
     doc.routing = decision
+    late = route_in_time(ctx.latency, ctx.store.redis, claim.request, doc, decision)
+    if late is not None:
+        ttl = ctx.config.reliability.result_ttl_s
+        expire(
+            ctx.store,
+            doc,
+            token=claim.token,
+            hop=hop,
+            stage="intake",
+            why=late,
+            where="route",
+            ttl_s=ttl,
+        )
+        return
     results.record(
         doc,
         Attempt(
@@ -60,7 +75,9 @@ def classify_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
         ),
     )
     results.close_hop(doc, hop)
-    following = HopMessage(task_id=doc.id, hop=hop + 1, stage=decision.tier)
+    following = HopMessage(
+        task_id=doc.id, hop=hop + 1, stage=decision.tier, sla=claim.request.sla.klass
+    )
     results.open_hop(doc, following.hop, following.stage)
     ctx.outbox.hand_off(
         following,

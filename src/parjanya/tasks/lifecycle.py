@@ -103,6 +103,7 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
         interval_s=limits.reaper_interval_s,
         requeue_after_s=limits.requeue_after_s,
         lease_ttl_s=limits.lease_ttl_s,
+        expired_ttl_s=limits.result_ttl_s,
     )
     _running.reaper.start()
     log.info("reaper started (every %.1fs)", limits.reaper_interval_s)

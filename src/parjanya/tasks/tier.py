@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from typing import Any
 
 from celery import Task
@@ -13,8 +15,9 @@ from parjanya.broker.envelope import Enqueue
 from parjanya.classify import redact_pii
 from parjanya.confidence import Confidence
 from parjanya.escalation import Escalate, Finish, GiveUp, decide
+from parjanya.governance.deadlines import expire, time_left
 from parjanya.providers import ChatRequest, ChatResponse
-from parjanya.queues import TIER_TASK, Tier
+from parjanya.queues import TIER_TASK, SlaClass, Tier
 from parjanya.resilience.cache import bypass_cache
 from parjanya.resilience.fallback import TierCall, call_tier
 from parjanya.schema import (
@@ -31,6 +34,8 @@ from parjanya.worker.context import WorkerContext, context
 from parjanya.worker.deadletter import dead_letter
 from parjanya.worker.persist import retrying, retrying_blocking
 from parjanya.worker.strategy import ADMIT_WAIT_S
+
+log = logging.getLogger("parjanya.worker")
 
 
 def chat_request_for(request: TaskRequest, *, redact: bool) -> ChatRequest:
@@ -71,6 +76,11 @@ async def tier_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> Non
     assert claim.request is not None and claim.doc is not None and message.stage != "intake"
     tier: Tier = message.stage
     results.start_hop(claim.doc, message.hop)
+    left = time_left(claim.request, claim.doc)
+    if left is not None and left <= 0:  # waited out its deadline after the claim: no call
+        await asyncio.to_thread(_expire, ctx, message, claim, "deadline_s passed before the call")
+        return
+    started = time.monotonic()
     chat = chat_request_for(claim.request, redact=ctx.config.routing.pii_action == "redact")
     chain = ctx.chain(tier)
     with bypass_cache(not claim.request.cache):
@@ -88,7 +98,14 @@ async def tier_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> Non
             context=ctx.config.context,
         )
     verdict = None if call.response is None else await ctx.checker.acheck(chat, call.response)
+    await _record_latency(ctx, message, claim, time.monotonic() - started)
     confidence, decision = weigh_answer(ctx, message, claim, verdict, call)
+    if isinstance(decision, Escalate) and not await _in_time(ctx, claim, decision.to):
+        if call.response is None:
+            why = f"no time left for {decision.to} to answer before deadline_s"
+            await asyncio.to_thread(_expire, ctx, message, claim, why)
+            return
+        decision = Finish(low_confidence=True)  # keep the weak answer: the better one is too late
     if isinstance(decision, Finish):
         assert call.response is not None and confidence is not None
         doc = claim.doc
@@ -108,6 +125,44 @@ async def tier_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> Non
             await ctx.learning.answered(claim.request, doc)
     else:
         await asyncio.to_thread(conclude, ctx, message, claim, call, confidence, decision)
+
+
+async def _in_time(ctx: WorkerContext, claim: Claim, tier: Tier) -> bool:
+    """Whether a hop on `tier` can still finish before the task's deadline (estimate unknown: yes)."""
+    assert claim.request is not None and claim.doc is not None
+    left = time_left(claim.request, claim.doc)
+    if left is None:
+        return True
+    guess = await ctx.latency.aestimate(ctx.aredis, tier, claim.request.sla.klass)
+    return left > 0 and (guess is None or guess <= left)
+
+
+async def _record_latency(
+    ctx: WorkerContext, message: HopMessage, claim: Claim, run_s: float
+) -> None:
+    """File this hop's run time and queue wait for deadline routing; a failure costs nothing."""
+    assert claim.request is not None and claim.doc is not None and message.stage != "intake"
+    timing = next((t for t in reversed(claim.doc.timings) if t.hop == message.hop), None)
+    wait_s = timing.wait_s if timing is not None and timing.wait_s is not None else 0.0
+    call = ctx.latency.record_call(message.stage, claim.request.sla.klass, wait_s, run_s)
+    try:
+        await ctx.latency_records(*call)
+    except Exception:
+        log.warning("latency sample of hop %s/%s not filed", message.task_id, message.hop)
+
+
+def _expire(ctx: WorkerContext, message: HopMessage, claim: Claim, why: str) -> None:
+    assert claim.doc is not None
+    expire(
+        ctx.store,
+        claim.doc,
+        token=claim.token,
+        hop=message.hop,
+        stage=message.stage,
+        why=why,
+        where="tier",
+        ttl_s=ctx.config.reliability.result_ttl_s,
+    )
 
 
 def weigh_answer(
@@ -155,7 +210,9 @@ def conclude(
     doc, hop = claim.doc, message.hop
     match decision:
         case Escalate(to=higher, reason=reason):
-            _escalate(ctx, doc, claim.token, hop, tier, higher, reason, call, confidence)
+            assert claim.request is not None
+            sla = claim.request.sla.klass
+            _escalate(ctx, doc, claim.token, hop, (tier, higher, sla), reason, call, confidence)
         case GiveUp(reason=why):
             last = call.errors[-1] if call.errors else None
             detail = f"{why}; last error: {last.error_type}: {last}" if last else why
@@ -176,12 +233,12 @@ def _escalate(
     doc: TaskResult,
     token: str,
     hop: int,
-    tier: Tier,
-    higher: Tier,
+    route: tuple[Tier, Tier, SlaClass],
     reason: str,
     call: TierCall,
     confidence: float | None,
 ) -> None:
+    tier, higher, sla = route
     if reason == "low_confidence":
         assert call.response is not None and confidence is not None
         doc.escalations += 1
@@ -195,7 +252,7 @@ def _escalate(
         )
     results.close_hop(doc, hop)
     results.charge(doc)
-    following = HopMessage(task_id=doc.id, hop=hop + 1, stage=higher)
+    following = HopMessage(task_id=doc.id, hop=hop + 1, stage=higher, sla=sla)
     results.open_hop(doc, following.hop, following.stage)
     limits = ctx.config.reliability
 

@@ -136,6 +136,7 @@ class Admission:
                 holding=self.holding,
                 lease_ttl_s=limits.lease_ttl_s,
                 max_deliveries=limits.max_deliveries,
+                expired_ttl_s=limits.result_ttl_s,
             )
         except Exception:
             # Each hop is `queued` in the store with a deadline: the reaper republishes it.

@@ -28,6 +28,7 @@ from parjanya.checkers import build_checker
 from parjanya.classify import Scorer, build_scorer
 from parjanya.confidence import AsyncConfidenceChecker
 from parjanya.config import Deployment, ParjanyaConfig, Settings, get_config, get_settings
+from parjanya.governance.deadlines import RECORD, LatencyBook
 from parjanya.providers import Provider, build_provider
 from parjanya.providers.transport import AiohttpPoster
 from parjanya.queues import Tier
@@ -105,6 +106,16 @@ class WorkerContext:
     def finishes(self) -> ScriptBatcher:
         """Finished hops' store writes, batched on the event loop (tasks/tier.py)."""
         return ScriptBatcher(self.aredis, self.store.transition_script)
+
+    @cached_property
+    def latency(self) -> LatencyBook:
+        """Tier hop times and queue waits, kept in Redis for deadline routing."""
+        return LatencyBook(self.config.admission)
+
+    @cached_property
+    def latency_records(self) -> ScriptBatcher:
+        """Each tier hop's run time and wait, batched on the event loop (tasks/tier.py)."""
+        return ScriptBatcher(self.aredis, self.store.redis.register_script(RECORD))
 
     @cached_property
     def learning(self) -> Learning:

@@ -100,6 +100,8 @@ def replay(
         return ReplayOutcome(task_id, False, f"replayed {max_replays} times already")
     if new_hop < 0:
         return ReplayOutcome(task_id, False, "replayed concurrently by someone else")
-    publish_hop(app, HopMessage(task_id=task_id, hop=new_hop, stage="intake"))
+    request = store.get_request(task_id)
+    sla = request.sla.klass if request is not None else "standard"
+    publish_hop(app, HopMessage(task_id=task_id, hop=new_hop, stage="intake", sla=sla))
     store.count("replays")
     return ReplayOutcome(task_id, True, f"queued on hop {new_hop}")

@@ -10,6 +10,9 @@ consumer keeps serving beside it (competing consumers); a tier queue is the feed
 starts (`tasks/lifecycle.py`). With `feeder_batch: 0` Celery's consumer serves every queue, so a
 worker is complete without a feeder.
 
+A queue is one list per SLA class; the feeder pops them by weight (`governance/priority.py`), so
+critical hops overtake standard and standard overtake batch on a busy pool, and none starves.
+
 Popping is acknowledging on receipt, which is safe for the same reason async dispatch is: the
 store owns the hop. Until its claim, the hop is `queued` in the store's outbox with a deadline;
 after it, the hop holds a lease. If this process dies at either point, the reaper republishes.
@@ -25,11 +28,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 
 import redis
 
+from parjanya.governance.priority import WeightedPop
+from parjanya.queues import SlaClass
 from parjanya.worker.admission import Admission
 
 log = logging.getLogger("parjanya.feeder")
@@ -49,6 +54,7 @@ class QueueFeeder:
         room: Callable[[int], int] = lambda batch: batch,
         admitting: Callable[[], AbstractContextManager[None]] = _no_wait,
         idle_block_s: int = 1,
+        weights: Mapping[SlaClass, int] | None = None,
     ) -> None:
         """`room(batch)` says how many hops may be popped now (a tier's dispatcher: its free
         slots and backlog), and `admitting()` wraps pop and claim, so that no hop is claimed
@@ -56,6 +62,9 @@ class QueueFeeder:
         self.broker, self.admission, self.batch = broker, admission, batch
         self.queue = admission.queue
         self.room, self.admitting, self.idle_block_s = room, admitting, idle_block_s
+        self.popper = WeightedPop(
+            broker, self.queue, weights or admission.ctx.config.admission.class_weights
+        )
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, name=f"feeder-{self.queue}", daemon=True)
         self.last_poll = time.monotonic()
@@ -100,10 +109,6 @@ class QueueFeeder:
         return len(raws)
 
     def _pop(self, count: int) -> list[bytes]:
-        raws: list[bytes] = self.broker.rpop(self.queue, count) or []  # type: ignore[assignment]
-        if raws:
-            return raws
-        # Idle: block for the next message (Celery's consumer may win it; either is fine) and run
-        # it at once; whatever arrived with it is the next RPOP's batch.
-        popped = self.broker.brpop([self.queue], timeout=self.idle_block_s)
-        return [popped[1]] if popped else []  # type: ignore[list-item]
+        # Idle, it blocks for the next message (Celery's consumer may win it; either is fine) and
+        # runs it at once; whatever arrived with it is the next pop's batch.
+        return self.popper.pop(count, idle_block_s=self.idle_block_s)

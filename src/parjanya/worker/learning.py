@@ -106,13 +106,14 @@ class Learning:
         return shadow_tier(doc.tier_path[-1], doc.routing.max_tier if doc.routing else "high")
 
     def _start_shadow(self, request: TaskRequest, task_id: str, tier: Tier) -> None:
+        shadow = shadow_request(request, tier)
         created = self.store.create(
-            shadow_request(request, tier),
+            shadow,
             requeue_after_s=self.config.reliability.requeue_after_s,
             enqueue=self.outbox.message_for,
             shadow_of=task_id,
         )
-        self.outbox.publish_intake(created)
+        self.outbox.publish_intake(created, shadow.sla.klass)
         self.store.count("shadows_started")
 
     async def _judge(self, request: TaskRequest, shadow: TaskResult, original_id: str) -> None:

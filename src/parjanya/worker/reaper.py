@@ -36,8 +36,11 @@ from parjanya.store import TaskStore
 log = logging.getLogger("parjanya.reaper")
 
 
-def reap_once(store: TaskStore, app: Celery, *, requeue_after_s: float) -> int:
-    owed = store.reap_due(requeue_after_s=requeue_after_s)
+def reap_once(
+    store: TaskStore, app: Celery, *, requeue_after_s: float, expired_ttl_s: int = 0
+) -> int:
+    """Republish what is owed, each hop in its SLA class; a task past its deadline ends expired."""
+    owed = store.reap_due(requeue_after_s=requeue_after_s, expired_ttl_s=expired_ttl_s)
     for message in owed:
         publish_hop(app, message)
         log.warning(
@@ -60,10 +63,12 @@ class Reaper:
         interval_s: float,
         requeue_after_s: float,
         lease_ttl_s: float,
+        expired_ttl_s: int = 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store, self.app = store, app
         self.interval_s, self.requeue_after_s = interval_s, requeue_after_s
+        self.expired_ttl_s = expired_ttl_s
         self.grace_s = lease_ttl_s / 2  # after the store was away: time for holders to renew
         self.slow_s = min(interval_s, lease_ttl_s / 6)  # a round trip this long: it was away
         self.clock = clock
@@ -89,7 +94,12 @@ class Reaper:
             self._was_away()
         if not mine or self.clock() < self._away_until:
             return 0
-        return reap_once(self.store, self.app, requeue_after_s=self.requeue_after_s)
+        return reap_once(
+            self.store,
+            self.app,
+            requeue_after_s=self.requeue_after_s,
+            expired_ttl_s=self.expired_ttl_s,
+        )
 
     def _was_away(self) -> None:
         if self.clock() >= self._away_until:

@@ -1,0 +1,1 @@
+"""Governance policies: which work runs, when, where and at what cost."""
