@@ -42,7 +42,12 @@ def test_one_redis_records_and_queues_in_one_write(
     # a standard-class hop, on its class's list of the queue (governance/priority.py)
     (raw,) = store.redis.lrange(class_list(INTAKE_QUEUE, "standard"), 0, -1)  # type: ignore[misc]
     body = json.loads(base64.b64decode(json.loads(raw)["body"]))
-    assert body[0][0] == {"task_id": created.task_id, "hop": 0, "stage": "intake"}
+    assert body[0][0] == {
+        "task_id": created.task_id,
+        "hop": 0,
+        "stage": "intake",
+        "sla": "standard",
+    }
 
 
 def test_a_store_apart_publishes_after_the_record(
