@@ -21,7 +21,7 @@ CHAT = {"model": "parjanya-auto", "messages": [{"role": "user", "content": "Say 
 
 @pytest.fixture
 def api() -> Iterator[TestClient]:
-    config = ParjanyaConfig(api=ApiConfig(chat_timeout_s=0.2, max_wait_s=0.3))
+    config = ParjanyaConfig(api=ApiConfig(chat_timeout_s=0.2, max_wait_s=0.3, auth="off"))
     app = create_app(Settings(broker_url="redis://127.0.0.1:1/0"), config)
     with TestClient(app) as client:
         state: ApiState = app.state.parjanya
@@ -80,7 +80,7 @@ def test_an_idempotency_key_returns_the_first_task_or_a_409(api: TestClient) -> 
 
 
 def test_configured_limits_lower_than_the_built_in_ones_are_a_422() -> None:
-    config = ParjanyaConfig(limits=RequestLimits(max_prompt_chars=10))
+    config = ParjanyaConfig(limits=RequestLimits(max_prompt_chars=10), api=ApiConfig(auth="off"))
     app = create_app(Settings(broker_url="redis://127.0.0.1:1/0"), config)
     with TestClient(app) as client:
         state: ApiState = app.state.parjanya

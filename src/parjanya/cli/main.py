@@ -11,6 +11,7 @@ from parjanya.cli import (
     confidence,
     dlq,
     evaluate,
+    keys,
     outcomes,
     sim,
     tasks,
@@ -38,6 +39,7 @@ app.command("eval")(evaluate.evaluate_command)
 app.command("train")(train.train)
 app.command("confidence")(confidence.confidence)
 app.add_typer(dlq.app, name="dlq", help="Inspect, replay and purge dead letters.")
+app.add_typer(keys.app, name="keys", help="API keys and the tenants they act for.")
 app.add_typer(outcomes.app, name="outcomes", help="Export routing outcomes to train scorers on.")
 
 if __name__ == "__main__":

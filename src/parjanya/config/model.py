@@ -17,6 +17,7 @@ from parjanya.config.resilience import (
 from parjanya.config.routing import RoutingConfig
 from parjanya.config.runtime import ConfidenceConfig, OutcomesConfig, ReliabilityConfig
 from parjanya.config.tiers import Deployment, TierConfig, default_tiers
+from parjanya.config.webhooks import WebhookConfig
 from parjanya.limits import RequestLimits
 from parjanya.queues import TIERS, Tier
 
@@ -36,6 +37,7 @@ class ParjanyaConfig(Strict):
     # Bounds on a submitted request (limits.py); they may be lowered here, never raised.
     limits: RequestLimits = Field(default_factory=RequestLimits)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    webhooks: WebhookConfig = Field(default_factory=WebhookConfig)
 
     @model_validator(mode="after")
     def _every_tier_present(self) -> ParjanyaConfig:
