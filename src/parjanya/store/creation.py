@@ -76,6 +76,7 @@ def create_call(
         idempotency_ttl_s,
         fingerprint(request),
         message.payload if message else "",
+        request.callback_url or "",
     ]
     return call_keys, call_args, message is not None
 

@@ -158,7 +158,12 @@ class TaskStore:
             result.finished_at = utcnow()
             verdict = _text(
                 self._cancel(
-                    keys=[keys.task(task_id), keys.INFLIGHT, keys.done(task_id)],
+                    keys=[
+                        keys.task(task_id),
+                        keys.INFLIGHT,
+                        keys.done(task_id),
+                        keys.WEBHOOK_OUTBOX,
+                    ],
                     args=[task_id, _text(hop), _text(token), result.model_dump_json(), ttl_s],
                 )[0]
             )
@@ -188,7 +193,12 @@ class TaskStore:
         now = time.time()
         calls = [
             (
-                [keys.task(message.task_id), keys.INFLIGHT, keys.done(message.task_id)],
+                [
+                    keys.task(message.task_id),
+                    keys.INFLIGHT,
+                    keys.done(message.task_id),
+                    keys.WEBHOOK_OUTBOX,
+                ],
                 [
                     message.task_id,
                     message.hop,
@@ -292,6 +302,7 @@ class TaskStore:
                 keys.DEAD_LETTER_INDEX,
                 keys.dead_letter(doc.id),
                 enqueue.queue if enqueue else "",
+                keys.WEBHOOK_OUTBOX,
             ],
             [
                 doc.id,
