@@ -76,6 +76,36 @@ def _children_of(broker_url: str) -> list[int]:
     return found
 
 
+def test_submit_file_validates_first_then_watches_and_sums_up(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "Say hi."}\n{"prompt": "x", "max_tier": "huge"}\n')
+    refused = _run(cluster, "submit", "--file", str(bad))
+    assert refused.returncode == 2
+    assert "line 2, field max_tier" in refused.stdout and "nothing was submitted" in refused.stdout
+
+    tasks = tmp_path / "tasks.jsonl"
+    lines = [
+        {"prompt": "Rename tmp to total in utils.py."},
+        {"prompt": "Fix the typo in the README title.", "max_tier": "low"},
+        {"prompt": "Summarise the changelog in one line.", "min_tier": "mid"},
+    ]
+    tasks.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    done = _run(cluster, "submit", "--file", str(tasks), "--json", timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["submitted"] == 3 and [t["line"] for t in report["tasks"]] == [1, 2, 3]
+    assert all(t["status"] == "succeeded" for t in report["tasks"])
+    assert report["tasks"][1]["tier_path"] == ["low"] and report["tasks"][2]["tier_path"] == ["mid"]
+    total = report["summary"]["total"]
+    assert total["tasks"] == 3 and total["cost_usd"] > 0 and total["latency_p50_s"] > 0
+
+    shown = _run(cluster, "submit", "--file", str(tasks), timeout=120)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "3/3" in shown.stdout and "batch summary" in shown.stdout and "total" in shown.stdout
+
+
 def test_up_starts_everything_and_sigterm_stops_every_child(tmp_path: Path) -> None:
     broker_url = f"redis://127.0.0.1:{free_port()}/0"
     env = {
