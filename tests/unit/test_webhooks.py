@@ -190,3 +190,18 @@ def test_a_cancelled_task_owes_its_callback_too(server: fakeredis.FakeServer) ->
     ).task_id
     assert store.cancel(task_id, ttl_s=60) == "cancelled"
     assert store.redis.zrange(keys.WEBHOOK_OUTBOX, 0, -1) == [task_id.encode()]
+
+
+def test_a_delivery_held_by_a_sender_that_died_is_taken_over_after_its_lease(
+    server: fakeredis.FakeServer, received: list[httpx.Request]
+) -> None:
+    store = TaskStore(fakeredis.FakeRedis(server=server))
+    task_id = _finish(store, "http://127.0.0.1:8123/hook")
+    dead = _parts(server, httpx.MockTransport(lambda r: httpx.Response(204)), lease_s=30)
+    assert asyncio.run(dead.outbox.claim(lease_s=30, limit=8)) == [task_id]  # then it dies
+
+    alive = _parts(server, httpx.MockTransport(lambda r: received.append(r) or httpx.Response(204)))
+    assert asyncio.run(deliver_due(alive)) == []  # leased: not taken twice
+    store.redis.zadd(keys.WEBHOOK_OUTBOX, {task_id: 0})  # the lease has run out
+    assert [r.state for r in asyncio.run(deliver_due(alive))] == ["delivered"]
+    assert len(received) == 1
