@@ -16,6 +16,7 @@ Medians everywhere: this machine is shared and noisy. The last line is
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
 import json
 import os
@@ -33,8 +34,11 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO / "src"))
 
+from redis import asyncio as aioredis  # noqa: E402
+
 from parjanya.client import Client  # noqa: E402
 from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from parjanya.store.apikeys import ApiKeyStore  # noqa: E402
 
 ROUNDS = 3
 REQUEST = {"prompt": "Rename the variable tmp to total in cart.py.", "max_tier": "low"}
@@ -117,10 +121,11 @@ class RawHttp:
             self.sock = None
 
 
-def api_submitter(port: int) -> Submitter:
+def api_submitter(port: int, key: str) -> Submitter:
     body = json.dumps(REQUEST).encode()
     request = (
         b"POST /v1/tasks HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        b"authorization: Bearer " + key.encode() + b"\r\n"
         b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
     )
 
@@ -163,6 +168,14 @@ def start_api(url: str, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError(f"the API did not start:\n{(tmp / 'api.log').read_text()[-2000:]}")
 
 
+async def _bench_key(url: str) -> str:
+    client = aioredis.Redis.from_url(url)
+    try:
+        return (await ApiKeyStore(client).create("bench", rate_per_minute=10**9)).key
+    finally:
+        await client.aclose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--tasks", type=int, default=2000)
@@ -175,13 +188,16 @@ def main() -> None:
         broker = None if given else EmbeddedRedis(free_port(), tmp / "redis", appendonly=False)
         url = given or broker.start().url  # type: ignore[union-attr]
         api, port = start_api(url, tmp)
+        # A key as a tenant's would be, with a rate the bench never reaches: the API side pays
+        # for the key check and the per-key rate limit on every request, as in production.
+        key = asyncio.run(_bench_key(url))
         try:
             with Client(url) as client:
                 sdk_tps, sdk_p50 = _measure(
                     sdk_submitter(client), args.tasks, args.latency_samples, args.concurrency
                 )
             api_tps, api_p50 = _measure(
-                api_submitter(port), args.tasks, args.latency_samples, args.concurrency
+                api_submitter(port, key), args.tasks, args.latency_samples, args.concurrency
             )
         finally:
             api.terminate()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from parjanya.config.base import Strict
 
@@ -34,3 +34,13 @@ class ApiConfig(Strict):
     # A key read from the store is trusted this long in each API process: a revoked key stops
     # working within this, and a request costs no key lookup in between.
     key_cache_s: float = Field(default=5.0, ge=0)
+
+    @field_validator("auth", mode="before")
+    @classmethod
+    def _yaml_off_is_off(cls, value: object) -> object:
+        """YAML 1.1 reads a bare `off` as false (and `on` as true): take them as meant."""
+        if value is False:
+            return "off"
+        if value is True:
+            return "keys"
+        return value
