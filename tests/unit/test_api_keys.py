@@ -7,7 +7,7 @@ the same is shown by tests/integration/test_doors.py.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import fakeredis
 import pytest
@@ -16,11 +16,17 @@ from fastapi.testclient import TestClient
 from parjanya.api import create_app
 from parjanya.api.auth import KeyAccess, OpenAccess, access_for
 from parjanya.api.deps import ApiState
+from parjanya.api.errors import ApiError
 from parjanya.config import ApiConfig, ParjanyaConfig, Settings
-from parjanya.resilience.ratelimit_store import RedisRateLimitStore
+from parjanya.resilience.gcra import Demand
+from parjanya.resilience.ratelimit_store import (
+    MemoryRateLimitStore,
+    RedisRateLimitStore,
+    Reservation,
+)
 from parjanya.store import TaskStore
 from parjanya.store.aio import AsyncTaskStore
-from parjanya.store.apikeys import ApiKeyStore, digest_of
+from parjanya.store.apikeys import ApiKey, ApiKeyStore, digest_of
 
 
 @pytest.fixture
@@ -129,3 +135,38 @@ def test_a_key_over_its_rate_is_a_429_with_retry_after(
     refused = api.get("/v1/models", headers=bearer(slow))
     assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
     assert api.get("/v1/models", headers=bearer(other)).status_code == 200  # per key, not tenant
+
+
+class CountingLimiter(MemoryRateLimitStore):
+    def __init__(self) -> None:
+        super().__init__(clock=lambda: 1_000.0)  # frozen: only the burst can be spent
+        self.calls = 0
+
+    async def reserve(
+        self, deployment: str, demands: Sequence[Demand], max_wait_s: float
+    ) -> Reservation:
+        self.calls += 1
+        return await super().reserve(deployment, demands, max_wait_s)
+
+
+def test_processes_take_permits_a_few_at_a_time_and_together_stay_within_the_burst() -> None:
+    record = ApiKey("k1", "acme", 6000, 0.0)  # 100 a second; a 2 s burst is 200 requests
+    limiter = CountingLimiter()
+    processes = [KeyAccess(ApiKeyStore(None), limiter, 6000, 2.0, 5.0) for _ in range(2)]  # type: ignore[arg-type]
+
+    async def admitted(access: KeyAccess) -> bool:
+        try:
+            await access._admit(record)
+        except ApiError as refused:
+            assert refused.status == 429 and int(refused.headers["Retry-After"]) >= 1
+            return False
+        return True
+
+    async def run(count: int) -> list[bool]:
+        return [await admitted(processes[i % 2]) for i in range(count)]
+
+    assert all(asyncio.run(run(40)))
+    assert limiter.calls == 2  # 20 permits per round trip, one trip per process
+    answers = asyncio.run(run(300))
+    assert 199 <= 40 + sum(answers) <= 201  # the burst, split between the processes
+    assert not any(answers[-50:])
