@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from openai import AuthenticationError, OpenAI
 
 from parjanya.runtime.embedded_redis import free_port, is_listening
 
@@ -115,6 +117,8 @@ def test_up_starts_everything_and_sigterm_stops_every_child(tmp_path: Path) -> N
         "COLUMNS": "200",
     }
     env.pop("PARJANYA_CONFIG", None)
+    with socket.socket() as probe:  # another run's API (or anything) on :8000: skip that check
+        api_port_free = probe.connect_ex(("127.0.0.1", 8000)) != 0
     log = tmp_path / "up.log"
     with log.open("wb") as out:
         up = subprocess.Popen(
@@ -144,6 +148,17 @@ def test_up_starts_everything_and_sigterm_stops_every_child(tmp_path: Path) -> N
         assert "started an embedded redis-server" in text and "demo results" in text
         assert is_listening(broker_url)
         assert len(_children_of(broker_url)) >= 5
+        # No setup: `up` made a key for the default tenant, printed it, and the API takes it.
+        key = (tmp_path / ".parjanya" / "api-key").read_text().strip()
+        assert key.startswith("pj_") and key in text and "OpenAI(base_url=" in text
+        if api_port_free:
+            with OpenAI(base_url="http://127.0.0.1:8000/v1", api_key=key, max_retries=5) as sdk:
+                assert "parjanya-auto" in [m.id for m in sdk.models.list()]
+            with (
+                OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="pj_0_x", max_retries=0) as bad,
+                pytest.raises(AuthenticationError),
+            ):
+                bad.models.list()
         up.send_signal(signal.SIGTERM)
         assert up.wait(timeout=90) == 0, log.read_text()
     finally:
