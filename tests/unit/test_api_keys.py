@@ -170,3 +170,21 @@ def test_processes_take_permits_a_few_at_a_time_and_together_stay_within_the_bur
     answers = asyncio.run(run(300))
     assert 199 <= 40 + sum(answers) <= 201  # the burst, split between the processes
     assert not any(answers[-50:])
+
+
+def test_every_route_but_health_declares_and_needs_the_bearer_key() -> None:
+    """Read from the OpenAPI document: an operation shows the bearer scheme exactly when it
+    depends on `current_caller`, so a route added without it shows up here."""
+    document = create_app(Settings(), ParjanyaConfig()).openapi()
+    operations = {
+        (method.upper(), path): operation
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    }
+    open_ones = {key for key, op in operations.items() if not op.get("security")}
+
+    assert open_ones == {("GET", "/healthz"), ("GET", "/readyz")}
+    assert {("POST", "/v1/tasks"), ("POST", "/v1/chat/completions"), ("GET", "/v1/models")} <= set(
+        operations
+    )
+    assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"

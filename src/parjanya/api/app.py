@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
 from parjanya.api import errors, health, openai, tasks
-from parjanya.api.deps import ApiState, current_caller
+from parjanya.api.deps import ApiState
 from parjanya.api.limits import BodySizeLimit
 from parjanya.config import ParjanyaConfig, Settings
 
@@ -36,7 +36,9 @@ def create_app(settings: Settings, config: ParjanyaConfig) -> FastAPI:
     )
     app.add_middleware(BodySizeLimit, max_bytes=config.api.max_body_bytes)
     errors.install(app)
-    app.include_router(health.router)
-    for router in (tasks.router, openai.router):  # every route here needs a caller (a key)
-        app.include_router(router, dependencies=[Depends(current_caller)])
+    # Every route of these depends on `current_caller` (a key), each in its own signature:
+    # a router-wide copy would be walked again on every request (tests/unit/test_api_keys.py
+    # checks that no route goes without it).
+    for router in (health.router, tasks.router, openai.router):
+        app.include_router(router)
     return app

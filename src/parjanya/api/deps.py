@@ -84,10 +84,13 @@ BEARER = HTTPBearer(auto_error=False, description="An API key: `parjanya keys cr
 
 
 async def current_caller(
-    state: Annotated[ApiState, Depends(api_state)],
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
 ) -> Caller:
-    return await state.access.caller(credentials.credentials if credentials else None)
+    """Who is calling. The state is read from the request rather than through `api_state`:
+    FastAPI walks every sub-dependency on every request, and this one runs on all of them."""
+    access: Access = request.app.state.parjanya.access
+    return await access.caller(credentials.credentials if credentials else None)
 
 
 State = Annotated[ApiState, Depends(api_state)]

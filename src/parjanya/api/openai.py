@@ -74,7 +74,7 @@ async def chat_completions(
 
 
 @router.get("/models")
-async def models() -> dict[str, Any]:
+async def models(caller: CurrentCaller) -> dict[str, Any]:
     return {
         "object": "list",
         "data": [
