@@ -6,15 +6,19 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
+import fakeredis
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from parjanya.cli import batch
 from parjanya.cli.batch import Watched, read_tasks, summary
 from parjanya.cli.main import app
 from parjanya.limits import DEFAULT_LIMITS
-from parjanya.schema import TaskResult, TaskStatus, utcnow
+from parjanya.schema import HopMessage, TaskRequest, TaskResult, TaskStatus, utcnow
+from parjanya.store import TaskStore
 
 GOOD = json.dumps({"prompt": "Say hi."})
 
@@ -95,3 +99,58 @@ def test_the_summary_groups_by_the_tier_each_task_ended_on() -> None:
     assert got["total"]["latency_p50_s"] == pytest.approx(2.0)
     assert got["unfinished"] == 1
     assert watched.counts() == {"low": 1, "mid": 2, "high": 0, "escalated": 1, "failed": 1}
+
+
+class FinishingClient:
+    """Stands in for the SDK: records each task on fakeredis and ends it at once on `low`."""
+
+    def __init__(self) -> None:
+        self.store = TaskStore(fakeredis.FakeRedis())
+
+    def __enter__(self) -> FinishingClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def submit_many(self, requests: list[TaskRequest]) -> list[SimpleNamespace]:
+        handles = []
+        for request in requests:
+            task_id = self.store.create(request, requeue_after_s=60).task_id
+            claim = self.store.claim(
+                HopMessage(task_id=task_id, hop=0, stage="intake"),
+                holding=TaskStatus.classifying,
+                lease_ttl_s=30,
+                max_deliveries=4,
+            )
+            doc = self.store.get(task_id)
+            assert doc is not None
+            doc.status, doc.tier_path, doc.cost_usd = TaskStatus.succeeded, ["low"], 0.001
+            doc.finished_at = doc.created_at + timedelta(seconds=0.5)
+            self.store.transition(doc, token=claim.token, hop=0, stage="intake", ttl_s=60)
+            handles.append(SimpleNamespace(id=task_id))
+        return handles
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_a_good_file_is_submitted_watched_and_summed_up(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    as_json: bool,
+) -> None:
+    monkeypatch.setattr(batch, "Client", FinishingClient)
+    path = write(tmp_path, GOOD, json.dumps({"prompt": "Say bye.", "max_tier": "low"}))
+    console = Console(width=150, force_terminal=False)
+
+    code = batch.run_file(path, as_json=as_json, timeout_s=5, console=console)
+
+    assert code == 0
+    out = capsys.readouterr().out
+    if as_json:
+        report = json.loads(out)
+        assert report["submitted"] == 2 and [t["line"] for t in report["tasks"]] == [1, 2]
+        assert report["summary"]["by_tier"]["low"]["tasks"] == 2
+        assert report["summary"]["total"]["cost_usd"] == pytest.approx(0.002)
+    else:
+        assert "batch summary" in out and "total" in out and "0.002000" in out
