@@ -8,7 +8,8 @@ door, not the pipeline). The SDK calls `Client.submit` (one store script); the A
 submitting thread, with a minimal client (`RawHttp`) so that the caller's HTTP library does not
 take the server's CPU. Latency is one submission at a time; throughput is N submissions from
 --concurrency threads, the median of three batches, with latency samples taken between them.
-Medians everywhere: this machine is shared and noisy. The last line is
+Medians everywhere: this machine is shared and noisy, so the API process's CPU per submission is
+printed too (read from /proc), which other load barely moves. The last line is
 
     api_vs_sdk submit_p50_ratio=<api p50 / sdk p50> throughput_ratio=<api tasks/s / sdk tasks/s>
 """
@@ -168,6 +169,15 @@ def start_api(url: str, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError(f"the API did not start:\n{(tmp / 'api.log').read_text()[-2000:]}")
 
 
+def _cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far (Linux /proc); None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _bench_key(url: str) -> str:
     client = aioredis.Redis.from_url(url)
     try:
@@ -196,9 +206,11 @@ def main() -> None:
                 sdk_tps, sdk_p50 = _measure(
                     sdk_submitter(client), args.tasks, args.latency_samples, args.concurrency
                 )
+            cpu_before = _cpu_s(api.pid)
             api_tps, api_p50 = _measure(
                 api_submitter(port, key), args.tasks, args.latency_samples, args.concurrency
             )
+            cpu_after = _cpu_s(api.pid)
         finally:
             api.terminate()
             api.wait(30)
@@ -206,6 +218,12 @@ def main() -> None:
                 broker.stop()
     print(f"sdk_submit      throughput={sdk_tps:8.1f} tasks/s  p50={sdk_p50 * 1000:7.3f} ms")
     print(f"api_submit      throughput={api_tps:8.1f} tasks/s  p50={api_p50 * 1000:7.3f} ms")
+    if cpu_before is not None and cpu_after is not None:
+        # CPU the API process spent per submission (its share of warm-up and latency samples
+        # included): unlike the ratios, barely moved by what else runs on the machine.
+        share = args.tasks // args.concurrency * args.concurrency
+        per_submit = (cpu_after - cpu_before) / (50 + ROUNDS * (share + args.latency_samples))
+        print(f"api_cpu         per_submit={per_submit * 1e6:7.0f} us")
     print(
         f"api_vs_sdk submit_p50_ratio={api_p50 / sdk_p50:.2f} "
         f"throughput_ratio={api_tps / sdk_tps:.2f}"
