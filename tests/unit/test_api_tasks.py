@@ -95,3 +95,14 @@ def test_configured_limits_lower_than_the_built_in_ones_are_a_422() -> None:
     assert refused.json()["detail"][0]["loc"][0] == "body"
     assert "limit is 10" in refused.json()["detail"][0]["msg"]
     assert accepted.status_code == 202
+
+
+def test_a_bad_callback_url_is_a_422_naming_it_on_both_doors(api: TestClient) -> None:
+    task = api.post("/v1/tasks", json={"prompt": "hi", "callback_url": "file:///etc/passwd"})
+    chat = api.post(
+        "/v1/chat/completions", json={**CHAT, "parjanya": {"callback_url": "gopher://x"}}
+    )
+
+    assert task.status_code == 422 and task.json()["detail"][0]["loc"] == ["body", "callback_url"]
+    assert chat.status_code == 422
+    assert chat.json()["detail"][0]["loc"] == ["body", "parjanya", "callback_url"]
