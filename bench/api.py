@@ -8,7 +8,8 @@ door, not the pipeline). The SDK calls `Client.submit` (one store script); the A
 submitting thread, with a minimal client (`RawHttp`) so that the caller's HTTP library does not
 take the server's CPU. Latency is one submission at a time; throughput is N submissions from
 --concurrency threads, the median of three batches, with latency samples taken between them.
-Medians everywhere: this machine is shared and noisy. The last line is
+Medians everywhere: this machine is shared and noisy, so the API process's CPU per submission is
+printed too (read from /proc), which other load barely moves. The last line is
 
     api_vs_sdk submit_p50_ratio=<api p50 / sdk p50> throughput_ratio=<api tasks/s / sdk tasks/s>
 """
@@ -16,6 +17,7 @@ Medians everywhere: this machine is shared and noisy. The last line is
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
 import json
 import os
@@ -33,8 +35,11 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO / "src"))
 
+from redis import asyncio as aioredis  # noqa: E402
+
 from parjanya.client import Client  # noqa: E402
 from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from parjanya.store.apikeys import ApiKeyStore  # noqa: E402
 
 ROUNDS = 3
 REQUEST = {"prompt": "Rename the variable tmp to total in cart.py.", "max_tier": "low"}
@@ -117,10 +122,11 @@ class RawHttp:
             self.sock = None
 
 
-def api_submitter(port: int) -> Submitter:
+def api_submitter(port: int, key: str) -> Submitter:
     body = json.dumps(REQUEST).encode()
     request = (
         b"POST /v1/tasks HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        b"authorization: Bearer " + key.encode() + b"\r\n"
         b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
     )
 
@@ -163,6 +169,23 @@ def start_api(url: str, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError(f"the API did not start:\n{(tmp / 'api.log').read_text()[-2000:]}")
 
 
+def _cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far (Linux /proc); None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _bench_key(url: str) -> str:
+    client = aioredis.Redis.from_url(url)
+    try:
+        return (await ApiKeyStore(client).create("bench", rate_per_minute=10**9)).key
+    finally:
+        await client.aclose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--tasks", type=int, default=2000)
@@ -175,14 +198,19 @@ def main() -> None:
         broker = None if given else EmbeddedRedis(free_port(), tmp / "redis", appendonly=False)
         url = given or broker.start().url  # type: ignore[union-attr]
         api, port = start_api(url, tmp)
+        # A key as a tenant's would be, with a rate the bench never reaches: the API side pays
+        # for the key check and the per-key rate limit on every request, as in production.
+        key = asyncio.run(_bench_key(url))
         try:
             with Client(url) as client:
                 sdk_tps, sdk_p50 = _measure(
                     sdk_submitter(client), args.tasks, args.latency_samples, args.concurrency
                 )
+            cpu_before = _cpu_s(api.pid)
             api_tps, api_p50 = _measure(
-                api_submitter(port), args.tasks, args.latency_samples, args.concurrency
+                api_submitter(port, key), args.tasks, args.latency_samples, args.concurrency
             )
+            cpu_after = _cpu_s(api.pid)
         finally:
             api.terminate()
             api.wait(30)
@@ -190,6 +218,12 @@ def main() -> None:
                 broker.stop()
     print(f"sdk_submit      throughput={sdk_tps:8.1f} tasks/s  p50={sdk_p50 * 1000:7.3f} ms")
     print(f"api_submit      throughput={api_tps:8.1f} tasks/s  p50={api_p50 * 1000:7.3f} ms")
+    if cpu_before is not None and cpu_after is not None:
+        # CPU the API process spent per submission (its share of warm-up and latency samples
+        # included): unlike the ratios, barely moved by what else runs on the machine.
+        share = args.tasks // args.concurrency * args.concurrency
+        per_submit = (cpu_after - cpu_before) / (50 + ROUNDS * (share + args.latency_samples))
+        print(f"api_cpu         per_submit={per_submit * 1e6:7.0f} us")
     print(
         f"api_vs_sdk submit_p50_ratio={api_p50 / sdk_p50:.2f} "
         f"throughput_ratio={api_tps / sdk_tps:.2f}"

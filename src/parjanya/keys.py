@@ -106,3 +106,28 @@ def latency_wait(tier: str, sla: str) -> str:
 
 #: Hash of the shared load-shedding state: one flag per SLA class, the load that set them, when.
 SHEDDING = PREFIX + "shedding"
+
+
+# --- API keys, tenants' webhook secrets and the webhook outbox (store/apikeys.py, webhooks/) -----
+
+#: Hash of every API key by its public id: id → JSON record (tenant, rate, created_at, digest).
+API_KEYS = PREFIX + "apikeys"
+#: Sorted set of task ids whose callback is owed, scored by when the next attempt is due (unix s).
+WEBHOOK_OUTBOX = PREFIX + "webhooks:due"
+#: Capped list of finished deliveries (delivered, failed, refused), newest first, for ops and tests.
+WEBHOOK_LOG = PREFIX + "webhooks:log"
+
+
+def api_key(digest: str) -> str:
+    """Hash of one API key, found by the SHA-256 of the key itself (the key is never stored)."""
+    return f"{PREFIX}apikey:{digest}"
+
+
+def webhook_secret(tenant: str) -> str:
+    """One tenant's webhook signing secret (what receivers verify signatures with)."""
+    return f"{PREFIX}tenant:{tenant}:webhook_secret"
+
+
+def webhook(task_id: str) -> str:
+    """Hash of one task's callback delivery: attempts so far, last answer, lease holder."""
+    return f"{PREFIX}webhook:{task_id}"

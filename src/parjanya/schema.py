@@ -12,8 +12,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationInfo, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationInfo,
+    model_validator,
+)
 from pydantic_core import to_json
 
 from parjanya.limits import DEFAULT_LIMITS, RequestLimits, json_problem
@@ -115,6 +124,26 @@ class ChatMessage(_Strict):
         return self
 
 
+def _callback_url(url: str) -> str:
+    """An absolute http(s) URL with a host and no credentials. Where it points (a private
+    address, say) is checked when the callback is sent, after its name is resolved."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("callback_url must be an http or https URL")
+    if not parts.hostname:
+        raise ValueError("callback_url has no host")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("callback_url must not carry credentials")
+    try:
+        parts.port  # noqa: B018  # raises on a port that is not a number in range
+    except ValueError as exc:
+        raise ValueError(f"callback_url: {exc}") from None
+    return url
+
+
+CallbackUrl = Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(_callback_url)]
+
+
 class TaskRequest(_Strict):
     """What a producer submits. Exactly one of `messages` or `prompt`.
 
@@ -149,6 +178,10 @@ class TaskRequest(_Strict):
     )
     tool_choice: JsonValue = None
     cache: bool = Field(default=True, description="False: never answer from the response cache.")
+    callback_url: CallbackUrl | None = Field(
+        default=None,
+        description="Gets a signed POST of the result when the task ends (README: Webhooks).",
+    )
 
     @model_validator(mode="after")
     def _check_shape(self, info: ValidationInfo) -> TaskRequest:

@@ -7,13 +7,17 @@ the API exactly as it would to OpenAI, with only `base_url` changed.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -41,7 +45,13 @@ LOOKUP = {
 def api_cluster(
     redis_url: str, sim: SimServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Cluster]:
-    running = make_cluster(redis_url, sim, tmp_path_factory.mktemp("api-cluster"))
+    running = make_cluster(
+        redis_url,
+        sim,
+        tmp_path_factory.mktemp("api-cluster"),
+        # The receiver of the webhook tests listens on loopback; nothing else is let through.
+        mutate=lambda raw: raw["webhooks"].update(allow_networks=["127.0.0.0/8"]),
+    )
     try:
         for stage in ("intake", "low", "mid"):
             running.start(stage)
@@ -81,15 +91,40 @@ def api_url(api_cluster: Cluster) -> Iterator[str]:
         process.wait(timeout=30)
 
 
+def cli(cluster: Cluster, *args: str) -> str:
+    """`parjanya ...` as an operator runs it, against the cluster's store."""
+    done = subprocess.run(
+        [sys.executable, "-m", "parjanya", *args],
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout
+
+
+def new_key(cluster: Cluster, tenant: str, *extra: str) -> str:
+    made = json.loads(cli(cluster, "keys", "create", "--tenant", tenant, "--json", *extra))
+    assert made["tenant"] == tenant and made["key"].startswith("pj_")
+    return str(made["key"])
+
+
+@pytest.fixture(scope="module")
+def api_key(api_cluster: Cluster) -> str:
+    return new_key(api_cluster, "acme")
+
+
 @pytest.fixture
-def http(api_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=api_url, timeout=60) as client:
+def http(api_url: str, api_key: str) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {api_key}"}
+    with httpx.Client(base_url=api_url, timeout=60, headers=headers) as client:
         yield client
 
 
 @pytest.fixture
-def openai_client(api_url: str) -> Iterator[OpenAI]:
-    with OpenAI(base_url=f"{api_url}/v1", api_key="unused", max_retries=0, timeout=60) as client:
+def openai_client(api_url: str, api_key: str) -> Iterator[OpenAI]:
+    with OpenAI(base_url=f"{api_url}/v1", api_key=api_key, max_retries=0, timeout=60) as client:
         yield client
 
 
@@ -254,3 +289,139 @@ def test_readyz_sees_every_pool(http: httpx.Client, api_cluster: Cluster) -> Non
         time.sleep(0.5)
     assert ready.status_code == 200, ready.json()
     assert all(n >= 1 for n in ready.json()["workers"].values())
+
+
+# --- tenants and keys (issue 13, point 2) -------------------------------------------------------
+
+
+def test_without_a_key_every_route_but_health_is_a_401(api_url: str) -> None:
+    with httpx.Client(base_url=api_url, timeout=30) as anonymous:
+        for method, path in (("GET", "/v1/models"), ("POST", "/v1/tasks"), ("GET", "/v1/tasks/x")):
+            response = anonymous.request(method, path, json={"prompt": "hi"})
+            assert response.status_code == 401, path
+            assert response.headers["www-authenticate"].startswith("Bearer")
+        revoked = anonymous.get("/v1/models", headers={"Authorization": "Bearer pj_00_revoked"})
+        assert revoked.status_code == 401
+        assert anonymous.get("/healthz").status_code == 200
+
+
+def test_a_second_tenant_gets_404_on_the_first_tenants_task(
+    http: httpx.Client, api_url: str, api_cluster: Cluster
+) -> None:
+    # The body names another tenant: the key decides.
+    submitted = http.post("/v1/tasks", json={"prompt": "Say hi.", "tenant": "globex"})
+    task_id = submitted.json()["id"]
+    assert http.get(f"/v1/tasks/{task_id}", params={"wait": 30}).json()["tenant"] == "acme"
+
+    other = {"Authorization": f"Bearer {new_key(api_cluster, 'globex')}"}
+    with httpx.Client(base_url=api_url, timeout=30, headers=other) as globex:
+        for method, params in (("GET", {}), ("GET", {"wait": 2}), ("DELETE", {})):
+            response = globex.request(method, f"/v1/tasks/{task_id}", params=params)
+            assert response.status_code == 404, method
+            assert response.json()["error"]["type"] == "task_not_found"
+    assert http.get(f"/v1/tasks/{task_id}").json()["status"] == "succeeded"
+
+
+def test_a_key_over_its_rate_gets_429_with_retry_after(api_url: str, api_cluster: Cluster) -> None:
+    slow = {"Authorization": f"Bearer {new_key(api_cluster, 'acme', '--rate', '1')}"}
+    with httpx.Client(base_url=api_url, timeout=30, headers=slow) as client:
+        assert client.get("/v1/models").status_code == 200
+        refused = client.get("/v1/models")
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert refused.json()["error"]["type"] == "rate_limited"
+
+
+# --- webhooks (issue 13, point 3) ---------------------------------------------------------------
+
+
+class Receiver:
+    """A webhook receiver on loopback that keeps every POST it gets."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[dict[str, str], bytes]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.got.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def wait_for(self, count: int, timeout_s: float = 45) -> None:
+        deadline = time.monotonic() + timeout_s
+        while len(self.got) < count:
+            assert time.monotonic() < deadline, f"{len(self.got)} of {count} webhooks arrived"
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    running = Receiver()
+    yield running
+    running.close()
+
+
+def verify_as_the_readme_says(secret: str, header: str, body: bytes) -> bool:
+    """The README's verification snippet, independent of Parjanya's own `verify`."""
+    fields = dict(part.split("=", 1) for part in header.split(","))
+    signed = fields["t"].encode() + b"." + body
+    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, fields["v1"]) and abs(time.time() - int(fields["t"])) < 300
+
+
+def test_a_webhook_arrives_signed_and_verifies(
+    http: httpx.Client, api_cluster: Cluster, receiver: Receiver
+) -> None:
+    task_id = http.post(
+        "/v1/tasks", json={"prompt": "Say hello.", "callback_url": receiver.url}
+    ).json()["id"]
+
+    receiver.wait_for(1)
+    headers, body = receiver.got[0]
+    secret = cli(api_cluster, "keys", "secret", "--tenant", "acme").strip()
+    assert verify_as_the_readme_says(secret, headers["parjanya-signature"], body)
+    event = json.loads(body)
+    assert event["type"] == "task.succeeded" and headers["parjanya-event-type"] == event["type"]
+    assert event["data"]["id"] == task_id and event["data"]["tenant"] == "acme"
+    assert event["data"]["output"]
+
+
+def test_a_callback_to_a_private_address_is_refused_and_recorded(
+    http: httpx.Client, api_cluster: Cluster, receiver: Receiver
+) -> None:
+    bad = http.post("/v1/tasks", json={"prompt": "hi", "callback_url": "ftp://example.com/"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "callback_url"]
+
+    # 10.0.0.0/8 is private and not in this cluster's allow list (the default allows nothing).
+    private = http.post(
+        "/v1/tasks", json={"prompt": "Say hello.", "callback_url": "http://10.255.255.1:9/hook"}
+    ).json()["id"]
+    allowed = http.post(
+        "/v1/tasks", json={"prompt": "Say hi.", "callback_url": receiver.url}
+    ).json()["id"]
+    receiver.wait_for(1)
+    deadline = time.monotonic() + 45
+    while not (refused := [r for r in webhook_log(api_cluster) if r["task_id"] == private]):
+        assert time.monotonic() < deadline, "the private callback was never decided"
+        time.sleep(0.2)
+    assert refused[0]["state"] == "refused" and "10.255.255.1" in refused[0]["error"]
+    assert [json.loads(body)["data"]["id"] for _, body in receiver.got] == [allowed]
+
+
+def webhook_log(cluster: Cluster) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = json.loads(cli(cluster, "webhooks", "--json"))
+    return records

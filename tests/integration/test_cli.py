@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from openai import AuthenticationError, OpenAI
 
 from parjanya.runtime.embedded_redis import free_port, is_listening
 
@@ -76,6 +78,36 @@ def _children_of(broker_url: str) -> list[int]:
     return found
 
 
+def test_submit_file_validates_first_then_watches_and_sums_up(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "Say hi."}\n{"prompt": "x", "max_tier": "huge"}\n')
+    refused = _run(cluster, "submit", "--file", str(bad))
+    assert refused.returncode == 2
+    assert "line 2, field max_tier" in refused.stdout and "nothing was submitted" in refused.stdout
+
+    tasks = tmp_path / "tasks.jsonl"
+    lines = [
+        {"prompt": "Rename tmp to total in utils.py."},
+        {"prompt": "Fix the typo in the README title.", "max_tier": "low"},
+        {"prompt": "Summarise the changelog in one line.", "min_tier": "mid"},
+    ]
+    tasks.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    done = _run(cluster, "submit", "--file", str(tasks), "--json", timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["submitted"] == 3 and [t["line"] for t in report["tasks"]] == [1, 2, 3]
+    assert all(t["status"] == "succeeded" for t in report["tasks"])
+    assert report["tasks"][1]["tier_path"] == ["low"] and report["tasks"][2]["tier_path"] == ["mid"]
+    total = report["summary"]["total"]
+    assert total["tasks"] == 3 and total["cost_usd"] > 0 and total["latency_p50_s"] > 0
+
+    shown = _run(cluster, "submit", "--file", str(tasks), timeout=120)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "3/3" in shown.stdout and "batch summary" in shown.stdout and "total" in shown.stdout
+
+
 def test_up_starts_everything_and_sigterm_stops_every_child(tmp_path: Path) -> None:
     broker_url = f"redis://127.0.0.1:{free_port()}/0"
     env = {
@@ -85,6 +117,8 @@ def test_up_starts_everything_and_sigterm_stops_every_child(tmp_path: Path) -> N
         "COLUMNS": "200",
     }
     env.pop("PARJANYA_CONFIG", None)
+    with socket.socket() as probe:  # another run's API (or anything) on :8000: skip that check
+        api_port_free = probe.connect_ex(("127.0.0.1", 8000)) != 0
     log = tmp_path / "up.log"
     with log.open("wb") as out:
         up = subprocess.Popen(
@@ -114,6 +148,17 @@ def test_up_starts_everything_and_sigterm_stops_every_child(tmp_path: Path) -> N
         assert "started an embedded redis-server" in text and "demo results" in text
         assert is_listening(broker_url)
         assert len(_children_of(broker_url)) >= 5
+        # No setup: `up` made a key for the default tenant, printed it, and the API takes it.
+        key = (tmp_path / ".parjanya" / "api-key").read_text().strip()
+        assert key.startswith("pj_") and key in text and "OpenAI(base_url=" in text
+        if api_port_free:
+            with OpenAI(base_url="http://127.0.0.1:8000/v1", api_key=key, max_retries=5) as sdk:
+                assert "parjanya-auto" in [m.id for m in sdk.models.list()]
+            with (
+                OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="pj_0_x", max_retries=0) as bad,
+                pytest.raises(AuthenticationError),
+            ):
+                bad.models.list()
         up.send_signal(signal.SIGTERM)
         assert up.wait(timeout=90) == 0, log.read_text()
     finally:

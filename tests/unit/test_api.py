@@ -22,7 +22,7 @@ NOWHERE = "redis://127.0.0.1:1/0"
 
 @pytest.fixture
 def api() -> Iterator[TestClient]:
-    config = ParjanyaConfig(api=ApiConfig(max_body_bytes=4096))
+    config = ParjanyaConfig(api=ApiConfig(max_body_bytes=4096, auth="off"))
     with TestClient(create_app(Settings(broker_url=NOWHERE), config)) as client:
         yield client
 

@@ -21,7 +21,7 @@ CHAT = {"model": "parjanya-auto", "messages": [{"role": "user", "content": "Say 
 
 @pytest.fixture
 def api() -> Iterator[TestClient]:
-    config = ParjanyaConfig(api=ApiConfig(chat_timeout_s=0.2, max_wait_s=0.3))
+    config = ParjanyaConfig(api=ApiConfig(chat_timeout_s=0.2, max_wait_s=0.3, auth="off"))
     app = create_app(Settings(broker_url="redis://127.0.0.1:1/0"), config)
     with TestClient(app) as client:
         state: ApiState = app.state.parjanya
@@ -80,7 +80,7 @@ def test_an_idempotency_key_returns_the_first_task_or_a_409(api: TestClient) -> 
 
 
 def test_configured_limits_lower_than_the_built_in_ones_are_a_422() -> None:
-    config = ParjanyaConfig(limits=RequestLimits(max_prompt_chars=10))
+    config = ParjanyaConfig(limits=RequestLimits(max_prompt_chars=10), api=ApiConfig(auth="off"))
     app = create_app(Settings(broker_url="redis://127.0.0.1:1/0"), config)
     with TestClient(app) as client:
         state: ApiState = app.state.parjanya
@@ -115,3 +115,14 @@ def test_a_task_that_ended_expired_reads_expired_with_its_reason(api: TestClient
     assert claim.verdict == "terminal"
     body = api.get(f"/v1/tasks/{task_id}").json()
     assert body["status"] == "expired" and body["error"]["type"] == "expired"
+
+
+def test_a_bad_callback_url_is_a_422_naming_it_on_both_doors(api: TestClient) -> None:
+    task = api.post("/v1/tasks", json={"prompt": "hi", "callback_url": "file:///etc/passwd"})
+    chat = api.post(
+        "/v1/chat/completions", json={**CHAT, "parjanya": {"callback_url": "gopher://x"}}
+    )
+
+    assert task.status_code == 422 and task.json()["detail"][0]["loc"] == ["body", "callback_url"]
+    assert chat.status_code == 422
+    assert chat.json()["detail"][0]["loc"] == ["body", "parjanya", "callback_url"]

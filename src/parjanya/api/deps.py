@@ -1,8 +1,8 @@
 """What every route depends on: the process's API state, and who is calling.
 
-`current_caller` is the seam for tenants and API keys (issue 13, point 2): today every caller is
-anonymous and a task keeps the tenant its body names; a key-checking dependency will replace this
-one function, and every route already scopes reads, waits and cancels through `Caller.owns`.
+`current_caller` asks the process's `Access` (chosen once from `api.auth`, see `auth.py`) who
+is calling; every task route depends on it and scopes reads, waits and cancels through
+`Caller.owns`. Health routes do not depend on it, so probes need no key.
 Dependencies are `async def` although they do not await: FastAPI runs a plain `def` dependency in
 its threadpool, a thread hop per request that `bench/api.py` measured.
 """
@@ -13,16 +13,20 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from parjanya.api.auth import Access, Caller, access_for
 from parjanya.api.readiness import Readiness
 from parjanya.client import Client, as_request
 from parjanya.config import ParjanyaConfig, Settings
 from parjanya.governance.shedding import AsyncShedGate
 from parjanya.limits import DEFAULT_LIMITS
-from parjanya.schema import TaskRequest, TaskResult
+from parjanya.resilience.ratelimit_store import RedisRateLimitStore
+from parjanya.schema import TaskRequest
 from parjanya.store import Created
 from parjanya.store.aio import AsyncTaskStore
+from parjanya.store.apikeys import ApiKeyStore
 
 
 @dataclass
@@ -34,6 +38,7 @@ class ApiState:
     client: Client  # the SDK: builds intake messages; cancels and publishes in the threadpool
     store: AsyncTaskStore  # creates, reads and long polls on the event loop (asyncio redis)
     readiness: Readiness
+    access: Access  # who may call: decided once from `api.auth`
     shedding: AsyncShedGate | None = None  # load shedding, built on the store's client at first use
 
     @classmethod
@@ -43,7 +48,9 @@ class ApiState:
         store = AsyncTaskStore.from_url(
             settings.store_url, idempotency_ttl_s=config.reliability.idempotency_ttl_s
         )
-        return cls(settings, config, client, store, Readiness(client, config.api.ready_cache_s))
+        access = access_for(config.api, ApiKeyStore(store.redis), RedisRateLimitStore(store.redis))
+        readiness = Readiness(client, config.api.ready_cache_s)
+        return cls(settings, config, client, store, readiness, access)
 
     async def submit(self, task: TaskRequest) -> Created:
         """As `Client.submit`, without blocking the loop: one CREATE script that also enqueues
@@ -76,24 +83,19 @@ async def api_state(request: Request) -> ApiState:
     return state
 
 
-@dataclass(frozen=True)
-class Caller:
-    """Who is calling. `tenant=None`: anonymous, the only kind until keys exist."""
-
-    tenant: str | None = None
-
-    def stamp(self, request: TaskRequest) -> TaskRequest:
-        """The task's tenant comes from the caller when it has one, never from the body."""
-        if self.tenant is None:
-            return request
-        return request.model_copy(update={"tenant": self.tenant})
-
-    def owns(self, result: TaskResult) -> bool:
-        return self.tenant is None or result.tenant == self.tenant
+#: Declares the scheme in the OpenAPI document (the docs' "Authorize" button); checking the
+#: token is `ApiState.access`'s job, so this one never refuses.
+BEARER = HTTPBearer(auto_error=False, description="An API key: `parjanya keys create`.")
 
 
-async def current_caller() -> Caller:
-    return Caller()
+async def current_caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+) -> Caller:
+    """Who is calling. The state is read from the request rather than through `api_state`:
+    FastAPI walks every sub-dependency on every request, and this one runs on all of them."""
+    access: Access = request.app.state.parjanya.access
+    return await access.caller(credentials.credentials if credentials else None)
 
 
 State = Annotated[ApiState, Depends(api_state)]

@@ -78,7 +78,7 @@ async def chat_completions(
 
 
 @router.get("/models")
-async def models() -> dict[str, Any]:
+async def models(caller: CurrentCaller) -> dict[str, Any]:
     return {
         "object": "list",
         "data": [

@@ -15,7 +15,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from parjanya.api.deps import ApiState, Caller, CurrentCaller, State
+from parjanya.api.auth import Caller
+from parjanya.api.deps import ApiState, CurrentCaller, State
 from parjanya.api.errors import ApiError, task_not_found
 from parjanya.schema import TaskRequest, TaskResult, TaskStatus
 

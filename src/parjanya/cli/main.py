@@ -11,11 +11,13 @@ from parjanya.cli import (
     confidence,
     dlq,
     evaluate,
+    keys,
     outcomes,
     sim,
     tasks,
     train,
     up,
+    webhooks,
     worker,
 )
 
@@ -37,7 +39,9 @@ app.command("breakers")(breakers.breakers)
 app.command("eval")(evaluate.evaluate_command)
 app.command("train")(train.train)
 app.command("confidence")(confidence.confidence)
+app.command("webhooks")(webhooks.webhooks)
 app.add_typer(dlq.app, name="dlq", help="Inspect, replay and purge dead letters.")
+app.add_typer(keys.app, name="keys", help="API keys and the tenants they act for.")
 app.add_typer(outcomes.app, name="outcomes", help="Export routing outcomes to train scorers on.")
 
 if __name__ == "__main__":

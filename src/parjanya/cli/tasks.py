@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -60,7 +61,20 @@ def _print_result(result: TaskResult) -> None:
 
 
 def submit(
-    text: Annotated[str, typer.Argument(help="The prompt; '-' reads standard input.")],
+    text: Annotated[
+        str | None, typer.Argument(help="The prompt; '-' reads standard input.")
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            "-f",
+            exists=True,
+            dir_okay=False,
+            help="A JSONL file, one task per line: all validated first, then submitted and "
+            "watched to the end.",
+        ),
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the result.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     sla: Annotated[Sla, typer.Option()] = Sla.standard,
@@ -68,11 +82,20 @@ def submit(
     max_tier: Annotated[str | None, typer.Option()] = None,
     budget: Annotated[float | None, typer.Option(help="Budget in USD.")] = None,
     idempotency_key: Annotated[str | None, typer.Option()] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 120.0,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait with --wait (with --file: for the batch).")
+    ] = 120.0,
 ) -> None:
-    """Submit one task; prints its id at once (or its result with --wait)."""
+    """Submit one task (its id at once, or its result with --wait), or a JSONL file of them."""
     from parjanya.client import Client, Overloaded
 
+    if (text is None) == (file is None):
+        raise typer.BadParameter("give a prompt or --file, not both", param_hint="TEXT / --file")
+    if file is not None:
+        from parjanya.cli.batch import run_file
+
+        raise typer.Exit(run_file(file, as_json=as_json, timeout_s=timeout, console=console))
+    assert text is not None
     prompt = sys.stdin.read() if text == "-" else text
     request = _request(prompt, sla, min_tier, max_tier, budget, idempotency_key)
     with Client() as client:

@@ -29,6 +29,7 @@ from parjanya.config.routing import RoutingConfig, SlaPolicy, Thresholds, Weight
 from parjanya.config.runtime import ConfidenceConfig, OutcomesConfig, ReliabilityConfig
 from parjanya.config.settings import DEFAULT_BROKER_URL, DEFAULT_SIM_PORT, Settings
 from parjanya.config.tiers import BalanceStrategy, Deployment, TierConfig
+from parjanya.config.webhooks import WebhookConfig
 
 __all__ = [
     "DEFAULT_BROKER_URL",
@@ -53,6 +54,7 @@ __all__ = [
     "SlaPolicy",
     "Thresholds",
     "TierConfig",
+    "WebhookConfig",
     "Weights",
     "default_config_path",
     "expand_env",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, field_validator
 
 from parjanya.config.base import Strict
 
@@ -21,3 +23,24 @@ class ApiConfig(Strict):
     max_wait_s: float = Field(default=60.0, gt=0)
     # /readyz asks the workers at most this often; other probes in between get the cached answer.
     ready_cache_s: float = Field(default=2.0, ge=0)
+    # Who may call: "keys" (a bearer API key per request, mapped to its tenant; `parjanya keys`)
+    # or "off" (anyone, tasks keep the tenant their body names: local development only).
+    auth: Literal["keys", "off"] = "keys"
+    # Requests per minute per API key, shared by every API process (GCRA in Redis); a key made
+    # with `parjanya keys create --rate N` has its own. Over it: 429 with Retry-After.
+    key_rate_per_minute: int = Field(default=6000, ge=1)
+    # How much of the minute's budget may go at once (seconds of rate; at least one request).
+    key_burst_s: float = Field(default=2.0, ge=0)
+    # A key read from the store is trusted this long in each API process: a revoked key stops
+    # working within this, and a request costs no key lookup in between.
+    key_cache_s: float = Field(default=5.0, ge=0)
+
+    @field_validator("auth", mode="before")
+    @classmethod
+    def _yaml_off_is_off(cls, value: object) -> object:
+        """YAML 1.1 reads a bare `off` as false (and `on` as true): take them as meant."""
+        if value is False:
+            return "off"
+        if value is True:
+            return "keys"
+        return value

@@ -18,6 +18,7 @@ from parjanya.config.resilience import (
 from parjanya.config.routing import RoutingConfig
 from parjanya.config.runtime import ConfidenceConfig, OutcomesConfig, ReliabilityConfig
 from parjanya.config.tiers import Deployment, TierConfig, default_tiers
+from parjanya.config.webhooks import WebhookConfig
 from parjanya.limits import RequestLimits
 from parjanya.queues import TIERS, Tier
 
@@ -39,6 +40,7 @@ class ParjanyaConfig(Strict):
     api: ApiConfig = Field(default_factory=ApiConfig)
     # SLA class weights, deadline estimates, load shedding (config/admission.py).
     admission: AdmissionConfig = Field(default_factory=AdmissionConfig)
+    webhooks: WebhookConfig = Field(default_factory=WebhookConfig)
 
     @model_validator(mode="after")
     def _every_tier_present(self) -> ParjanyaConfig:

@@ -136,6 +136,33 @@ def _print_where(sup: Supervisor, settings: Settings) -> None:
     console.print(table)
 
 
+def _print_key(settings: Settings, api_port: int) -> None:
+    """The local API key and a request to paste, as Jupyter prints its token."""
+    from parjanya.config import get_config
+    from parjanya.runtime.localkey import key_file, local_key
+
+    if get_config().api.auth == "off":
+        console.print("API: api.auth is off, so no key is needed (local development only)")
+        return
+    key, created = local_key(settings)
+    base = f"http://127.0.0.1:{api_port}"
+    said = "created" if created else "reused"
+    console.print(f"API key for tenant 'default' ({said}; kept in {key_file(settings)}):")
+    console.print(f"    {key}", highlight=False, soft_wrap=True)
+    console.print("Try it:", highlight=False)
+    console.print(
+        f"    curl -s {base}/v1/tasks -H 'Authorization: Bearer {key}' "
+        "-H 'Content-Type: application/json' -d '{\"prompt\": \"Say hello\"}'",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(
+        f'    OpenAI(base_url="{base}/v1", api_key="{key}")',
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 def run_up(options: UpOptions) -> int:
     from parjanya.runtime.demo import run_demo
 
@@ -165,6 +192,7 @@ def run_up(options: UpOptions) -> int:
             console.print(f"[red]a worker did not start; see {sup.log_dir}[/red]")
             return 1
         _print_where(sup, settings)
+        _print_key(settings, options.api_port)
         if options.demo_tasks > 0:
             code = run_demo(options.demo_tasks)
         if options.exit_after_demo:

@@ -10,10 +10,8 @@ list onto itself, so the element stays for every other waiter and no one polls t
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
 
 from redis import asyncio as aioredis
 
@@ -22,18 +20,15 @@ from parjanya.broker.envelope import Enqueue
 from parjanya.connect import async_redis_client
 from parjanya.schema import HopMessage, TaskRequest, TaskResult
 from parjanya.store import scripts
+from parjanya.store.batch import ScriptBatcher
 from parjanya.store.creation import Created, create_call, created_of, result_of
-
-_PendingCreate = tuple[list[str], list[Any], "asyncio.Future[Any]"]
 
 
 class AsyncTaskStore:
     def __init__(self, client: aioredis.Redis, *, idempotency_ttl_s: int = 86_400) -> None:
         self.redis = client
         self.idempotency_ttl_s = idempotency_ttl_s
-        self._create = client.register_script(scripts.CREATE)
-        self._pending: list[_PendingCreate] = []
-        self._sending: set[asyncio.Future[None]] = set()
+        self._create = ScriptBatcher(client, client.register_script(scripts.CREATE))
 
     @classmethod
     def from_url(cls, url: str, *, idempotency_ttl_s: int = 86_400) -> AsyncTaskStore:
@@ -54,43 +49,10 @@ class AsyncTaskStore:
             idempotency_ttl_s=self.idempotency_ttl_s,
             enqueue=enqueue,
         )
-        reply = await self._batched_create(call_keys, call_args)
+        # Creates that arrive in the same turn of the event loop go to Redis as one pipeline of
+        # EVALSHAs: one round trip for all of them, and no SCRIPT EXISTS before it.
+        reply = await self._create(call_keys, call_args)
         return created_of(reply, request, call_args, enqueued)
-
-    async def _batched_create(self, call_keys: list[str], call_args: list[Any]) -> Any:
-        """Creates that arrive in the same turn of the event loop go to Redis as one pipeline:
-        one connection checkout and one round trip for all of them, instead of one each."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((call_keys, call_args, future))
-        if len(self._pending) == 1:
-            loop.call_soon(self._flush)
-        return await future
-
-    def _flush(self) -> None:
-        batch, self._pending = self._pending, []
-        task = asyncio.ensure_future(self._send(batch))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
-
-    async def _send(self, batch: list[_PendingCreate]) -> None:
-        try:
-            if len(batch) == 1:
-                replies: list[Any] = [await self._create(keys=batch[0][0], args=batch[0][1])]
-            else:
-                pipe = self.redis.pipeline(transaction=False)
-                for call_keys, call_args, _ in batch:
-                    await self._create(keys=call_keys, args=call_args, client=pipe)
-                replies = await pipe.execute(raise_on_error=False)
-        except Exception as exc:  # every caller of the batch gets the error of its write
-            replies = [exc] * len(batch)
-        for (_, _, future), reply in zip(batch, replies, strict=True):
-            if future.done():
-                continue
-            if isinstance(reply, Exception):
-                future.set_exception(reply)
-            else:
-                future.set_result(reply)
 
     async def get(self, task_id: str) -> TaskResult | None:
         """As `TaskStore.get`: the doc, with the hash's `state` as the truth about its status."""

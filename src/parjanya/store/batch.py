@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 import redis.asyncio as aioredis
-from redis.commands.core import Script
+from redis.commands.core import AsyncScript, Script
 from redis.exceptions import NoScriptError
 
 __all__ = ["ScriptBatcher", "ScriptCall", "run_batch", "run_batch_async"]
@@ -55,7 +55,7 @@ def run_batch(client: redis.Redis, script: Script, calls: Sequence[ScriptCall]) 
 
 
 async def run_batch_async(
-    client: aioredis.Redis, script: Script, calls: Sequence[ScriptCall]
+    client: aioredis.Redis, script: Script | AsyncScript, calls: Sequence[ScriptCall]
 ) -> list[Any]:
     replies: list[Any] = [None] * len(calls)
     pending = list(range(len(calls)))
@@ -80,7 +80,7 @@ class ScriptBatcher:
     Batches in flight do not wait for each other.
     """
 
-    def __init__(self, client: aioredis.Redis, script: Script) -> None:
+    def __init__(self, client: aioredis.Redis, script: Script | AsyncScript) -> None:
         self.client, self.script = client, script
         self._pending: list[tuple[ScriptCall, asyncio.Future[Any]]] = []
         self._sending: set[asyncio.Task[None]] = set()

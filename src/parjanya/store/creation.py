@@ -83,10 +83,11 @@ def create_call(
         doc.model_dump_json(),
         time.time() + requeue_after_s,
         idempotency_ttl_s,
-        fingerprint(request),
+        fingerprint(request) if idem_key else "",  # read only under an idempotency key
         message.payload if message else "",
         request.sla.klass,
         deadline_at,
+        request.callback_url or "",
     ]
     return call_keys, call_args, message is not None
 

@@ -18,6 +18,10 @@ should run; these scripts decide whether it may. See docs/RELIABILITY.md § Idem
   another hop.
 - CLAIM and REAP end a task whose `deadline_at` has passed `expired` (counted) instead of running
   or republishing its hop: a task past its deadline is never executed late.
+- Every terminal write (TRANSITION, the cancels of CLAIM and CANCEL, the expiries of CLAIM and
+  REAP) of a task created with a `callback_url` adds it to the webhook outbox in the same step, so
+  a result callback is owed exactly when the task ends, whatever ends it, and survives any
+  process dying after that.
 - REAP returns hops whose holder stopped renewing its lease, or that sat queued too long, to be
   republished (the outbox: the store, not the broker, remembers that a hop is owed).
 """
@@ -36,9 +40,21 @@ end
 
 # Make a task terminal `cancelled` (its doc is left as the last hop wrote it; `state` is the truth)
 # and wake its waiters, as TRANSITION does for every terminal state.
-_END_CANCELLED = """
-local function end_cancelled(task, inflight, done, id, ttl)
+# A task created with a callback owes one now (score: when it is due; the sender's retries move it).
+_OWE_CALLBACK = """
+local function owe_callback(task, outbox, id, due)
+  if redis.call('HEXISTS', task, 'callback') == 1 then redis.call('ZADD', outbox, due, id) end
+end
+"""
+
+# Make a task terminal `cancelled` (its doc is left as the last hop wrote it; `state` is the truth)
+# and wake its waiters, as TRANSITION does for every terminal state.
+_END_CANCELLED = (
+    _OWE_CALLBACK
+    + """
+local function end_cancelled(task, inflight, done, id, ttl, outbox)
   redis.call('HSET', task, 'state', 'cancelled', 'lease_until', 0)
+  owe_callback(task, outbox, id, 0)
   redis.call('ZREM', inflight, id)
   redis.call('DEL', done)
   redis.call('RPUSH', done, 'cancelled')
@@ -48,12 +64,16 @@ local function end_cancelled(task, inflight, done, id, ttl)
   end
 end
 """
+)
 
 # Make a task terminal `expired`: its deadline_s passed before it was answered (the doc is left as
 # the last hop wrote it, as for `cancelled`; the store's reader names the error). Counted.
-_END_EXPIRED = """
-local function end_expired(task, inflight, done, counters, id, ttl, where)
+_END_EXPIRED = (
+    _OWE_CALLBACK
+    + """
+local function end_expired(task, inflight, done, counters, id, ttl, where, outbox)
   redis.call('HSET', task, 'state', 'expired', 'lease_until', 0)
+  owe_callback(task, outbox, id, 0)
   redis.call('ZREM', inflight, id)
   redis.call('DEL', done)
   redis.call('RPUSH', done, 'expired')
@@ -69,10 +89,11 @@ local function past_deadline(deadline_at, now)
   return at > 0 and now > at
 end
 """
+)
 
 # KEYS: task, inflight, idempotency key ('' when none), queue list ('' when publishing after)
 # ARGV: id, request, doc, deadline, idempotency ttl, request fingerprint, queue message, SLA class,
-#       deadline_at (unix seconds the task must be answered by; 0: none)
+#       deadline_at (unix seconds the task must be answered by; 0: none), callback url ('' when none)
 CREATE = """
 if KEYS[3] ~= '' then
   local existing = redis.call('GET', KEYS[3])
@@ -90,6 +111,7 @@ end
 redis.call('HSET', KEYS[1], 'state', 'queued', 'hop', 0, 'stage', 'intake', 'token', 0,
   'deliveries', 0, 'republishes', 0, 'lease_until', 0, 'request', ARGV[2], 'doc', ARGV[3],
   'sla', ARGV[8], 'deadline_at', ARGV[9])
+if ARGV[10] and ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'callback', ARGV[10]) end
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 if KEYS[4] ~= '' then redis.call('LPUSH', KEYS[4], ARGV[7]) end
 return {'created', ARGV[1], 1}
@@ -109,7 +131,7 @@ end
 return 0
 """
 
-# KEYS: task, inflight, done, counters
+# KEYS: task, inflight, done, counters, webhook outbox
 # ARGV: id, hop, stage, now, lease ttl, max deliveries, holding state, ttl of an expired task
 CLAIM = (
     _TERMINAL
@@ -125,11 +147,11 @@ if tonumber(h[2]) ~= tonumber(ARGV[2]) or h[3] ~= ARGV[3] then return {'stale', 
 local now = tonumber(ARGV[4])
 if is_held(state) and tonumber(h[4]) > now then return {'busy', h[4]} end
 if h[5] then
-  end_cancelled(KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(h[5]))
+  end_cancelled(KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(h[5]), KEYS[5])
   return {'terminal', 'cancelled'}
 end
 if past_deadline(h[6], now) then
-  end_expired(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], tonumber(ARGV[8]), 'claim')
+  end_expired(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], tonumber(ARGV[8]), 'claim', KEYS[5])
   return {'terminal', 'expired'}
 end
 local deliveries = redis.call('HINCRBY', KEYS[1], 'deliveries', 1)
@@ -174,11 +196,12 @@ return 1
 )
 
 # KEYS: task, inflight, done, dead-letter list, dead-letter index, dead-letter entry,
-#       queue list of the next hop ('' when publishing after, or none)
+#       queue list of the next hop ('' when publishing after, or none), webhook outbox
 # ARGV: id, token, new state, new hop, new stage, doc, deadline, ttl (0: keep forever),
 #       dead-letter entry JSON ('' when not dead-lettering), now, queue message
 TRANSITION = (
     _TERMINAL
+    + _OWE_CALLBACK
     + """
 local h = redis.call('HMGET', KEYS[1], 'token', 'state', 'hop', 'cancel_requested')
 if h[1] ~= ARGV[2] or is_terminal(h[2]) then return 0 end
@@ -196,6 +219,7 @@ if is_terminal(state) then
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('DEL', KEYS[3])
   redis.call('RPUSH', KEYS[3], state)
+  owe_callback(KEYS[1], KEYS[8], ARGV[1], ARGV[10])
   if ttl > 0 then
     redis.call('EXPIRE', KEYS[1], ttl)
     redis.call('EXPIRE', KEYS[3], ttl)
@@ -246,7 +270,7 @@ redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 return hop
 """
 
-# KEYS: task, inflight, done, counters
+# KEYS: task, inflight, done, counters, webhook outbox
 # ARGV: id, now, requeue after (s), ttl of an expired task
 # A hop owed past its task's deadline is not republished: the task ends `expired` here.
 REAP = (
@@ -261,7 +285,7 @@ if not h[1] or is_terminal(h[1]) then
 end
 local now = tonumber(ARGV[2])
 if past_deadline(h[6], now) and not (is_held(h[1]) and tonumber(h[4]) > now) then
-  end_expired(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], tonumber(ARGV[4]), 'reaper')
+  end_expired(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], tonumber(ARGV[4]), 'reaper', KEYS[5])
   return {'expired'}
 end
 if is_held(h[1]) then
@@ -277,7 +301,7 @@ return {'republish', h[2], h[3], tostring(n), h[5] or 'standard'}
 """
 )
 
-# KEYS: task, inflight, done
+# KEYS: task, inflight, done, webhook outbox
 # ARGV: id, expected hop, expected token, cancelled doc, ttl
 # Queued: cancelled now, if the hop and token read with the doc are still current ('moved': read
 # again). Held by a worker: marked, and ended at the hop boundary by CLAIM or TRANSITION.
@@ -294,7 +318,7 @@ if is_held(h[1]) then
 end
 if h[2] ~= ARGV[2] or h[3] ~= ARGV[3] then return {'moved', h[1]} end
 redis.call('HSET', KEYS[1], 'doc', ARGV[4])
-end_cancelled(KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[5]))
+end_cancelled(KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[5]), KEYS[4])
 return {'cancelled', 'cancelled'}
 """
 )

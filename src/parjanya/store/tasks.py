@@ -158,7 +158,12 @@ class TaskStore:
             result.finished_at = utcnow()
             verdict = _text(
                 self._cancel(
-                    keys=[keys.task(task_id), keys.INFLIGHT, keys.done(task_id)],
+                    keys=[
+                        keys.task(task_id),
+                        keys.INFLIGHT,
+                        keys.done(task_id),
+                        keys.WEBHOOK_OUTBOX,
+                    ],
                     args=[task_id, _text(hop), _text(token), result.model_dump_json(), ttl_s],
                 )[0]
             )
@@ -207,6 +212,7 @@ class TaskStore:
                     keys.INFLIGHT,
                     keys.done(message.task_id),
                     keys.COUNTERS,
+                    keys.WEBHOOK_OUTBOX,
                 ],
                 [
                     message.task_id,
@@ -312,6 +318,7 @@ class TaskStore:
                 keys.DEAD_LETTER_INDEX,
                 keys.dead_letter(doc.id),
                 enqueue.queue if enqueue else "",
+                keys.WEBHOOK_OUTBOX,
             ],
             [
                 doc.id,
@@ -339,7 +346,13 @@ class TaskStore:
         for raw_id in due:
             task_id = _text(raw_id)
             reply = self._reap(
-                keys=[keys.task(task_id), keys.INFLIGHT, keys.done(task_id), keys.COUNTERS],
+                keys=[
+                    keys.task(task_id),
+                    keys.INFLIGHT,
+                    keys.done(task_id),
+                    keys.COUNTERS,
+                    keys.WEBHOOK_OUTBOX,
+                ],
                 args=[task_id, now, requeue_after_s, expired_ttl_s],
             )
             if _text(reply[0]) == "republish":

@@ -1,8 +1,8 @@
 """Worker start-up and shutdown hooks shared by every pool (Celery signals).
 
 Celery's signals take no arguments of ours, so what a worker starts (reaper, feeders, liveness
-monitor) is kept in one `_Running` record per process, filled at `worker_ready` and emptied at
-shutdown.
+monitor, webhook sender) is kept in one `_Running` record per process, filled at `worker_ready`
+and emptied at shutdown.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from parjanya import keys
 from parjanya.broker import poison
 from parjanya.config import get_config, get_settings
 from parjanya.connect import redis_client
+from parjanya.webhooks.sender import WebhookSender
 from parjanya.worker.context import WorkerContext, context, current_context
 from parjanya.worker.dispatch import Dispatcher
 from parjanya.worker.feeder import QueueFeeder
@@ -43,6 +44,7 @@ class _Running:
     reaper: Reaper | None = None
     liveness: Liveness | None = None
     feeders: list[QueueFeeder] = field(default_factory=list)
+    webhooks: WebhookSender | None = None
 
 
 _running = _Running()
@@ -108,6 +110,8 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     _running.reaper.start()
     log.info("reaper started (every %.1fs)", limits.reaper_interval_s)
     _start_feeders(ctx, sender)
+    # Every worker sends owed result callbacks; the outbox's leases keep them from doubling up.
+    _running.webhooks = WebhookSender(ctx.settings.store_url, ctx.config.webhooks).start()
     _start_liveness(ctx)
     _quiet_garbage_collector()
 
@@ -233,6 +237,8 @@ def _on_worker_shutdown(**_: Any) -> None:
         _running.liveness.stop()
     if _running.reaper is not None:
         _running.reaper.stop()
+    if _running.webhooks is not None:
+        _running.webhooks.stop()
     _stop_admitting()
     dispatcher = _started_dispatcher()
     for feeder in _running.feeders:

@@ -1,0 +1,111 @@
+"""What callbacks are owed, in the store: one sorted set of task ids scored by when each is due.
+
+The store's terminal writes add a task with a callback to `keys.WEBHOOK_OUTBOX` (store/scripts.py).
+A sender takes due ids with CLAIM, which also moves each one `lease_s` into the future: two senders
+never take the same delivery, and one that dies holding it hands it to the next after the lease.
+Every outcome is then one atomic step: `retry_at` moves it to its backoff time, `finish` removes it
+and records how it ended (delivered, failed, refused) in `keys.webhook(id)` and in the capped
+`keys.WEBHOOK_LOG`, newest first.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from redis import asyncio as aioredis
+from redis.typing import EncodableT, FieldT
+
+from parjanya import keys
+
+__all__ = ["Outbox", "Record"]
+
+Outcome = Literal["delivered", "failed", "refused", "expired"]
+LOG_LENGTH = 1000
+RECORD_TTL_S = 7 * 24 * 3600
+
+# KEYS: outbox. ARGV: now, lease (s), limit. Returns the ids taken.
+_CLAIM = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(due) do
+  redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), id)
+end
+return due
+"""
+
+
+@dataclass(frozen=True)
+class Record:
+    """How one task's callback went: the last attempt, and the end once there is one."""
+
+    task_id: str
+    url: str
+    attempts: int
+    state: Literal["pending", "delivered", "failed", "refused", "expired"]
+    status_code: int | None = None
+    error: str | None = None
+    at: float = 0.0
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class Outbox:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.redis = client
+        self._claim = client.register_script(_CLAIM)
+
+    async def claim(self, *, lease_s: float, limit: int) -> list[str]:
+        taken = await self._claim(keys=[keys.WEBHOOK_OUTBOX], args=[time.time(), lease_s, limit])
+        return [_text(task_id) for task_id in taken]
+
+    async def retry_at(self, record: Record, due: float) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.webhook(record.task_id), mapping=_fields(record))
+            pipe.expire(keys.webhook(record.task_id), RECORD_TTL_S)
+            pipe.zadd(keys.WEBHOOK_OUTBOX, {record.task_id: due})
+            await pipe.execute()
+
+    async def finish(self, record: Record) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(keys.WEBHOOK_OUTBOX, record.task_id)
+            pipe.hset(keys.webhook(record.task_id), mapping=_fields(record))
+            pipe.expire(keys.webhook(record.task_id), RECORD_TTL_S)
+            pipe.lpush(keys.WEBHOOK_LOG, json.dumps(asdict(record)))
+            pipe.ltrim(keys.WEBHOOK_LOG, 0, LOG_LENGTH - 1)
+            await pipe.execute()
+
+    async def record(self, task_id: str) -> Record | None:
+        raw = await self.redis.hgetall(keys.webhook(task_id))
+        if not raw:
+            return None
+        fields = {_text(k): _text(v) for k, v in raw.items()}
+        return Record(
+            task_id=task_id,
+            url=fields.get("url", ""),
+            attempts=int(fields.get("attempts", 0)),
+            state=fields.get("state", "pending"),  # type: ignore[arg-type]
+            status_code=int(fields["status_code"]) if fields.get("status_code") else None,
+            error=fields.get("error") or None,
+            at=float(fields.get("at", 0)),
+        )
+
+    async def log(self, limit: int = 100) -> list[Record]:
+        return [
+            Record(**json.loads(raw))
+            for raw in await self.redis.lrange(keys.WEBHOOK_LOG, 0, limit - 1)
+        ]
+
+
+def _fields(record: Record) -> dict[FieldT, EncodableT]:
+    return {
+        "url": record.url,
+        "attempts": record.attempts,
+        "state": record.state,
+        "status_code": "" if record.status_code is None else record.status_code,
+        "error": record.error or "",
+        "at": record.at,
+    }
