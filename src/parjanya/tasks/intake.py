@@ -15,6 +15,7 @@ from parjanya.store import Claim
 from parjanya.worker.admission import Admission
 from parjanya.worker.context import WorkerContext, context
 from parjanya.worker.guard import run_claimed
+from parjanya.worker.observed import observed
 
 
 def classify_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
@@ -75,6 +76,10 @@ def classify_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
     )
 
 
+#: The classifier hop as observers see it (logs, Flower's task events; `worker/observed.py`).
+observed_classify_hop = observed(classify_hop)
+
+
 def intake_admission(ctx: WorkerContext, queue: str = INTAKE_QUEUE) -> Admission:
     """Classifier hops run in the thread that admitted them (a feeder's or Celery's)."""
     return Admission(
@@ -82,7 +87,7 @@ def intake_admission(ctx: WorkerContext, queue: str = INTAKE_QUEUE) -> Admission
         queue,
         task_name=INTAKE_TASK,
         holding=TaskStatus.classifying,
-        start=lambda c, m, cl: run_claimed(c, m, cl, classify_hop),
+        start=lambda c, m, cl: run_claimed(c, m, cl, observed_classify_hop),
     )
 
 

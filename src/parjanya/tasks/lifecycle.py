@@ -19,12 +19,14 @@ from celery import signals
 from parjanya import keys
 from parjanya.broker import poison
 from parjanya.config import get_config, get_settings
+from parjanya.observe.task_events import TaskEvents
 from parjanya.worker.context import WorkerContext, context, current_context
 from parjanya.worker.dispatch import Dispatcher
 from parjanya.worker.feeder import QueueFeeder
 from parjanya.worker.liveness import Liveness, Watched, default_path, exit_deaf
 from parjanya.worker.reaper import Reaper
 from parjanya.worker.topology import Unservable, check_topology, describe, is_redis
+from parjanya.worker.watch import watch_hops
 
 log = logging.getLogger("parjanya.worker")
 
@@ -34,6 +36,7 @@ class _Running:
     reaper: Reaper | None = None
     liveness: Liveness | None = None
     feeders: list[QueueFeeder] = field(default_factory=list)
+    task_events: TaskEvents | None = None
 
 
 _running = _Running()
@@ -93,6 +96,7 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     )
     _running.reaper.start()
     log.info("reaper started (every %.1fs)", limits.reaper_interval_s)
+    _running.task_events = watch_hops(ctx, sender)  # before the feeders: every hop is seen
     _start_feeders(ctx, sender)
     _start_liveness(ctx)
     _quiet_garbage_collector()
@@ -126,7 +130,8 @@ def _start_feeders(ctx: WorkerContext, consumer: Any) -> None:
     ack's round trip), and its thread takes the GIL from the event loop that carries the calls: at
     500 calls in flight it took a tenth of the hops at twice a feeder's cost (worker CPU per hop
     1.24 ms with it, 0.99 ms without; 0.89 -> 0.92 of ideal, medians of five, bench/inflight.py).
-    The cancel is Celery's own remote-control `cancel_consumer`, and it outlives reconnections.
+    The cancel is Celery's own remote-control `cancel_consumer`, and it outlives reconnections;
+    the worker still reports the queue as its own (`broker/consumer.py`: `active_queues`).
     The intake queue keeps both: there Celery's prefork children are the classifier's parallelism.
     Feeders pop the broker (`ctx.broker`), never the store's client: the two may be apart.
     """
@@ -158,7 +163,7 @@ def _start_feeders(ctx: WorkerContext, consumer: Any) -> None:
         _running.feeders.append(feeder)
         log.info("batch feeder started on %s", feeder.queue)
         if feeder.queue != INTAKE_QUEUE:
-            consumer.cancel_task_queue(feeder.queue)
+            consumer.hand_to_feeder(feeder.queue)  # still reported in `active_queues`
 
 
 def _start_liveness(ctx: WorkerContext) -> None:
@@ -224,3 +229,6 @@ def _on_worker_shutdown(**_: Any) -> None:
         log.info("batch feeder on %s admitted %d hops", feeder.queue, feeder.admitted)
     if dispatcher is not None:
         dispatcher.drain(timeout_s=30.0)
+    if _running.task_events is not None:
+        _running.task_events.stop()  # after the drain: the last hops' events go out too
+        _running.task_events = None

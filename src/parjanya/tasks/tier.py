@@ -28,6 +28,7 @@ from parjanya.store import Claim
 from parjanya.worker.admission import Admission
 from parjanya.worker.context import WorkerContext, context
 from parjanya.worker.deadletter import dead_letter
+from parjanya.worker.observed import observed_async
 from parjanya.worker.persist import retrying
 from parjanya.worker.strategy import ADMIT_WAIT_S
 
@@ -202,6 +203,10 @@ def _escalate(
         ctx.store.count(f"escalations_{reason}")
 
 
+#: The tier hop as observers see it (logs, Flower's task events; `worker/observed.py`).
+observed_tier_hop = observed_async(tier_hop)
+
+
 def tier_admission(ctx: WorkerContext, queue: str) -> Admission:
     """Tier hops start the way the worker's dispatch strategy says (`worker/strategy.py`)."""
     return Admission(
@@ -209,7 +214,7 @@ def tier_admission(ctx: WorkerContext, queue: str) -> Admission:
         queue,
         task_name=TIER_TASK,
         holding=TaskStatus.running,
-        start=lambda c, m, cl: c.dispatch.start(c, m, cl, tier_hop),
+        start=lambda c, m, cl: c.dispatch.start(c, m, cl, observed_tier_hop),
     )
 
 
