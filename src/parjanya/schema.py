@@ -371,6 +371,11 @@ class HopMessage(_Strict):
     task_id: str = Field(min_length=1, max_length=64)
     hop: int = Field(ge=0)
     stage: Literal["intake", "low", "mid", "high"]
+    # W3C trace context of the hop that sent this one, when tracing is on (observe/tracing.py).
+    # Left out of the message when None, so messages without tracing are unchanged on the wire.
+    traceparent: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
+    )
 
 
 class DeadLetter(_Strict):

@@ -61,7 +61,9 @@ def classify_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
         ),
     )
     results.close_hop(doc, hop)
-    following = HopMessage(task_id=doc.id, hop=hop + 1, stage=decision.tier)
+    following = HopMessage(
+        task_id=doc.id, hop=hop + 1, stage=decision.tier, traceparent=ctx.tracing.traceparent()
+    )
     results.open_hop(doc, following.hop, following.stage)
     ctx.outbox.hand_off(
         following,

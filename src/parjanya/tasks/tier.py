@@ -187,7 +187,9 @@ def _escalate(
         )
     results.close_hop(doc, hop)
     results.charge(doc)
-    following = HopMessage(task_id=doc.id, hop=hop + 1, stage=higher)
+    following = HopMessage(
+        task_id=doc.id, hop=hop + 1, stage=higher, traceparent=ctx.tracing.traceparent()
+    )
     results.open_hop(doc, following.hop, following.stage)
     if ctx.outbox.hand_off(
         following,

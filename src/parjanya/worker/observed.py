@@ -28,7 +28,13 @@ def hop_start(message: HopMessage, claim: Claim) -> HopStart:
         tenant = claim.request.tenant
     if tenant is None and claim.doc is not None:
         tenant = claim.doc.tenant
-    return HopStart(task_id=message.task_id, hop=message.hop, stage=message.stage, tenant=tenant)
+    return HopStart(
+        task_id=message.task_id,
+        hop=message.hop,
+        stage=message.stage,
+        tenant=tenant,
+        traceparent=message.traceparent,
+    )
 
 
 def _end(start: HopStart, claim: Claim, began: float) -> HopEnd:
