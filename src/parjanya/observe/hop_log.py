@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
-
 from parjanya.observe.hops import HopEnd, HopStart
+from parjanya.observe.logs import get_logger
 
 
 def hop_fields(end: HopEnd) -> dict[str, Any]:
@@ -36,7 +35,7 @@ class HopLog:
     """Logs each hop once, when it ends (a hop that never ends is the reaper's to report)."""
 
     def __init__(self, logger_name: str = "parjanya.hop") -> None:
-        self.log = structlog.get_logger(logger_name)
+        self.log = get_logger(logger_name)
 
     def started(self, hop: HopStart) -> None:
         return None

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Literal, TextIO
+from typing import Any, Literal, TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -48,8 +48,7 @@ def resolve_format(fmt: LogFormat, stream: TextIO) -> Literal["json", "console"]
 def _pre_chain(show_text: bool) -> list[Processor]:
     chain: list[Processor] = [
         structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
+        structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     if not show_text:
@@ -73,18 +72,23 @@ def configure_logging(
     show_text: bool = False,
     stream: TextIO | None = None,
 ) -> Literal["json", "console"]:
-    """Route every logger of this process through one structlog formatter; returns the format.
+    """Route every logger of this process to `stream` in one format; returns the format.
 
-    Idempotent: the root logger's handlers are replaced, not added to, so calling it again (a
-    test, a re-exec) does not double every line.
+    Parjanya's own events (`structlog.get_logger`) take structlog's fast path: a filtering bound
+    logger (an event below `level` costs one no-op call) that renders and writes the line itself,
+    with no stdlib record in between; the hop log writes one per hop, on the event loop. Stdlib
+    records (Celery, kombu, Parjanya's `logging` calls) go through the root handler and the same
+    processors (`ProcessorFormatter`). Idempotent: the root logger's handlers are replaced, not
+    added to, so calling it again (a test, a re-exec) does not double every line.
     """
     out = stream or sys.stderr
     chosen = resolve_format(fmt, out)
     pre_chain = _pre_chain(show_text)
+    numeric = logging.getLevelName(level.upper()) if isinstance(level, str) else level
     handler = logging.StreamHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=pre_chain,
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *pre_chain],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 *renderer(chosen),
@@ -93,18 +97,19 @@ def configure_logging(
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level if isinstance(level, int) else level.upper())
+    root.setLevel(numeric)
     structlog.configure(
-        processors=[
-            structlog.stdlib.filter_by_level,
-            *pre_chain,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-        ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[*pre_chain, *renderer(chosen)],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.WriteLoggerFactory(file=out),
         cache_logger_on_first_use=True,
     )
     return chosen
+
+
+def get_logger(name: str) -> Any:
+    """A structlog logger whose events carry `logger=<name>`, like the stdlib records beside them."""
+    return structlog.get_logger().bind(logger=name)
 
 
 def _logging_is_configured(**_: object) -> None:
