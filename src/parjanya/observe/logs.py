@@ -1,16 +1,16 @@
 """Process-wide logging: structured events, JSON for machines, readable columns in a terminal.
 
-structlog renders every record, Parjanya's own events and the stdlib records of Celery, kombu and
-uvicorn alike (`ProcessorFormatter` on the root handler), so one process writes one format. The
-format is decided once at start (`LogFormat`): `console` in a terminal, `json` otherwise, or
-forced by `PARJANYA_LOG_FORMAT`. JSON lines carry `timestamp` (UTC, ISO 8601), `level`, `logger`
-and `event`, then the event's own fields.
+structlog renders every line of a process in one format: Parjanya's own events (structlog's
+fast path, see `configure_logging`) and the stdlib records of Celery, kombu and Parjanya's
+`logging` calls (`ProcessorFormatter` on the root handler). The format is decided once at start
+(`LogFormat`): `console` in a terminal, `json` otherwise, or forced by `PARJANYA_LOG_FORMAT`.
+JSON lines carry `timestamp` (UTC, ISO 8601), `level`, `logger` and `event`, then the event's
+own fields.
 
 Prompt text never reaches a log by default: the hop events carry no text fields at all
-(`observe/hops.py`), and `drop_text_fields` removes any field named like request or answer text
-(`prompt`, `messages`, `content`, `output`, ...) in every event, leaving `[hidden]` in its place,
-unless `show_text=True`
-(`PARJANYA_LOG_TEXT=1`, for debugging on a machine that may hold such text).
+(`observe/hops.py`), and `drop_text_fields` replaces any field named like request or answer text
+(`prompt`, `messages`, `content`, `output`, ...) with `[hidden]` in every event, unless
+`show_text=True` (`PARJANYA_LOG_TEXT=1`, for debugging on a machine that may hold such text).
 """
 
 from __future__ import annotations
