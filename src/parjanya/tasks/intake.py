@@ -93,7 +93,8 @@ def intake_admission(ctx: WorkerContext, queue: str = INTAKE_QUEUE) -> Admission
     )
 
 
-@app.task(name=INTAKE_TASK, bind=True, typing=False)
+# send_events=False: the hop's own events stand for it on Flower (worker/watch.py).
+@app.task(name=INTAKE_TASK, bind=True, typing=False, send_events=False)
 def intake(self: Task[Any, Any], *args: Any, **kwargs: Any) -> str:
     queue = (self.request.delivery_info or {}).get("routing_key") or INTAKE_QUEUE
     return intake_admission(context(), queue).admit_args(args, kwargs)

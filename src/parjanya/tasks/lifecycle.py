@@ -26,7 +26,7 @@ from parjanya.worker.feeder import QueueFeeder
 from parjanya.worker.liveness import Liveness, Watched, default_path, exit_deaf
 from parjanya.worker.reaper import Reaper
 from parjanya.worker.topology import Unservable, check_topology, describe, is_redis
-from parjanya.worker.watch import watch_hops
+from parjanya.worker.watch import watch_child_hops, watch_hops
 
 log = logging.getLogger("parjanya.worker")
 
@@ -37,6 +37,8 @@ class _Running:
     liveness: Liveness | None = None
     feeders: list[QueueFeeder] = field(default_factory=list)
     task_events: TaskEvents | None = None
+    #: The worker sends task events (-E): its prefork children send their hops' events too.
+    children_send_events: bool = False
 
 
 _running = _Running()
@@ -81,6 +83,14 @@ def _on_worker_init(sender: Any = None, **_: Any) -> None:
         log.critical("%s", exc)
         raise SystemExit(f"parjanya: refusing to start: {exc}") from exc
     log.info("%s", describe(settings))
+    _running.children_send_events = bool(getattr(sender, "task_events", False))
+
+
+@signals.worker_process_init.connect
+def _on_worker_process_init(sender: Any = None, **_: Any) -> None:
+    """A prefork child (the classifier's) reports the hops it runs, when its worker sends events."""
+    if _running.children_send_events and sender:
+        _running.task_events = watch_child_hops(context(), str(sender))
 
 
 @signals.worker_ready.connect

@@ -220,7 +220,8 @@ def tier_admission(ctx: WorkerContext, queue: str) -> Admission:
     )
 
 
-@app.task(name=TIER_TASK, bind=True, typing=False)
+# send_events=False: the hop's own events stand for it on Flower (worker/watch.py).
+@app.task(name=TIER_TASK, bind=True, typing=False, send_events=False)
 def tier_task(self: Task[Any, Any], *args: Any, **kwargs: Any) -> str:
     ctx = context()
     queue = (self.request.delivery_info or {}).get("routing_key") or TIER_TASK

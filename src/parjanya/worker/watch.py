@@ -3,8 +3,11 @@
 Celery's Events bootstep sends task events only with `-E` (`parjanya worker --events`,
 `worker_send_task_events`); without it its dispatcher is limited to the `worker` group
 (heartbeats). The hop path follows the same switch, read once at `worker_ready`: with task events
-on, a `TaskEvents` observer joins the context's hop observers; with them off, nothing is built and
-a hop costs no more than before.
+on, a `TaskEvents` observer joins the context's hop observers (in the worker process, and in each
+prefork child, which runs the classifier hops Celery's consumer delivers); with them off, nothing
+is built and a hop costs no more than before. Celery's own events for the `parjanya.intake` and
+`parjanya.tier` tasks are off (`send_events=False`): they would describe a message's admission
+under the message id, a second entry beside the hop's own.
 """
 
 from __future__ import annotations
@@ -27,6 +30,14 @@ def sends_task_events(consumer: Any) -> bool:
         return False
     groups = dispatcher.groups
     return not groups or "task" in groups
+
+
+def watch_child_hops(ctx: WorkerContext, hostname: str) -> TaskEvents:
+    """In a prefork child (the classifier's) of a worker that sends task events: the hops this
+    child runs for Celery's consumer are sent too, under the worker's name."""
+    events = TaskEvents.for_worker(ctx.app, hostname).start()
+    ctx.hops.add(events)
+    return events
 
 
 def watch_hops(ctx: WorkerContext, consumer: Any) -> TaskEvents | None:
