@@ -147,3 +147,43 @@ def test_parjanya_flower_routes_the_queue_views_to_its_handlers() -> None:
     assert handler_for("/broker") is ParjanyaBrokerView
     assert handler_for("/api/queues/length") is ParjanyaQueueLengths
     assert handler_for("/api/workers").__name__ == "ListWorkers"
+
+
+def test_celerys_own_events_for_the_hop_tasks_are_off_so_a_hop_is_one_flower_task() -> None:
+    from parjanya.app import app
+    from parjanya.queues import INTAKE_TASK, TIER_TASK
+
+    app.loader.import_default_modules()
+    assert app.tasks[INTAKE_TASK].send_events is False
+    assert app.tasks[TIER_TASK].send_events is False
+
+
+def test_a_prefork_child_sends_its_hops_under_the_workers_name() -> None:
+    sent: list[tuple[str, dict[str, Any]]] = []
+
+    class App:
+        class events:
+            @staticmethod
+            def Dispatcher(connection: Any, **options: Any) -> Any:
+                assert options["hostname"] == "intake.1@host" and options["enabled"]
+                return SimpleNamespace(
+                    send=lambda kind, **fields: sent.append((kind, fields)),
+                    flush=lambda: None,
+                    close=lambda: None,
+                    connection=SimpleNamespace(close=lambda: None),
+                )
+
+        @staticmethod
+        def connection_for_write() -> None:
+            return None
+
+    from parjanya.observe import HopObservers
+    from parjanya.worker.watch import watch_child_hops
+
+    ctx = SimpleNamespace(app=App(), hops=HopObservers())
+    events = watch_child_hops(ctx, "intake.1@host")  # type: ignore[arg-type]
+    try:
+        ctx.hops.started(HopStart("abc", 0, "intake", "acme"))
+        assert [kind for kind, _ in sent] == ["task-received", "task-started"]
+    finally:
+        events.stop()
