@@ -23,6 +23,7 @@ from parjanya.app import create_app
 from parjanya.broker.publish import Outbox, publish_hop
 from parjanya.config import ParjanyaConfig, Settings, get_config
 from parjanya.limits import DEFAULT_LIMITS, RequestLimits
+from parjanya.observe.tracing import ambient_traceparent
 from parjanya.schema import HopMessage, TaskRequest, TaskResult
 from parjanya.store import Created, IdempotencyConflict, TaskStore
 
@@ -121,7 +122,13 @@ class Client:
         are not one Redis database); if that fails, withdraw the record and raise."""
         if created.created and not created.enqueued:
             try:
-                publish_hop(self.app, HopMessage(task_id=created.task_id, hop=0, stage="intake"))
+                first = HopMessage(
+                    task_id=created.task_id,
+                    hop=0,
+                    stage="intake",
+                    traceparent=ambient_traceparent(),
+                )
+                publish_hop(self.app, first)
             except Exception:
                 self.store.uncreate(created.task_id, task)
                 raise

@@ -13,9 +13,10 @@ from pydantic import ValidationError
 from parjanya.broker.decode import decode_args
 from parjanya.config import Settings
 from parjanya.observe.hops import HopEnd, HopObservers, HopStart
-from parjanya.observe.tracing import NoTracing, OtelTracing, tracing_for
+from parjanya.observe.tracing import NoTracing, OtelTracing, ambient_traceparent, tracing_for
 from parjanya.queues import Stage
-from parjanya.schema import HopMessage
+from parjanya.schema import HopMessage, TaskRequest
+from parjanya.store import TaskStore
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -93,3 +94,23 @@ def test_the_context_travels_in_the_hop_message_and_is_absent_without_tracing() 
     assert decode_args([traced.model_dump(exclude_none=True)], {}) == traced
     with pytest.raises(ValidationError):
         HopMessage(task_id="t1", hop=1, stage="low", traceparent="not a trace context")
+
+
+def test_a_producers_span_becomes_the_parent_of_the_first_hop(
+    tracing: OtelTracing, exported: InMemorySpanExporter, store: TaskStore
+) -> None:
+    assert ambient_traceparent() is None  # no span: nothing carried
+    tracer = tracing.spans.tracer
+    carried: list[HopMessage] = []
+    with tracer.start_as_current_span("agent.plan") as producer:
+        store.create(
+            TaskRequest(prompt="Rename tmp."),
+            requeue_after_s=60,
+            enqueue=lambda message: carried.append(message),  # type: ignore[func-returns-value]
+        )
+    (first,) = carried
+    assert first.traceparent is not None and first.hop == 0
+    run_hop(tracing, 0, "intake", first.traceparent, "routed")
+    classifier = next(s for s in exported.get_finished_spans() if s.name == "parjanya.intake")
+    assert classifier.parent is not None
+    assert classifier.parent.span_id == producer.get_span_context().span_id

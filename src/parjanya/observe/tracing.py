@@ -18,6 +18,7 @@ exporter, configured by OpenTelemetry's own variables (`OTEL_EXPORTER_OTLP_ENDPO
 
 from __future__ import annotations
 
+import sys
 import threading
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any, Protocol
@@ -129,6 +130,22 @@ def _otlp_provider(service_name: str) -> Any:
         return provider
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     return provider
+
+
+def ambient_traceparent() -> str | None:
+    """The caller's current span as a W3C `traceparent`, for a task's first hop message.
+
+    A producer (an agent framework, the HTTP API) that traces its own work makes the classifier's
+    span a child of its span, so the trace starts at submission. Nothing is imported here: a
+    process that never loaded OpenTelemetry pays one dictionary look-up.
+    """
+    trace = sys.modules.get("opentelemetry.trace")
+    if trace is None:
+        return None
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
 
 
 def tracing_for(settings: Settings) -> Tracing:

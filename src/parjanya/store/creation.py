@@ -15,6 +15,7 @@ from typing import Any
 
 from parjanya import keys
 from parjanya.broker.envelope import Enqueue
+from parjanya.observe.tracing import ambient_traceparent
 from parjanya.schema import HopMessage, HopTiming, TaskRequest, TaskResult, TaskStatus, utcnow
 
 
@@ -66,7 +67,9 @@ def create_call(
         shadow_of=shadow_of,
     )
     idem_key = keys.idempotency(request.idempotency_key) if request.idempotency_key else ""
-    message = enqueue(HopMessage(task_id=task_id, hop=0, stage="intake"))
+    # The producer's trace, if it has one, becomes the parent of the classifier hop's span.
+    first = HopMessage(task_id=task_id, hop=0, stage="intake", traceparent=ambient_traceparent())
+    message = enqueue(first)
     call_keys = [keys.task(task_id), keys.INFLIGHT, idem_key, message.queue if message else ""]
     call_args: list[Any] = [
         task_id,
