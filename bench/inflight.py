@@ -176,7 +176,16 @@ def run_baseline(url: str, sim_url: str, tmp: Path, n: int) -> Measured:
     return (*completions.fractions(BASELINE_THREADS, total), rss)
 
 
-def run_parjanya(url: str, sim_url: str, tmp: Path, n: int, waves: int) -> Measured:
+def run_parjanya(
+    url: str,
+    sim_url: str,
+    tmp: Path,
+    n: int,
+    waves: int,
+    *,
+    loglevel: str = "INFO",
+    extra: tuple[str, ...] = (),
+) -> Measured:
     raw = yaml.safe_load((REPO / "config" / "parjanya.yaml").read_text())
     for tier in raw["tiers"].values():
         for deployment in tier["deployments"]:
@@ -211,10 +220,14 @@ def run_parjanya(url: str, sim_url: str, tmp: Path, n: int, waves: int) -> Measu
         _stop(classifier)
     log = tmp / f"low-{n}.log"
     worker = _spawn(
-        [*python, "--tier", "low", "--concurrency", str(n), "--loglevel", "INFO"], env, log, tmp
+        [*python, "--tier", "low", "--concurrency", str(n), "--loglevel", loglevel, *extra],
+        env,
+        log,
+        tmp,
     )
     try:
-        _wait_log(log, "ready.")
+        # Celery's "ready." line is an INFO record; the banner's queue list is printed at any level.
+        _wait_log(log, "ready." if loglevel == "INFO" else "[queues]")
         while queue_depth(broker, queue_for("low")) == total:  # worker boot is not throughput
             time.sleep(0.005)
         completions = Completions()
@@ -274,6 +287,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[500, 1000])
     parser.add_argument("--waves", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3, help="runs per size; medians reported")
+    parser.add_argument(
+        "--observe",
+        action="store_true",
+        help="instead: the tier worker quiet (WARNING), with its hop log (INFO), and with the "
+        "hop log and Flower's task events (INFO --events), runs interleaved",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
@@ -290,6 +309,9 @@ def main() -> None:
         try:
             _wait_log(tmp / "sim.log", "simulated provider")
             time.sleep(1.0)
+            if args.observe:
+                run_observe(server.url, sim_url, tmp, args.sizes, args.waves, args.repeat)
+                return
             rows = []
             for n in args.sizes:
                 baselines, tiers = [], []
@@ -317,6 +339,38 @@ def main() -> None:
             f"inflight concurrency={n} ideal_fraction={fraction:.2f} rss_mb={rss:.0f} "
             f"baseline_fraction={base_fraction:.2f} "
             f"baseline_of_n={base_fraction * BASELINE_THREADS / n:.2f}"
+        )
+
+
+#: What each hop costs to watch: (label, log level, extra worker flags).
+OBSERVE_VARIANTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("quiet", "WARNING", ()),
+    ("hop_log", "INFO", ()),
+    ("hop_log_events", "INFO", ("--events",)),
+)
+
+
+def run_observe(
+    url: str, sim_url: str, tmp: Path, sizes: list[int], waves: int, repeat: int
+) -> None:
+    """The tier worker without and with its hop log and task events, interleaved run by run so
+    the machine's drift falls on every variant alike; medians and ratios against `quiet`."""
+    for n in sizes:
+        runs: dict[str, list[Measured]] = {label: [] for label, _, _ in OBSERVE_VARIANTS}
+        for _ in range(repeat):
+            for label, level, extra in OBSERVE_VARIANTS:
+                runs[label].append(
+                    run_parjanya(url, sim_url, tmp, n, waves, loglevel=level, extra=extra)
+                )
+                _show(f"parjanya {label:<15}", n, runs[label][-1], waves)
+        medians = {label: _median_run(measured) for label, measured in runs.items()}
+        quiet = medians["quiet"][0]
+        print(
+            f"observe concurrency={n} quiet={quiet:.2f} "
+            f"hop_log={medians['hop_log'][0]:.2f} events={medians['hop_log_events'][0]:.2f} "
+            f"hop_log_ratio={medians['hop_log'][0] / quiet:.2f} "
+            f"events_ratio={medians['hop_log_events'][0] / quiet:.2f}",
+            flush=True,
         )
 
 

@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 from celery import Celery
 from kombu import Exchange, Queue
 
+from parjanya.broker.connection import TRANSPORT_PATH
 from parjanya.config import ParjanyaConfig, Settings, get_config, get_settings
 from parjanya.queues import ALL_WORK_QUEUES, INTAKE_QUEUE, INTAKE_TASK
 
@@ -46,12 +47,16 @@ def create_app(settings: Settings | None = None, config: ParjanyaConfig | None =
     settings = settings or get_settings()
     config = config or get_config()
     limits = config.reliability
-    app = Celery("parjanya", broker=settings.broker_url, set_as_current=False)
+    # `amqp`: connections that report the Redis transport as `redis://` (broker/connection.py).
+    app = Celery(
+        "parjanya",
+        broker=settings.broker_url,
+        amqp="parjanya.broker.connection:AMQP",
+        set_as_current=False,
+    )
     scheme = urlparse(settings.broker_url).scheme
     app.conf.update(
-        broker_transport=(
-            "parjanya.broker.transport:Transport" if scheme in ("redis", "rediss") else None
-        ),
+        broker_transport=TRANSPORT_PATH if scheme in ("redis", "rediss") else None,
         broker_transport_options=_transport_options(config),
         broker_connection_retry_on_startup=True,
         broker_pool_limit=64,

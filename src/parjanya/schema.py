@@ -413,6 +413,11 @@ class HopMessage(_Strict):
     stage: Literal["intake", "low", "mid", "high"]
     # The task's SLA class: which of the queue's class lists the hop goes on (queues.class_list).
     sla: SlaClass = "standard"
+    # W3C trace context of the hop that sent this one, when tracing is on (observe/tracing.py).
+    # Left out of the message when None, so messages without tracing are unchanged on the wire.
+    traceparent: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
+    )
 
 
 class DeadLetter(_Strict):

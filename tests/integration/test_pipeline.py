@@ -142,8 +142,9 @@ def test_a_malformed_message_is_dead_lettered_and_the_worker_keeps_serving(
 def test_tier_pools_take_hops_only_through_their_batch_feeders(
     client: Client, cluster: Cluster
 ) -> None:
-    """Celery's consumer leaves a tier queue to the feeder (tasks/lifecycle.py), and says so to the
-    remote-control `active_queues` that Flower shows; the classifier keeps Celery's consumer."""
+    """Celery's consumer leaves a tier queue to the feeder (tasks/lifecycle.py: Celery logs the
+    cancel), while the remote-control `active_queues` that Flower shows still names the queue each
+    pool serves (broker/consumer.py); the classifier keeps Celery's consumer."""
     names = {f"{p.stage}.{p.process.pid}": p.stage for p in cluster.pools}
     replies = client.app.control.inspect(timeout=3.0).active_queues() or {}
     consumed = {
@@ -151,7 +152,10 @@ def test_tier_pools_take_hops_only_through_their_batch_feeders(
         for worker, queues in replies.items()
         if worker.split("@")[0] in names
     }
-    assert consumed == {"intake": [queue_for("intake")], "low": [], "mid": [], "high": []}
+    assert consumed == {stage: [queue_for(stage)] for stage in ("intake", "low", "mid", "high")}
+    for pool in cluster.pools:
+        cancelled = f"Canceling queue {queue_for(pool.stage)}" in pool.log.read_text()  # type: ignore[arg-type]
+        assert cancelled == (pool.stage != "intake"), pool.stage
     done = client.submit("Rename the variable tmp to total in cart.py.").result(timeout=30)
     assert done.status == TaskStatus.succeeded and done.tier_path == ["low"]
 

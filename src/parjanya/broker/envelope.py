@@ -80,7 +80,7 @@ class HopEnvelopes:
     def for_hop(self, message: HopMessage) -> Enqueue:
         queue = queue_for(message.stage)
         task_id = uuid.uuid4().hex
-        args = (message.model_dump(),)
+        args = (message.model_dump(exclude_none=True),)
         headers = copy.copy(self._headers[task_for(message.stage)])
         headers.update(id=task_id, root_id=task_id, argsrepr=repr(args))
         headers[SENT_AT_HEADER] = round(time.time(), 3)

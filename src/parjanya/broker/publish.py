@@ -56,7 +56,7 @@ def publish_hop(app: Celery, message: HopMessage) -> None:
     task = app.amqp.as_task_v2(
         uuid.uuid4().hex,
         task_for(message.stage),
-        args=(message.model_dump(),),
+        args=(message.model_dump(exclude_none=True),),
     )
     _producer(app).publish(
         task.body,

@@ -11,6 +11,7 @@ from parjanya.cli import (
     confidence,
     dlq,
     evaluate,
+    flower,
     keys,
     outcomes,
     sim,
@@ -31,6 +32,9 @@ app.command("up")(up.up)
 app.command("api")(api.api)
 app.command("worker")(worker.worker)
 app.command("alive")(alive.alive)
+app.command("flower", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
+    flower.flower
+)
 app.command("submit")(tasks.submit)
 app.command("status")(tasks.status)
 app.command("classify")(tasks.classify_text)

@@ -57,7 +57,12 @@ def worker(
         raise typer.BadParameter(f"--tier must be one of low, mid, high, not {tier!r}")
     from parjanya.app import app as celery_app
     from parjanya.config import get_config, get_settings
+    from parjanya.observe.logs import configure_logging, keep_logging
     from parjanya.worker.strategy import strategy_for
+
+    settings = get_settings()
+    configure_logging(settings.log_format, level=loglevel, show_text=settings.log_text)
+    keep_logging()  # Celery leaves the handlers above in place (and its prefork children too)
 
     if stage == "intake":
         threads, pool = concurrency or 2, pool or "prefork"

@@ -7,6 +7,7 @@ Only locations and switches live here, never routing policy; read when a process
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +35,14 @@ class Settings(BaseSettings):
     # Reliability drills only: a worker kills itself on a hop whose prompt contains this string
     # (worker/chaos.py). Unset, no hook is installed at all.
     chaos_kill_on: str | None = None
+    # Log lines (observe/logs.py): `auto` is readable columns on a terminal and JSON lines
+    # otherwise; `json` / `console` force one. `log_text` lets fields that may hold prompt or
+    # answer text through (debugging only; off, they are logged as `[hidden]`).
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_text: bool = False
+    # OpenTelemetry spans per hop (the `otel` extra; observe/tracing.py). Off by default;
+    # exporters are configured by OpenTelemetry's own `OTEL_*` variables.
+    otel: bool = False
 
     @property
     def store_url(self) -> str:

@@ -107,14 +107,15 @@ def _start_children(sup: Supervisor, options: UpOptions, sim_port: int) -> None:
     if options.flower:
         sup.start(
             "flower",
+            # Flower with every Parjanya queue, dead letters included (runtime/flower.py).
             [
                 *python,
-                "celery",
-                "-A",
-                "parjanya.app",
+                "parjanya",
                 "flower",
-                f"--port={options.flower_port}",
-                "--address=127.0.0.1",
+                "--port",
+                str(options.flower_port),
+                "--address",
+                "127.0.0.1",
             ],
             url=f"http://127.0.0.1:{options.flower_port}",
         )
@@ -134,6 +135,9 @@ def _print_where(sup: Supervisor, settings: Settings) -> None:
         pid = str(child.process.pid) if child.process else "-"
         table.add_row(child.name, pid, child.url, str(child.log_path))
     console.print(table)
+    for child in sup.children:
+        if child.name == "flower":
+            console.print(f"Flower (workers, every hop, queue lengths): {child.url}")
 
 
 def _print_key(settings: Settings, api_port: int) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from parjanya import keys
 from parjanya.broker.envelope import Enqueue
+from parjanya.observe.tracing import ambient_traceparent
 from parjanya.schema import (
     ErrorInfo,
     HopMessage,
@@ -74,7 +75,15 @@ def create_call(
         shadow_of=shadow_of,
     )
     idem_key = keys.idempotency(request.idempotency_key) if request.idempotency_key else ""
-    message = enqueue(HopMessage(task_id=task_id, hop=0, stage="intake", sla=request.sla.klass))
+    # The producer's trace, if it has one, becomes the parent of the classifier hop's span.
+    first = HopMessage(
+        task_id=task_id,
+        hop=0,
+        stage="intake",
+        sla=request.sla.klass,
+        traceparent=ambient_traceparent(),
+    )
+    message = enqueue(first)
     deadline_at = 0.0 if request.deadline_s is None else time.time() + request.deadline_s
     call_keys = [keys.task(task_id), keys.INFLIGHT, idem_key, message.queue if message else ""]
     call_args: list[Any] = [

@@ -21,6 +21,7 @@ from celery import Celery
 
 from parjanya.broker.envelope import Enqueue, HopEnvelopes, shares_one_redis
 from parjanya.broker.publish import publish_hop
+from parjanya.observe.tracing import ambient_traceparent
 from parjanya.queues import SlaClass
 from parjanya.schema import HopMessage, TaskRequest
 from parjanya.store.creation import Created
@@ -66,6 +67,11 @@ class Outbox:
         """Publish the intake hop of a task recorded without it, in its SLA class; on failure
         the record stays owed, for the reaper to republish."""
         if created.created and not created.enqueued:
-            publish_hop(
-                self.app, HopMessage(task_id=created.task_id, hop=0, stage="intake", sla=sla)
+            first = HopMessage(
+                task_id=created.task_id,
+                hop=0,
+                stage="intake",
+                sla=sla,
+                traceparent=ambient_traceparent(),  # the producer's trace, when it has one
             )
+            publish_hop(self.app, first)

@@ -16,6 +16,7 @@ from parjanya.store import Claim
 from parjanya.worker.admission import Admission
 from parjanya.worker.context import WorkerContext, context
 from parjanya.worker.guard import run_claimed
+from parjanya.worker.observed import observed
 
 
 def classify_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
@@ -76,7 +77,11 @@ def classify_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
     )
     results.close_hop(doc, hop)
     following = HopMessage(
-        task_id=doc.id, hop=hop + 1, stage=decision.tier, sla=claim.request.sla.klass
+        task_id=doc.id,
+        hop=hop + 1,
+        stage=decision.tier,
+        sla=claim.request.sla.klass,
+        traceparent=ctx.tracing.traceparent(),
     )
     results.open_hop(doc, following.hop, following.stage)
     ctx.outbox.hand_off(
@@ -92,6 +97,10 @@ def classify_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
     )
 
 
+#: The classifier hop as observers see it (logs, Flower's task events; `worker/observed.py`).
+observed_classify_hop = observed(classify_hop)
+
+
 def intake_admission(ctx: WorkerContext, queue: str = INTAKE_QUEUE) -> Admission:
     """Classifier hops run in the thread that admitted them (a feeder's or Celery's)."""
     return Admission(
@@ -99,11 +108,12 @@ def intake_admission(ctx: WorkerContext, queue: str = INTAKE_QUEUE) -> Admission
         queue,
         task_name=INTAKE_TASK,
         holding=TaskStatus.classifying,
-        start=lambda c, m, cl: run_claimed(c, m, cl, classify_hop),
+        start=lambda c, m, cl: run_claimed(c, m, cl, observed_classify_hop),
     )
 
 
-@app.task(name=INTAKE_TASK, bind=True, typing=False)
+# send_events=False: the hop's own events stand for it on Flower (worker/watch.py).
+@app.task(name=INTAKE_TASK, bind=True, typing=False, send_events=False)
 def intake(self: Task[Any, Any], *args: Any, **kwargs: Any) -> str:
     queue = (self.request.delivery_info or {}).get("routing_key") or INTAKE_QUEUE
     return intake_admission(context(), queue).admit_args(args, kwargs)

@@ -20,6 +20,7 @@ from parjanya import keys
 from parjanya.broker import poison
 from parjanya.config import get_config, get_settings
 from parjanya.connect import redis_client
+from parjanya.observe.task_events import TaskEvents
 from parjanya.webhooks.sender import WebhookSender
 from parjanya.worker.context import WorkerContext, context, current_context
 from parjanya.worker.dispatch import Dispatcher
@@ -35,6 +36,7 @@ from parjanya.worker.liveness import (
 )
 from parjanya.worker.reaper import Reaper
 from parjanya.worker.topology import Unservable, check_topology, describe, is_redis
+from parjanya.worker.watch import watch_child_hops, watch_hops
 
 log = logging.getLogger("parjanya.worker")
 
@@ -45,6 +47,9 @@ class _Running:
     liveness: Liveness | None = None
     feeders: list[QueueFeeder] = field(default_factory=list)
     webhooks: WebhookSender | None = None
+    task_events: TaskEvents | None = None
+    #: The worker sends task events (-E): its prefork children send their hops' events too.
+    children_send_events: bool = False
 
 
 _running = _Running()
@@ -89,6 +94,14 @@ def _on_worker_init(sender: Any = None, **_: Any) -> None:
         log.critical("%s", exc)
         raise SystemExit(f"parjanya: refusing to start: {exc}") from exc
     log.info("%s", describe(settings))
+    _running.children_send_events = bool(getattr(sender, "task_events", False))
+
+
+@signals.worker_process_init.connect
+def _on_worker_process_init(sender: Any = None, **_: Any) -> None:
+    """A prefork child (the classifier's) reports the hops it runs, when its worker sends events."""
+    if _running.children_send_events and sender:
+        _running.task_events = watch_child_hops(context(), str(sender))
 
 
 @signals.worker_ready.connect
@@ -109,6 +122,7 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     )
     _running.reaper.start()
     log.info("reaper started (every %.1fs)", limits.reaper_interval_s)
+    _running.task_events = watch_hops(ctx, sender)  # before the feeders: every hop is seen
     _start_feeders(ctx, sender)
     # Every worker sends owed result callbacks; the outbox's leases keep them from doubling up.
     _running.webhooks = WebhookSender(ctx.settings.store_url, ctx.config.webhooks).start()
@@ -144,7 +158,8 @@ def _start_feeders(ctx: WorkerContext, consumer: Any) -> None:
     ack's round trip), and its thread takes the GIL from the event loop that carries the calls: at
     500 calls in flight it took a tenth of the hops at twice a feeder's cost (worker CPU per hop
     1.24 ms with it, 0.99 ms without; 0.89 -> 0.92 of ideal, medians of five, bench/inflight.py).
-    The cancel is Celery's own remote-control `cancel_consumer`, and it outlives reconnections.
+    The cancel is Celery's own remote-control `cancel_consumer`, and it outlives reconnections;
+    the worker still reports the queue as its own (`broker/consumer.py`: `active_queues`).
     The intake queue keeps both: there Celery's prefork children are the classifier's parallelism.
     Feeders pop the broker (`ctx.broker`), never the store's client: the two may be apart.
     """
@@ -176,7 +191,7 @@ def _start_feeders(ctx: WorkerContext, consumer: Any) -> None:
         _running.feeders.append(feeder)
         log.info("batch feeder started on %s", feeder.queue)
         if feeder.queue != INTAKE_QUEUE:
-            consumer.cancel_task_queue(feeder.queue)
+            consumer.hand_to_feeder(feeder.queue)  # still reported in `active_queues`
 
 
 def _start_liveness(ctx: WorkerContext) -> None:
@@ -246,3 +261,6 @@ def _on_worker_shutdown(**_: Any) -> None:
         log.info("batch feeder on %s admitted %d hops", feeder.queue, feeder.admitted)
     if dispatcher is not None:
         dispatcher.drain(timeout_s=30.0)
+    if _running.task_events is not None:
+        _running.task_events.stop()  # after the drain: the last hops' events go out too
+        _running.task_events = None

@@ -32,6 +32,7 @@ from parjanya.store import Claim
 from parjanya.worker.admission import Admission
 from parjanya.worker.context import WorkerContext, context
 from parjanya.worker.deadletter import dead_letter
+from parjanya.worker.observed import observed_async
 from parjanya.worker.persist import retrying, retrying_blocking
 from parjanya.worker.strategy import ADMIT_WAIT_S
 
@@ -252,7 +253,9 @@ def _escalate(
         )
     results.close_hop(doc, hop)
     results.charge(doc)
-    following = HopMessage(task_id=doc.id, hop=hop + 1, stage=higher, sla=sla)
+    following = HopMessage(
+        task_id=doc.id, hop=hop + 1, stage=higher, sla=sla, traceparent=ctx.tracing.traceparent()
+    )
     results.open_hop(doc, following.hop, following.stage)
     limits = ctx.config.reliability
 
@@ -276,6 +279,10 @@ def _escalate(
         ctx.store.count(f"escalations_{reason}")
 
 
+#: The tier hop as observers see it (logs, Flower's task events; `worker/observed.py`).
+observed_tier_hop = observed_async(tier_hop)
+
+
 def tier_admission(ctx: WorkerContext, queue: str) -> Admission:
     """Tier hops start the way the worker's dispatch strategy says (`worker/strategy.py`)."""
     return Admission(
@@ -283,11 +290,12 @@ def tier_admission(ctx: WorkerContext, queue: str) -> Admission:
         queue,
         task_name=TIER_TASK,
         holding=TaskStatus.running,
-        start=lambda c, m, cl: c.dispatch.start(c, m, cl, tier_hop),
+        start=lambda c, m, cl: c.dispatch.start(c, m, cl, observed_tier_hop),
     )
 
 
-@app.task(name=TIER_TASK, bind=True, typing=False)
+# send_events=False: the hop's own events stand for it on Flower (worker/watch.py).
+@app.task(name=TIER_TASK, bind=True, typing=False, send_events=False)
 def tier_task(self: Task[Any, Any], *args: Any, **kwargs: Any) -> str:
     ctx = context()
     queue = (self.request.delivery_info or {}).get("routing_key") or TIER_TASK

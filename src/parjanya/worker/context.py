@@ -29,6 +29,9 @@ from parjanya.classify import Scorer, build_scorer
 from parjanya.confidence import AsyncConfidenceChecker
 from parjanya.config import Deployment, ParjanyaConfig, Settings, get_config, get_settings
 from parjanya.governance.deadlines import RECORD, LatencyBook
+from parjanya.observe import HopObservers
+from parjanya.observe.hop_log import HopLog
+from parjanya.observe.tracing import Tracing, tracing_for
 from parjanya.providers import Provider, build_provider
 from parjanya.providers.transport import AiohttpPoster
 from parjanya.queues import Tier
@@ -136,6 +139,17 @@ class WorkerContext:
     def checker(self) -> AsyncConfidenceChecker:
         """Scores answers (`confidence.checker`); a judge's calls share the `http` pool."""
         return build_checker(self.config, self.http)
+
+    @cached_property
+    def hops(self) -> HopObservers:
+        """Who is told of each hop (`worker/observed.py`): the hop log always; Flower's task
+        events when the worker sends them (`tasks/lifecycle.py`); tracing when it is on."""
+        return HopObservers([HopLog(), *self.tracing.observers()])
+
+    @cached_property
+    def tracing(self) -> Tracing:
+        """Spans per hop and the trace context for the next hop's message (`PARJANYA_OTEL`)."""
+        return tracing_for(self.settings)
 
     def chain(self, tier: Tier) -> TierChain:
         chain = self._chains.get(tier)
