@@ -85,7 +85,12 @@ def create_app(settings: Settings | None = None, config: ParjanyaConfig | None =
         worker_send_task_events=False,
         task_send_sent_event=False,
         worker_hijack_root_logger=False,
-        imports=("parjanya.tasks.intake", "parjanya.tasks.tier", "parjanya.tasks.lifecycle"),
+        imports=(
+            "parjanya.tasks.intake",
+            "parjanya.tasks.tier",
+            "parjanya.tasks.lifecycle",
+            "parjanya.tasks.exposition",
+        ),
     )
     return app
 

@@ -86,10 +86,13 @@ def write_test_config(
     by the heuristic.
 
     The response cache is off unless asked for: tests count model calls per prompt, and a cache
-    shared by a whole session would answer repeated prompts from earlier tests.
+    shared by a whole session would answer repeated prompts from earlier tests. So is `/metrics`:
+    pools of several tests on one host would all want the configured ports, and a prefork pool
+    re-executes itself once to serve them; test_metrics.py passes `--metrics-port` instead.
     """
     raw = yaml.safe_load((REPO / "config" / "parjanya.yaml").read_text())
     raw["cache"]["enabled"] = cache
+    raw["metrics"]["enabled"] = False
     # The pipeline tests' prompts and the sim's difficulty are shaped like the heuristic's
     # features; routing quality on real outcomes is `parjanya eval`'s business, not theirs.
     raw["routing"]["scorer"] = "heuristic"

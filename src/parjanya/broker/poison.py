@@ -15,9 +15,10 @@ import logging
 import os
 import threading
 
+from parjanya import metrics
 from parjanya.broker.decode import raw_text
 from parjanya.config import get_config, get_settings
-from parjanya.queues import INTAKE_QUEUE, stage_of_queue
+from parjanya.queues import INTAKE_QUEUE, dead_letter_queue_for, stage_of_queue
 from parjanya.store import TaskStore
 
 log = logging.getLogger("parjanya.poison")
@@ -34,6 +35,7 @@ class RawDeadLetters:
         try:
             entry = self.store.dead_letter_raw(stage, reason[:1000], raw_text(raw, self.raw_limit))
             log.error("poison message on %s dead-lettered as %s: %s", queue, entry.id, reason)
+            metrics.DEAD_LETTERS.labels(dead_letter_queue_for(stage)).inc()
         except Exception:
             log.exception("could not dead-letter a poison message from %s (%s)", queue, reason)
 

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from parjanya.config import ParjanyaConfig, Settings
+    from parjanya.metrics_serve import Exposition
 
 
 def api(
     host: Annotated[str | None, typer.Option(help="Default: api.host of the config.")] = None,
     port: Annotated[int | None, typer.Option(help="Default: api.port of the config.")] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65_535,
+            help="Serve /metrics here. Default: metrics.port_base + 4 (9812) unless disabled.",
+        ),
+    ] = None,
 ) -> None:
     """Serve /v1/tasks, /v1/chat/completions, /v1/models, /healthz, /readyz and /docs."""
     import uvicorn
@@ -21,6 +33,9 @@ def api(
     host = host or config.api.host
     port = port or config.api.port
     typer.echo(f"Parjanya API on http://{host}:{port} (OpenAPI at /docs)")
+    exposition = serve_api_metrics(get_settings(), config, metrics_port)
+    if exposition is not None:
+        typer.echo(f"metrics on {exposition.url}")
     uvicorn.run(
         create_app(get_settings(), config),
         host=host,
@@ -28,3 +43,27 @@ def api(
         log_level="warning",
         access_log=False,
     )
+
+
+def serve_api_metrics(
+    settings: Settings, config: ParjanyaConfig, port: int | None
+) -> Exposition | None:
+    """The API's own /metrics: its process's series and the queue sampler (one process, so
+    prometheus-client's in-memory registry)."""
+    import redis
+
+    from parjanya.metrics_sampler import RedisSampler, deployments_of
+    from parjanya.metrics_serve import build_registry, serve
+    from parjanya.store import TaskStore
+
+    if port is None and config.metrics.enabled:
+        port = config.metrics.port_for("api")
+    if port is None:
+        return None
+    sampler = RedisSampler(
+        redis.Redis.from_url(settings.broker_url, socket_timeout=5, socket_connect_timeout=5),
+        TaskStore.from_url(settings.store_url, socket_timeout=5),
+        deployments_of(config),
+        every_s=config.metrics.sample_every_s,
+    )
+    return serve(build_registry(sampler), config.metrics.host, port)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Annotated
 
 import typer
@@ -48,6 +49,15 @@ def worker(
     events: Annotated[
         bool, typer.Option(help="Send task events (for Flower's task views).")
     ] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65_535,
+            help="Serve /metrics here (0: any free port, logged). Default: the pool's port from "
+            "the metrics config (port_base 9808 + 0 classifier, 1 low, 2 mid, 3 high).",
+        ),
+    ] = None,
 ) -> None:
     """Start one worker pool on its own queue. Scale a tier by starting more of these."""
     if classifier == (tier is not None):
@@ -55,6 +65,7 @@ def worker(
     stage = "intake" if classifier else tier
     if stage not in STAGES:
         raise typer.BadParameter(f"--tier must be one of low, mid, high, not {tier!r}")
+    _metrics_launch(stage, pool, metrics_port)  # may re-execute this command; see there
     from parjanya.app import app as celery_app
     from parjanya.config import get_config, get_settings
     from parjanya.observe.logs import configure_logging, keep_logging
@@ -77,7 +88,33 @@ def worker(
     celery_app.worker_main(
         worker_argv(stage, concurrency=threads, pool=pool, loglevel=loglevel, events=events)
     )
+    from parjanya.metrics_serve import remove_pool_dir
+
+    remove_pool_dir(get_settings().data_dir, stage)
     from parjanya.worker.liveness import EXIT_DEAF, went_deaf
 
     if went_deaf():  # a supervisor must see the failure and start a fresh worker
         raise typer.Exit(EXIT_DEAF)
+
+
+def _metrics_launch(stage: str, pool: str | None, port: int | None) -> None:
+    """Give the pool its /metrics port, and multiprocess mode when its work runs in forked
+    children (the classifier's prefork pool): that mode must be on before prometheus-client is
+    imported, which this CLI's own imports have done, so the command re-executes itself once with
+    `PROMETHEUS_MULTIPROC_DIR` set (`metrics_serve.py` says why this design)."""
+    from parjanya.config import get_config, get_settings
+    from parjanya.metrics_serve import multiprocess_relaunch
+
+    config = get_config().metrics
+    if port is None and config.enabled:
+        port = config.port_for(stage)  # type: ignore[arg-type]
+    if port is None:
+        return
+    os.environ["PARJANYA_METRICS_PORT"] = str(port)  # the worker's settings carry it on
+    forks = (pool or ("prefork" if stage == "intake" else "threads")) == "prefork"
+    relaunch = multiprocess_relaunch(get_settings().data_dir, stage) if forks else None
+    if relaunch is not None:
+        argv, env = relaunch
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(sys.executable, argv, env)

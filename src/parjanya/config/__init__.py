@@ -16,6 +16,7 @@ from parjanya.config.loading import (
     get_settings,
     load_config,
 )
+from parjanya.config.metrics import MetricsConfig, MetricsPool
 from parjanya.config.model import ParjanyaConfig
 from parjanya.config.resilience import (
     AuthDisableConfig,
@@ -43,6 +44,8 @@ __all__ = [
     "ConfidenceConfig",
     "ContextConfig",
     "Deployment",
+    "MetricsConfig",
+    "MetricsPool",
     "OutcomesConfig",
     "ParjanyaConfig",
     "QueueLimits",

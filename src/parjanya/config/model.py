@@ -7,6 +7,7 @@ from pydantic import Field, model_validator
 from parjanya.config.admission import AdmissionConfig
 from parjanya.config.api import ApiConfig
 from parjanya.config.base import Strict
+from parjanya.config.metrics import MetricsConfig
 from parjanya.config.resilience import (
     AuthDisableConfig,
     BreakerConfig,
@@ -41,6 +42,7 @@ class ParjanyaConfig(Strict):
     # SLA class weights, deadline estimates, load shedding (config/admission.py).
     admission: AdmissionConfig = Field(default_factory=AdmissionConfig)
     webhooks: WebhookConfig = Field(default_factory=WebhookConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
     @model_validator(mode="after")
     def _every_tier_present(self) -> ParjanyaConfig:

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # OpenTelemetry spans per hop (the `otel` extra; observe/tracing.py). Off by default;
     # exporters are configured by OpenTelemetry's own `OTEL_*` variables.
     otel: bool = False
+    # The port a worker pool serves /metrics on (`parjanya worker` sets it from --metrics-port or
+    # the `metrics` config; 0: any free port, logged). Unset: no /metrics in this process.
+    metrics_port: int | None = Field(default=None, ge=0, le=65_535)
 
     @property
     def store_url(self) -> str:

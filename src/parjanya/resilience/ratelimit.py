@@ -25,6 +25,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
+from parjanya import metrics
 from parjanya.config import Deployment
 from parjanya.providers.base import (
     ChatRequest,
@@ -103,6 +104,7 @@ class RateLimitMiddleware:
             log.warning("rate-limit store unreachable; letting %s through", deployment.name)
             return await call_next(deployment, request)
         if not reservation.allowed:
+            metrics.RATE_LIMITED.labels(deployment.name).inc()
             raise LocalRateLimited(
                 f"{deployment.name} has no rpm/tpm budget for "
                 f"{reservation.wait_s:.1f}s (waiting at most {self.max_wait_s:g}s)",
@@ -112,6 +114,7 @@ class RateLimitMiddleware:
         called = False
         try:
             if reservation.wait_s > 0:
+                metrics.RATE_LIMIT_WAITS.labels(deployment.name).observe(reservation.wait_s)
                 await self.sleep(reservation.wait_s)
             called = True
             response = await call_next(deployment, request)

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 from rich.console import Console
 from rich.table import Table
 
-from parjanya.config import DEFAULT_SIM_PORT, Settings
+from parjanya.config import DEFAULT_SIM_PORT, MetricsConfig, MetricsPool, Settings, get_config
 from parjanya.queues import TIERS
 from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port, is_listening, is_local
 from parjanya.runtime.supervisor import Supervisor
@@ -135,6 +135,7 @@ def _print_where(sup: Supervisor, settings: Settings) -> None:
         pid = str(child.process.pid) if child.process else "-"
         table.add_row(child.name, pid, child.url, str(child.log_path))
     console.print(table)
+    _print_metrics(sup)
     for child in sup.children:
         if child.name == "flower":
             console.print(f"Flower (workers, every hop, queue lengths): {child.url}")
@@ -165,6 +166,38 @@ def _print_key(settings: Settings, api_port: int) -> None:
         highlight=False,
         soft_wrap=True,
     )
+
+
+#: Which pool's /metrics port each child of `parjanya up` serves (`metrics.port_for`).
+METRICS_POOLS: dict[str, MetricsPool] = {
+    "classifier": "intake",
+    **{f"worker-{tier}": tier for tier in TIERS},
+    "api": "api",
+}
+
+
+def metrics_urls(config: MetricsConfig, names: list[str]) -> dict[str, str]:
+    """One Prometheus endpoint per process that serves one, by child name."""
+    if not config.enabled:
+        return {}
+    host = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host
+    return {
+        name: f"http://{host}:{config.port_for(METRICS_POOLS[name])}/metrics"
+        for name in names
+        if name in METRICS_POOLS
+    }
+
+
+def _print_metrics(sup: Supervisor) -> None:
+    urls = metrics_urls(get_config().metrics, [c.name for c in sup.children])
+    if not urls:
+        return
+    table = Table(title="Prometheus metrics (deploy/prometheus/ scrapes these)")
+    table.add_column("component")
+    table.add_column("metrics")
+    for name, url in urls.items():
+        table.add_row(name, url)
+    console.print(table)
 
 
 def run_up(options: UpOptions) -> int:

@@ -13,6 +13,7 @@ from parjanya.governance.deadlines import expire, route_in_time
 from parjanya.queues import INTAKE_QUEUE, INTAKE_TASK
 from parjanya.schema import Attempt, ErrorInfo, HopMessage, TaskStatus, utcnow
 from parjanya.store import Claim
+from parjanya.worker import observe
 from parjanya.worker.admission import Admission
 from parjanya.worker.context import WorkerContext, context
 from parjanya.worker.guard import run_claimed
@@ -40,13 +41,14 @@ def classify_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
             ),
         )
         results.end(doc, hop, TaskStatus.failed, ErrorInfo(type="policy", message=str(exc)))
-        ctx.store.transition(
+        if ctx.store.transition(
             doc,
             token=claim.token,
             hop=hop,
             stage="intake",
             ttl_s=ctx.config.reliability.result_ttl_s,
-        )
+        ):
+            observe.ended(doc, "intake")
         return
     doc.complexity = decision.complexity
     doc.routing = decision
@@ -84,7 +86,7 @@ def classify_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
         traceparent=ctx.tracing.traceparent(),
     )
     results.open_hop(doc, following.hop, following.stage)
-    ctx.outbox.hand_off(
+    handed = ctx.outbox.hand_off(
         following,
         lambda enqueue: ctx.store.transition(
             doc,
@@ -95,6 +97,8 @@ def classify_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
             enqueue=enqueue,
         ),
     )
+    if handed:
+        observe.classified(decision)
 
 
 #: The classifier hop as observers see it (logs, Flower's task events; `worker/observed.py`).

@@ -29,6 +29,7 @@ from parjanya.schema import (
     TaskStatus,
 )
 from parjanya.store import Claim
+from parjanya.worker import observe
 from parjanya.worker.admission import Admission
 from parjanya.worker.context import WorkerContext, context
 from parjanya.worker.deadletter import dead_letter
@@ -101,6 +102,8 @@ async def tier_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> Non
     verdict = None if call.response is None else await ctx.checker.acheck(chat, call.response)
     await _record_latency(ctx, message, claim, time.monotonic() - started)
     confidence, decision = weigh_answer(ctx, message, claim, verdict, call)
+    # Paid for whether or not the commit below lands, so counted now.
+    ctx.hop_metrics.attempts(tier, claim.doc.tenant, call.attempts)
     if isinstance(decision, Escalate) and not await _in_time(ctx, claim, decision.to):
         if call.response is None:
             why = f"no time left for {decision.to} to answer before deadline_s"
@@ -123,6 +126,7 @@ async def tier_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> Non
             lambda: ctx.finishes(*commit), ctx.config.reliability.lease_ttl_s
         )
         if committed:  # the caller has its answer; outcome record and shadow run follow
+            observe.ended(doc, tier)
             await ctx.learning.answered(claim.request, doc)
     else:
         await asyncio.to_thread(conclude, ctx, message, claim, call, confidence, decision)
@@ -277,6 +281,7 @@ def _escalate(
 
     if ctx.outbox.hand_off(following, commit):
         ctx.store.count(f"escalations_{reason}")
+        observe.escalated(tier, higher, reason)
 
 
 #: The tier hop as observers see it (logs, Flower's task events; `worker/observed.py`).

@@ -43,6 +43,7 @@ from parjanya.worker.chain import TierChain, build_chain, shared_redis
 from parjanya.worker.dispatch import Dispatcher
 from parjanya.worker.learning import Learning
 from parjanya.worker.lease import LeaseRenewer
+from parjanya.worker.observe import HopMetrics
 from parjanya.worker.strategy import DispatchStrategy, strategy_for
 
 #: Called with a hop's request right before it runs (fault injection in drills; None in production).
@@ -124,6 +125,11 @@ class WorkerContext:
     def learning(self) -> Learning:
         """Outcome records and shadow runs of answered tasks (worker/learning.py)."""
         return Learning(self.store, self.outbox, self.aredis, self.config, self.http)
+
+    @cached_property
+    def hop_metrics(self) -> HopMetrics:
+        """Tokens and cost per tenant, within this process's tenant bound (worker/observe.py)."""
+        return HopMetrics(self.config.metrics)
 
     @cached_property
     def aredis(self) -> aioredis.Redis:

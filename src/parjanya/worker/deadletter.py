@@ -20,6 +20,7 @@ from parjanya.schema import (
 )
 from parjanya.store import TaskStore
 from parjanya.worker.persist import retrying_blocking
+from parjanya.worker import observe
 
 
 def dead_letter(
@@ -66,6 +67,8 @@ def dead_letter(
     )
     if committed:
         store.count(f"dead_letters_{stage}")
+        observe.ended(doc, stage)
+        observe.dead_lettered(entry.queue)
     return committed
 
 
