@@ -19,7 +19,8 @@ def api(
         typer.Option(
             min=0,
             max=65_535,
-            help="Serve /metrics here. Default: metrics.port_base + 4 (9812) unless disabled.",
+            help="Serve /metrics here. Default: PARJANYA_METRICS_PORT, else metrics.port_base + 4 "
+            "(9812) unless metrics are disabled.",
         ),
     ] = None,
 ) -> None:
@@ -56,6 +57,7 @@ def serve_api_metrics(
     from parjanya.metrics_serve import build_registry, serve
     from parjanya.store import TaskStore
 
+    port = settings.metrics_port if port is None else port  # then the config
     if port is None and config.metrics.enabled:
         port = config.metrics.port_for("api")
     if port is None:

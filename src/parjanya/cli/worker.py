@@ -54,8 +54,8 @@ def worker(
         typer.Option(
             min=0,
             max=65_535,
-            help="Serve /metrics here (0: any free port, logged). Default: the pool's port from "
-            "the metrics config (port_base 9808 + 0 classifier, 1 low, 2 mid, 3 high).",
+            help="Serve /metrics here (0: any free port, logged). Default: PARJANYA_METRICS_PORT, "
+            "else the pool's port in the metrics config (9808 + 0 classifier, 1 low, 2 mid, 3 high).",
         ),
     ] = None,
 ) -> None:
@@ -106,6 +106,8 @@ def _metrics_launch(stage: str, pool: str | None, port: int | None) -> None:
     from parjanya.metrics_serve import multiprocess_relaunch
 
     config = get_config().metrics
+    if port is None:  # the command line, then PARJANYA_METRICS_PORT, then the config
+        port = get_settings().metrics_port
     if port is None and config.enabled:
         port = config.port_for(stage)  # type: ignore[arg-type]
     if port is None:
