@@ -26,7 +26,7 @@ from prometheus_client.metrics_core import Metric
 
 from parjanya import keys, metrics
 from parjanya.broker.decode import Undecodable, decode_raw
-from parjanya.config import ParjanyaConfig
+from parjanya.config import ParjanyaConfig, Settings
 from parjanya.queues import STAGES, dead_letter_queue_for, queue_for, task_for
 from parjanya.schema import TaskResult, utcnow
 from parjanya.store import TaskStore
@@ -56,6 +56,17 @@ class RedisSampler:
         self._sampled_at: float | None = None
         self._families: list[Metric] = []
         self.samples = 0  # round trips made: what the cache saves is visible in tests
+
+    @classmethod
+    def from_settings(cls, settings: Settings, config: ParjanyaConfig) -> RedisSampler:
+        """Clients of its own, with short timeouts: a scrape never waits on a worker's feeders or
+        hops for a connection, and a Redis that hangs costs a scrape 5 s, not the worker anything."""
+        return cls(
+            redis.Redis.from_url(settings.broker_url, socket_timeout=5, socket_connect_timeout=5),
+            TaskStore.from_url(settings.store_url, socket_timeout=5),
+            deployments_of(config),
+            every_s=config.metrics.sample_every_s,
+        )
 
     def collect(self) -> Iterable[Metric]:
         with self._lock:

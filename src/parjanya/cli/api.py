@@ -51,21 +51,14 @@ def serve_api_metrics(
 ) -> Exposition | None:
     """The API's own /metrics: its process's series and the queue sampler (one process, so
     prometheus-client's in-memory registry)."""
-    import redis
-
-    from parjanya.metrics_sampler import RedisSampler, deployments_of
+    from parjanya.metrics_sampler import RedisSampler
     from parjanya.metrics_serve import build_registry, serve
-    from parjanya.store import TaskStore
 
     port = settings.metrics_port if port is None else port  # then the config
     if port is None and config.metrics.enabled:
         port = config.metrics.port_for("api")
     if port is None:
         return None
-    sampler = RedisSampler(
-        redis.Redis.from_url(settings.broker_url, socket_timeout=5, socket_connect_timeout=5),
-        TaskStore.from_url(settings.store_url, socket_timeout=5),
-        deployments_of(config),
-        every_s=config.metrics.sample_every_s,
+    return serve(
+        build_registry(RedisSampler.from_settings(settings, config)), config.metrics.host, port
     )
-    return serve(build_registry(sampler), config.metrics.host, port)
