@@ -10,6 +10,7 @@ from typing import Any
 
 import fakeredis
 import pytest
+from prometheus_client import REGISTRY
 
 from parjanya.config import Deployment
 from parjanya.providers.base import (
@@ -371,5 +372,27 @@ def test_capacity_probe_reports_the_scarcer_share(make_store: StoreFactory) -> N
         assert await probe.remaining(deployment()) == 1.0
         await limiter(target, REQUEST, answer(tokens_in=400, tokens_out=100))
         assert await probe.remaining(target) == pytest.approx(0.5)  # tpm is the scarcer
+
+    run(make_store, body)
+
+
+def test_waits_and_refusals_are_counted_per_deployment(make_store: StoreFactory) -> None:
+    def sample(name: str, deployment: str) -> float:
+        return REGISTRY.get_sample_value(name, {"deployment": deployment}) or 0.0
+
+    async def body(store: RateLimitStore, clock: FakeClock) -> None:
+        limiter = RateLimitMiddleware(store, 1.5, burst_s=0, sleep=Sleeps(clock, advance=False))
+        target, calls = deployment(rpm=60), list[str]()
+        waited = sample("parjanya_rate_limit_wait_seconds_count", target.name)
+        waited_s = sample("parjanya_rate_limit_wait_seconds_sum", target.name)
+        refused = sample("parjanya_rate_limited_total", target.name)
+        await limiter(target, REQUEST, answer(calls=calls))  # at once: not a wait
+        await limiter(target, REQUEST, answer(calls=calls))  # waits 1 s
+        with pytest.raises(LocalRateLimited):
+            await limiter(target, REQUEST, answer(calls=calls))  # 2 s > 1.5 s: refused
+        name = target.name
+        assert sample("parjanya_rate_limit_wait_seconds_count", name) - waited == 1
+        assert sample("parjanya_rate_limit_wait_seconds_sum", name) - waited_s == pytest.approx(1.0)
+        assert sample("parjanya_rate_limited_total", name) - refused == 1
 
     run(make_store, body)
