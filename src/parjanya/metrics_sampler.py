@@ -30,6 +30,7 @@ from parjanya.config import ParjanyaConfig, Settings
 from parjanya.queues import STAGES, dead_letter_queue_for, queue_for, task_for
 from parjanya.schema import TaskResult, utcnow
 from parjanya.store import TaskStore
+from parjanya.worker.topology import is_redis
 
 log = logging.getLogger("parjanya.metrics")
 
@@ -41,7 +42,7 @@ class RedisSampler:
 
     def __init__(
         self,
-        broker: redis.Redis,
+        broker: redis.Redis | None,
         store: TaskStore,
         deployments: Sequence[tuple[str, str]],
         *,
@@ -49,7 +50,8 @@ class RedisSampler:
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
-        """`deployments`: (tier, name) pairs whose breakers are reported."""
+        """`deployments`: (tier, name) pairs whose breakers are reported. Without a Redis
+        `broker` (RabbitMQ: its management API has the queue lengths) only breakers are."""
         self.broker, self.store, self.deployments = broker, store, list(deployments)
         self.every_s, self.clock, self.now = every_s, clock, now
         self._lock = threading.Lock()
@@ -61,8 +63,11 @@ class RedisSampler:
     def from_settings(cls, settings: Settings, config: ParjanyaConfig) -> RedisSampler:
         """Clients of its own, with short timeouts: a scrape never waits on a worker's feeders or
         hops for a connection, and a Redis that hangs costs a scrape 5 s, not the worker anything."""
+        broker = settings.broker_url
         return cls(
-            redis.Redis.from_url(settings.broker_url, socket_timeout=5, socket_connect_timeout=5),
+            redis.Redis.from_url(broker, socket_timeout=5, socket_connect_timeout=5)
+            if is_redis(broker)
+            else None,
             TaskStore.from_url(settings.store_url, socket_timeout=5),
             deployments_of(config),
             every_s=config.metrics.sample_every_s,
@@ -83,6 +88,10 @@ class RedisSampler:
 
     def _sample(self) -> list[Metric]:
         self.samples += 1
+        queues = [] if self.broker is None else self._queues(self.broker)
+        return [*queues, self._breakers()]
+
+    def _queues(self, broker: redis.Redis) -> list[Metric]:
         depth = GaugeMetricFamily(
             metrics.QUEUE_DEPTH, "Messages waiting on a queue.", labels=["queue"]
         )
@@ -94,7 +103,7 @@ class RedisSampler:
         dead = GaugeMetricFamily(
             metrics.DEAD_LETTER_DEPTH, "Entries on a dead-letter queue.", labels=["queue"]
         )
-        pipe = self.broker.pipeline(transaction=False)
+        pipe = broker.pipeline(transaction=False)
         for stage in STAGES:
             pipe.llen(queue_for(stage))
             pipe.lindex(queue_for(stage), -1)
@@ -108,7 +117,7 @@ class RedisSampler:
             age = 0.0 if tail is None else self._age_of(tail, task_for(stage))
             if age is not None:
                 oldest.add_metric([queue], age)
-        return [depth, oldest, dead, self._breakers()]
+        return [depth, oldest, dead]
 
     def _age_of(self, raw: bytes, task_name: str) -> float | None:
         try:

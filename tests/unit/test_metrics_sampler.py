@@ -111,3 +111,13 @@ def test_an_unreachable_redis_reports_no_series_rather_than_stale_ones(store: Ta
     down = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
     sampler = _sampler(down, store, clock)  # type: ignore[arg-type]
     assert list(sampler.collect()) == []
+
+
+def test_without_a_redis_broker_only_breakers_are_reported(store: TaskStore) -> None:
+    settings = Settings(
+        broker_url="amqp://guest@rabbit.invalid//", result_url="redis://s.invalid/0"
+    )
+    sampler = RedisSampler.from_settings(settings, ParjanyaConfig())
+    assert sampler.broker is None
+    sampler.store = store  # the store is Redis: breakers are still read
+    assert [family.name for family in sampler.collect()] == ["parjanya_breaker_state"]
