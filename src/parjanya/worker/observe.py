@@ -1,7 +1,8 @@
 """What a hop reports to Prometheus once its outcome is known: one call per outcome, no decisions.
 
-The hop code calls these after its commit (so a hop whose write was refused, a stale duplicate,
-is never counted), the way `learning.answered` is called; nothing here touches the store.
+Outcomes (a task ended, escalated, dead-lettered) are reported after their commit, so a hop whose
+write was refused (a stale duplicate) is never counted; tokens and cost when the model call
+returns, since they were paid whether or not the commit lands. Nothing here touches the store.
 Tokens and cost carry a tenant label, bounded by `TenantLabels`.
 """
 
