@@ -19,8 +19,8 @@ from parjanya.schema import (
     utcnow,
 )
 from parjanya.store import TaskStore
-from parjanya.worker.persist import retrying_blocking
 from parjanya.worker import observe
+from parjanya.worker.persist import retrying_blocking
 
 
 def dead_letter(
