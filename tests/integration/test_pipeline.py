@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from parjanya.client import Client
+from parjanya.governance.priority import queue_depth
 from parjanya.queues import TIER_TASK, dead_letter_queue_for, queue_for
 from parjanya.runtime.workload import demo_workload
 from parjanya.schema import TaskRequest, TaskStatus
@@ -162,14 +163,14 @@ def test_tier_pools_take_hops_only_through_their_batch_feeders(
 
 def test_bad_input_is_refused_before_anything_is_enqueued(client: Client) -> None:
     broker = redis.Redis.from_url(client.settings.broker_url)
-    before = broker.llen(queue_for("intake"))
+    before = queue_depth(broker, queue_for("intake"))  # every SLA class's list of it
     with pytest.raises(ValueError, match="max_teir"):
         client.submit({"prompt": "hi", "max_teir": "low"})
     with pytest.raises(ValueError, match="limit is"):
         client.submit({"prompt": "x" * 500_000})
     with pytest.raises(ValueError):
         client.submit_many(["fine", {"prompt": ""}])
-    assert broker.llen(queue_for("intake")) == before
+    assert queue_depth(broker, queue_for("intake")) == before
 
 
 def test_idempotency_key_deduplicates_submissions(client: Client) -> None:

@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from parjanya.client import Client, TaskNotFound
+from parjanya.governance.priority import queue_depth
 from parjanya.queues import queue_for
 from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port
 from parjanya.schema import TaskStatus
@@ -260,7 +261,7 @@ def _wait_backed_up(broker: redis.Redis, queue: str, timeout_s: float) -> None:
     stopping pool holds hops it claimed but has not started."""
     deadline, since = time.monotonic() + timeout_s, None
     while True:
-        backed_up = broker.llen(queue) > 0
+        backed_up = queue_depth(broker, queue) > 0  # every SLA class's list of it
         now = time.monotonic()
         since = (since or now) if backed_up else None
         if since is not None and now - since >= 0.3:
