@@ -7,6 +7,7 @@ defaults, and a test keeps the shipped YAML equal to them. Strings in the YAML m
 `${VAR:-default}` so one file serves a laptop, CI and a cluster.
 """
 
+from parjanya.config.amqp import AmqpConfig
 from parjanya.config.api import ApiConfig
 from parjanya.config.loading import (
     default_config_path,
@@ -32,6 +33,7 @@ from parjanya.config.tiers import BalanceStrategy, Deployment, TierConfig
 __all__ = [
     "DEFAULT_BROKER_URL",
     "DEFAULT_SIM_PORT",
+    "AmqpConfig",
     "ApiConfig",
     "AuthDisableConfig",
     "BalanceStrategy",

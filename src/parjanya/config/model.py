@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
+from parjanya.config.amqp import AmqpConfig
 from parjanya.config.api import ApiConfig
 from parjanya.config.base import Strict
 from parjanya.config.resilience import (
@@ -36,6 +37,7 @@ class ParjanyaConfig(Strict):
     # Bounds on a submitted request (limits.py); they may be lowered here, never raised.
     limits: RequestLimits = Field(default_factory=RequestLimits)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    amqp: AmqpConfig = Field(default_factory=AmqpConfig)
 
     @model_validator(mode="after")
     def _every_tier_present(self) -> ParjanyaConfig:

@@ -17,7 +17,7 @@ import redis
 from celery import signals
 
 from parjanya import keys
-from parjanya.broker import poison
+from parjanya.broker import amqp, poison
 from parjanya.config import get_config, get_settings
 from parjanya.connect import redis_client
 from parjanya.worker.context import WorkerContext, context, current_context
@@ -88,6 +88,7 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
         return
     ctx = context()
     poison.install(ctx.dead_letters)
+    amqp.prepare(app, ctx.config.amqp)  # RabbitMQ: dead-letter queues exist before any reject
     limits = ctx.config.reliability
     _running.reaper = Reaper(
         ctx.store, app, interval_s=limits.reaper_interval_s, requeue_after_s=limits.requeue_after_s

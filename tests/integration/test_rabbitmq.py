@@ -1,0 +1,189 @@
+"""The pipeline and the reliability scenarios with RabbitMQ as the broker and the store on Redis.
+
+The broker is `PARJANYA_TEST_AMQP_URL` (default the local RabbitMQ, `amqp://guest:guest@127.0.0.1:5672/`).
+Everything these tests declare lives in a vhost of their own, made with `rabbitmqctl` and deleted
+afterwards with all it holds, so no queue of anyone else is touched. Without a RabbitMQ that answers
+(or a `rabbitmqctl` to make the vhost with) they skip and say why.
+
+Pipeline tests of `test_pipeline.py` and the kill -9 scenario of `test_reliability.py` are collected
+again here, with this module's `redis_url` (the broker: RabbitMQ) and `cluster` in their place.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+import pytest
+from kombu import Connection
+
+from parjanya.broker.amqp import DEAD_LETTER_EXCHANGE
+from parjanya.client import Client
+from parjanya.queues import INTAKE_TASK, TIER_TASK, dead_letter_queue_for, queue_for
+from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port
+from parjanya.schema import TaskStatus
+from parjanya.sim.server import SimServer
+from parjanya.store import DeadLetterStore
+
+from .conftest import Cluster, make_cluster
+from .test_pipeline import (  # noqa: F401 (collected again here, on RabbitMQ)
+    test_a_low_confidence_answer_escalates_exactly_once,
+    test_a_total_outage_dead_letters_with_history_and_replay_succeeds,
+    test_asyncio_producers_submit_and_await,
+    test_idempotency_key_deduplicates_submissions,
+)
+from .test_reliability import (  # noqa: F401 (collected again here, on RabbitMQ)
+    test_kill_9_of_an_async_tier_pool_mid_call_then_restart_gives_exactly_one_result,
+)
+
+pytestmark = pytest.mark.integration
+
+DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def amqp_url() -> Iterator[str]:
+    """A vhost of this module's own on the test RabbitMQ, deleted with everything in it after."""
+    base = os.environ.get("PARJANYA_TEST_AMQP_URL", DEFAULT_AMQP)
+    parsed = urlparse(base)
+    where = f"{parsed.hostname}:{parsed.port or 5672}"
+    try:
+        with Connection(base, connect_timeout=3) as probe:
+            probe.ensure_connection(max_retries=1)
+    except Exception as exc:
+        pytest.skip(f"no RabbitMQ at {where}: {exc}")
+    if shutil.which("rabbitmqctl") is None:
+        pytest.skip(f"RabbitMQ at {where}, but no rabbitmqctl to make a vhost of the tests' own")
+    vhost = f"parjanya-test-{uuid.uuid4().hex[:8]}"
+    user = parsed.username or "guest"
+    try:
+        _rabbitmqctl("add_vhost", vhost)
+        _rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+    except (subprocess.SubprocessError, OSError) as exc:
+        pytest.skip(f"RabbitMQ at {where}, but rabbitmqctl could not make a vhost: {exc}")
+    try:
+        yield parsed._replace(path=f"/{vhost}").geturl()
+    finally:
+        _rabbitmqctl("delete_vhost", vhost)
+
+
+@pytest.fixture(scope="module")
+def store_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis(free_port(), tmp_path_factory.mktemp("rabbit-store")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_url(amqp_url: str) -> str:
+    """The broker of the tests collected here (named as in conftest): RabbitMQ."""
+    return amqp_url
+
+
+@pytest.fixture(scope="module")
+def store_url(store_server: EmbeddedRedis) -> Iterator[str]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PARJANYA_RESULT_URL", store_server.url)  # every Client here reads it
+        yield store_server.url
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    amqp_url: str, store_url: str, sim: SimServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
+    running = make_cluster(amqp_url, sim, tmp_path_factory.mktemp("rabbit"), feeder_batch=0)
+    running.env["PARJANYA_RESULT_URL"] = store_url
+    try:
+        for stage in ("intake", "low", "mid", "high"):
+            running.start(stage)
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def small_cluster(cluster: Cluster) -> Cluster:
+    """test_reliability's kill -9 scenario runs on this module's cluster."""
+    return cluster
+
+
+def _depth(amqp_url: str, queue: str) -> int:
+    with Connection(amqp_url) as connection:
+        declared = connection.default_channel.queue_declare(queue, passive=True)
+        return int(declared.message_count)
+
+
+def _wait_depth(amqp_url: str, queue: str, want: int, timeout_s: float = 30) -> int:
+    deadline = time.monotonic() + timeout_s
+    while (depth := _depth(amqp_url, queue)) < want and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return depth
+
+
+def test_a_round_trip_goes_through_rabbitmq_quorum_queues(
+    amqp_url: str, store_url: str, client: Client
+) -> None:
+    done = client.submit({"prompt": "Rename tmp to total in cart.py.", "max_tier": "low"})
+    result = done.result(timeout=60)
+    assert result.status == TaskStatus.succeeded and result.tier_path == ["low"]
+    assert client.settings.store_url == store_url and client.settings.broker_url == amqp_url
+    with Connection(amqp_url) as connection:
+        channel = connection.default_channel
+        for stage in ("intake", "low"):
+            # A passive declare answers only for a queue that exists; a redeclaration with other
+            # arguments (a classic queue, no dead-letter exchange) would be refused by RabbitMQ.
+            channel.queue_declare(queue_for(stage), passive=True)  # type: ignore[arg-type]
+        channel.exchange_declare(DEAD_LETTER_EXCHANGE.name, "direct", passive=True)
+    vhost = urlparse(amqp_url).path.lstrip("/")
+    listed = subprocess.run(
+        ["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "type", "--no-table-headers"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    types = dict(line.split()[:2] for line in listed.splitlines() if line.strip())
+    assert types[queue_for("low")] == "quorum" and types[dead_letter_queue_for("low")] == "quorum"
+
+
+def test_a_malformed_message_is_dead_lettered_once_and_the_pool_keeps_serving(
+    amqp_url: str, client: Client, cluster: Cluster
+) -> None:
+    dlq = dead_letter_queue_for("intake")
+    store_dlq = DeadLetterStore(client.store.redis)
+    before_store = len(store_dlq.list(limit=1000, queue=dlq))
+    before = _depth(amqp_url, dlq)
+    with Connection(amqp_url) as connection:
+        producer = connection.Producer()
+        intake = queue_for("intake")
+        # Headers that name the right task, so the body itself is what is refused.
+        task = {"task": INTAKE_TASK, "id": uuid.uuid4().hex}
+        producer.publish(b"\x00this is not json{", routing_key=intake, headers=task, content_type="application/json", content_encoding="binary")  # fmt: skip
+        producer.publish(b"[" * 50_000 + b"]" * 50_000, routing_key=intake, headers=task, content_type="application/json", content_encoding="utf-8")  # fmt: skip
+        producer.publish(b"plain", routing_key=intake, content_type="text/plain", content_encoding="utf-8")  # fmt: skip
+    client.app.send_task(TIER_TASK, args=[{"bogus": True}], queue=queue_for("intake"))
+    client.app.send_task("no.such.task", args=[], queue=queue_for("intake"))
+
+    after = client.submit("Rename the variable tmp to total in cart.py.").result(timeout=60)
+    assert after.status == TaskStatus.succeeded
+    # Each one is in RabbitMQ's dead-letter queue once, and recorded once in the store.
+    assert _wait_depth(amqp_url, dlq, before + 5) == before + 5
+    time.sleep(2)  # a message that looped would be dead-lettered again meanwhile
+    assert _depth(amqp_url, dlq) == before + 5
+    reasons = [e.reason for e in store_dlq.list(limit=1000, queue=dlq)]
+    assert len(reasons) - before_store == 5, reasons
+    for expected in ("unknown task", "nested", "not JSON", "content type"):
+        assert any(expected in r for r in reasons), (expected, reasons)
+    assert all(p.alive for p in cluster.pools if p.stage == "intake")
+    assert _depth(amqp_url, queue_for("intake")) == 0
