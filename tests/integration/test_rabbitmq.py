@@ -102,7 +102,7 @@ def store_url(store_server: EmbeddedRedis) -> Iterator[str]:
 def cluster(
     amqp_url: str, store_url: str, sim: SimServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Cluster]:
-    running = make_cluster(amqp_url, sim, tmp_path_factory.mktemp("rabbit"), feeder_batch=0)
+    running = make_cluster(amqp_url, sim, tmp_path_factory.mktemp("rabbit"))
     running.env["PARJANYA_RESULT_URL"] = store_url
     try:
         for stage in ("intake", "low", "mid", "high"):
@@ -160,6 +160,7 @@ def test_a_round_trip_goes_through_rabbitmq_quorum_queues(
 def test_a_malformed_message_is_dead_lettered_once_and_the_pool_keeps_serving(
     amqp_url: str, client: Client, cluster: Cluster
 ) -> None:
+    serving = [p for p in cluster.pools if p.alive]
     dlq = dead_letter_queue_for("intake")
     store_dlq = DeadLetterStore(client.store.redis)
     before_store = len(store_dlq.list(limit=1000, queue=dlq))
@@ -174,6 +175,11 @@ def test_a_malformed_message_is_dead_lettered_once_and_the_pool_keeps_serving(
         producer.publish(b"plain", routing_key=intake, content_type="text/plain", content_encoding="utf-8")  # fmt: skip
     client.app.send_task(TIER_TASK, args=[{"bogus": True}], queue=queue_for("intake"))
     client.app.send_task("no.such.task", args=[], queue=queue_for("intake"))
+    # A tier queue is its feeder's alone (worker/amqp_feeder.py), which refuses the same way.
+    low_dlq = dead_letter_queue_for("low")
+    low_before = _depth(amqp_url, low_dlq)
+    client.app.send_task(TIER_TASK, args=[{"bogus": True}], queue=queue_for("low"))
+    client.app.send_task(TIER_TASK, args=[], kwargs={"x": 1}, queue=queue_for("low"))
 
     after = client.submit("Rename the variable tmp to total in cart.py.").result(timeout=60)
     assert after.status == TaskStatus.succeeded
@@ -185,5 +191,9 @@ def test_a_malformed_message_is_dead_lettered_once_and_the_pool_keeps_serving(
     assert len(reasons) - before_store == 5, reasons
     for expected in ("unknown task", "nested", "not JSON", "content type"):
         assert any(expected in r for r in reasons), (expected, reasons)
-    assert all(p.alive for p in cluster.pools if p.stage == "intake")
-    assert _depth(amqp_url, queue_for("intake")) == 0
+    assert _wait_depth(amqp_url, low_dlq, low_before + 2) == low_before + 2
+    low = client.submit({"prompt": "Rename tmp to sum in cart.py.", "max_tier": "low"})
+    assert low.result(timeout=60).status == TaskStatus.succeeded
+    assert _depth(amqp_url, low_dlq) == low_before + 2
+    assert all(p.alive for p in serving)
+    assert _depth(amqp_url, queue_for("intake")) == 0 and _depth(amqp_url, queue_for("low")) == 0

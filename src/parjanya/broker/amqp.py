@@ -160,12 +160,13 @@ class Refusals:
 
     limits: DecodeLimits
 
-    def hop(self, message: Any) -> HopMessage | None:
+    def hop(self, message: Any, queue: str | None = None) -> HopMessage | None:
         """The hop a message on a work queue carries; None for Celery's own queues.
 
-        Raises `Undecodable` (with the reason for the dead letter) for anything else.
+        `queue` is where it was consumed from (else its routing key). Raises `Undecodable` (with
+        the reason for the dead letter) for anything else.
         """
-        task = task_of_queue(message_queue(message))
+        task = task_of_queue(queue or message_queue(message))
         if task is None:
             return None
         if getattr(message, "content_type", None) != "application/json":

@@ -22,7 +22,7 @@ from parjanya.config import get_config, get_settings
 from parjanya.connect import redis_client
 from parjanya.worker.context import WorkerContext, context, current_context
 from parjanya.worker.dispatch import Dispatcher
-from parjanya.worker.feeder import QueueFeeder
+from parjanya.worker.feeding import Feeder, build_feeder
 from parjanya.worker.liveness import Liveness, Watched, default_path, exit_deaf
 from parjanya.worker.reaper import Reaper
 from parjanya.worker.topology import Unservable, check_topology, describe, is_redis
@@ -34,7 +34,7 @@ log = logging.getLogger("parjanya.worker")
 class _Running:
     reaper: Reaper | None = None
     liveness: Liveness | None = None
-    feeders: list[QueueFeeder] = field(default_factory=list)
+    feeders: list[Feeder] = field(default_factory=list)
 
 
 _running = _Running()
@@ -130,7 +130,8 @@ def _start_feeders(ctx: WorkerContext, consumer: Any) -> None:
     1.24 ms with it, 0.99 ms without; 0.89 -> 0.92 of ideal, medians of five, bench/inflight.py).
     The cancel is Celery's own remote-control `cancel_consumer`, and it outlives reconnections.
     The intake queue keeps both: there Celery's prefork children are the classifier's parallelism.
-    Feeders pop the broker (`ctx.broker`), never the store's client: the two may be apart.
+    Feeders read the broker (Redis lists, or RabbitMQ through a consumer of their own:
+    `worker/feeding.py`), never the store's client: the two may be apart.
     """
     from parjanya.queues import INTAKE_QUEUE, TIERS, queue_for
     from parjanya.tasks.intake import intake_admission
@@ -142,11 +143,11 @@ def _start_feeders(ctx: WorkerContext, consumer: Any) -> None:
     consumed = {q.name for q in getattr(consumer.task_consumer, "queues", [])}
     feeders = []
     if INTAKE_QUEUE in consumed:
-        feeders.append(QueueFeeder(ctx.broker, intake_admission(ctx), batch=batch))
+        feeders.append(build_feeder(ctx, intake_admission(ctx), batch=batch))
     if ctx.dispatch.feeds_tier_queues:
         feeders += [
-            QueueFeeder(
-                ctx.broker,
+            build_feeder(
+                ctx,
                 tier_admission(ctx, queue_for(tier)),
                 batch=batch,
                 room=lambda wanted: ctx.dispatch.room(ctx, wanted),
