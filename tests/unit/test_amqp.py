@@ -99,3 +99,14 @@ def test_the_guard_passes_hops_and_celerys_own_queues() -> None:
     assert hop is not None and hop.stage == "low"
     pidbox = FakeMessage(b"anything", {}, delivery_info={"routing_key": "celery.pidbox"})
     assert refusals.hop(pidbox) is None
+
+
+def test_the_consumer_leaves_out_celerys_delayed_delivery_and_keeps_the_rest() -> None:
+    from celery.worker.consumer import Consumer as CeleryConsumer
+
+    from parjanya.broker.consumer import Consumer
+
+    ours, celerys = Consumer.Blueprint.default_steps, CeleryConsumer.Blueprint.default_steps
+    assert [s for s in celerys if s not in ours] == [
+        "celery.worker.consumer.delayed_delivery:DelayedDelivery"
+    ]

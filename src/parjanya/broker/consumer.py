@@ -51,7 +51,22 @@ def _reject(message: Any) -> None:
         log.exception("could not reject a poison message; the broker will redeliver it")
 
 
+_CeleryBlueprint: Any = CeleryConsumer.Blueprint
+
+
 class Consumer(CeleryConsumer):
+    class Blueprint(_CeleryBlueprint):  # type: ignore[misc]
+        """Celery's consumer steps without native delayed delivery.
+
+        On a broker with quorum queues Celery declares 28 `celery_delayed_*` queues and exchanges
+        for ETA and countdown tasks, and warns that it cannot bind Parjanya's queues (they are on
+        the default exchange). Parjanya sends neither: a hop is due when it is published.
+        """
+
+        default_steps = [
+            step for step in _CeleryBlueprint.default_steps if not step.endswith(":DelayedDelivery")
+        ]
+
     def create_task_handler(self, *args: Any, **kwargs: Any) -> Callable[[Any], None]:
         handler: Callable[[Any], None] = super().create_task_handler(*args, **kwargs)
         refusals = _refusals(self.app)
