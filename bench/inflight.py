@@ -1,6 +1,6 @@
 """How many 1-second model calls one worker process carries, against Celery's threads pool.
 
-    python bench/inflight.py [--sizes 500 1000] [--waves 10]
+    python bench/inflight.py [--sizes 500 1000] [--waves 10] [--feeder-batch 0]
                              [--broker amqp://guest:guest@127.0.0.1:5672/parjanya-bench]
 
 For each size N the tier queue is filled with N x waves tasks first (so producers and the
@@ -178,8 +178,12 @@ def run_baseline(bench: BenchBroker, sim_url: str, tmp: Path, n: int) -> Measure
     return (*completions.fractions(BASELINE_THREADS, total), rss)
 
 
-def run_parjanya(bench: BenchBroker, sim_url: str, tmp: Path, n: int, waves: int) -> Measured:
+def run_parjanya(
+    bench: BenchBroker, sim_url: str, tmp: Path, n: int, waves: int, feeder_batch: int | None
+) -> Measured:
     raw = yaml.safe_load((REPO / "config" / "parjanya.yaml").read_text())
+    if feeder_batch is not None:  # 0: Celery's consumer admits every hop (no batch feeder)
+        raw["reliability"]["feeder_batch"] = feeder_batch
     for tier in raw["tiers"].values():
         for deployment in tier["deployments"]:
             deployment["base_url"] = f"{sim_url}/v1"
@@ -279,6 +283,12 @@ def main() -> None:
         default=None,
         help="amqp://... for RabbitMQ (a vhost of the bench's own); default: a Redis of its own",
     )
+    parser.add_argument(
+        "--feeder-batch",
+        type=int,
+        default=None,
+        help="override reliability.feeder_batch (0: Celery's consumer admits every hop)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
@@ -301,7 +311,9 @@ def main() -> None:
                 for _ in range(args.repeat):
                     baselines.append(run_baseline(server, sim_url, tmp, n))
                     _show(f"celery threads -c {BASELINE_THREADS:<4}", n, baselines[-1])
-                    tiers.append(run_parjanya(server, sim_url, tmp, n, args.waves))
+                    tiers.append(
+                        run_parjanya(server, sim_url, tmp, n, args.waves, args.feeder_batch)
+                    )
                     _show("parjanya tier  ", n, tiers[-1], args.waves)
                 ceiling = run_ceiling(sim_url, n, args.waves)
                 print(

@@ -23,8 +23,8 @@ class Delivery:
     delivery_info: dict[str, Any] = field(default_factory=dict)
     state: str = "received"
 
-    def ack(self) -> None:
-        self.state = "acked"
+    def ack(self, multiple: bool = False) -> None:
+        self.state = "acked-multiple" if multiple else "acked"
 
     def reject(self, requeue: bool = False) -> None:
         self.state = "requeued" if requeue else "rejected"
@@ -79,7 +79,9 @@ def test_a_batch_is_claimed_in_one_call_then_acked_and_poison_is_rejected_once()
     assert len(admission.batches) == 1 and [h.task_id for h in admission.batches[0]] == [
         f"{i:032x}" for i in range(3)
     ]
-    assert [d.state for d in good] == ["acked"] * 3 and poison.state == "rejected"
+    # One ack for the batch: the last hop's, with `multiple` (the poison was rejected before it).
+    assert [d.state for d in good] == ["received", "received", "acked-multiple"]
+    assert poison.state == "rejected"
     assert admission.ctx.dead_letters.diverted == [
         ("parjanya.tier.low", admission.ctx.dead_letters.diverted[0][1])
     ]
@@ -92,7 +94,7 @@ def test_only_what_the_dispatcher_has_room_for_is_taken_the_rest_stays_unacked()
     deliveries = [Delivery(_hop(i)) for i in range(5)]
     feeder._pending.extend(deliveries)
     assert feeder.step() == 2
-    assert [d.state for d in deliveries] == ["acked"] * 2 + ["received"] * 3
+    assert [d.state for d in deliveries] == ["received", "acked-multiple"] + ["received"] * 3
     assert len(feeder._pending) == 3
     full = _feeder(admission, room=0)
     full._pending.extend([Delivery(_hop(9))])

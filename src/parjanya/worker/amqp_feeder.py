@@ -145,8 +145,10 @@ class AmqpFeeder:
         with self.admitting():
             if hops:
                 self.admission.admit_hops(hops)
-        for message in acks:  # claimed (or judged): the store owns each hop from here
-            message.ack()
+        if acks:  # claimed (or judged): the store owns each hop from here
+            # One frame for the batch: every earlier delivery on this channel is acked here or
+            # was rejected above, and the ones still pending were delivered later.
+            acks[-1].ack(multiple=True)
         return len(taken)
 
     def _hop(self, message: Any) -> HopMessage | None:
