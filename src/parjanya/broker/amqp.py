@@ -50,6 +50,16 @@ def is_amqp(url: str) -> bool:
     return urlparse(url).scheme in AMQP_SCHEMES
 
 
+def answers(url: str, timeout_s: float = 2.0) -> bool:
+    """Whether a RabbitMQ accepts a connection at `url` (credentials and vhost included)."""
+    try:
+        with Connection(url, connect_timeout=timeout_s) as connection:
+            connection.ensure_connection(max_retries=1)
+        return True
+    except Exception:
+        return False
+
+
 def _type_arguments(policy: AmqpConfig) -> dict[str, Any]:
     return {"x-queue-type": policy.queue_type}
 
