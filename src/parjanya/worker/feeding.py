@@ -56,7 +56,10 @@ def build_feeder(
             admission,
             Refusals(limits_of(ctx)),
             batch=batch,
-            prefetch=max(batch, ctx.config.amqp.feeder_prefetch),
+            # No more unacked than the pool can admit at once (its slots and backlog, read at
+            # start while the dispatcher is empty): a window beyond that hoards hops that idle
+            # pools, or a replacement started beside it, could be running.
+            prefetch=max(1, min(ctx.config.amqp.feeder_prefetch, room(1 << 30))),
             room=room,
             admitting=admitting,
         )
