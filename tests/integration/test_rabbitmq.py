@@ -276,3 +276,31 @@ def test_a_worker_killer_on_rabbitmq_is_dead_lettered_as_poison(
     )
 
     scenario(sim, sim_control, tmp_path)
+
+
+def test_with_feeder_batch_0_celerys_consumer_serves_and_refuses_poison_on_rabbitmq(
+    store_url: str, sim: SimServer, tmp_path: Path
+) -> None:
+    """`reliability.feeder_batch: 0`: Celery's own consumer serves every queue, through the AMQP
+    guard of `broker/consumer.py` (a vhost of its own, so no feeder of this module competes)."""
+    url = _new_vhost()
+    running = make_cluster(url, sim, tmp_path, feeder_batch=0)
+    running.env["PARJANYA_RESULT_URL"] = store_url
+    try:
+        running.start("intake")
+        running.start("low")
+        with Client(url, result_url=store_url, config=running.config) as client:
+            client.app.send_task(TIER_TASK, args=[{"bogus": True}], queue=queue_for("low"))
+            with Connection(url) as connection:
+                connection.Producer().publish(
+                    b"{not json", routing_key=queue_for("low"), headers={"task": TIER_TASK}
+                )
+            done = client.submit({"prompt": "Rename tmp to total in cart.py.", "max_tier": "low"})
+            assert done.result(timeout=60).status == TaskStatus.succeeded
+            assert _wait_depth(url, dead_letter_queue_for("low"), 2) == 2
+        assert all(pool.alive for pool in running.pools)
+        logs = "".join(pool.log.read_text(errors="replace") for pool in running.pools)
+        assert "batch feeder started" not in logs
+    finally:
+        running.stop()
+        _drop_vhost(url)
