@@ -110,3 +110,21 @@ def test_the_consumer_leaves_out_celerys_delayed_delivery_and_keeps_the_rest() -
     assert [s for s in celerys if s not in ours] == [
         "celery.worker.consumer.delayed_delivery:DelayedDelivery"
     ]
+
+
+def test_quorum_queues_need_rabbitmq_3_8_and_classic_ones_do_not() -> None:
+    from parjanya.broker.amqp import QuorumUnsupported, check_queue_type, server_version
+
+    with pytest.raises(QuorumUnsupported, match=r"RabbitMQ 3\.7\.28 .*amqp.queue_type: classic"):
+        check_queue_type((3, 7, 28), AmqpConfig())
+    check_queue_type((3, 7, 28), AmqpConfig(queue_type="classic"))
+    check_queue_type((3, 10, 8), AmqpConfig())
+    check_queue_type((), AmqpConfig())  # a server that does not say: declare and see
+
+    class Raw:
+        server_properties = {"version": b"3.10.8"}
+
+    class Conn:
+        connection = Raw()
+
+    assert server_version(Conn()) == (3, 10, 8)  # type: ignore[arg-type]

@@ -125,11 +125,44 @@ def declare_all(connection: Connection, policy: AmqpConfig) -> None:
         queue.declare(channel=channel)
 
 
+#: The first RabbitMQ with quorum queues (and `x-delivery-limit` on them).
+QUORUM_SINCE = (3, 8)
+
+
+class QuorumUnsupported(RuntimeError):
+    pass
+
+
+def server_version(connection: Connection) -> tuple[int, ...]:
+    """RabbitMQ's version from the connection's server properties; () when it does not say."""
+    properties = getattr(connection.connection, "server_properties", None) or {}
+    raw = properties.get("version", b"")
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    parts = []
+    for part in text.split(".")[:3]:
+        if not part.isdigit():
+            break
+        parts.append(int(part))
+    return tuple(parts)
+
+
+def check_queue_type(version: tuple[int, ...], policy: AmqpConfig) -> None:
+    """Quorum queues need RabbitMQ 3.8; an older server would quietly declare classic ones
+    (it ignores the arguments it does not know), without replication or a delivery limit."""
+    if policy.queue_type == "quorum" and version and version < QUORUM_SINCE:
+        shown = ".".join(map(str, version))
+        raise QuorumUnsupported(
+            f"RabbitMQ {shown} has no quorum queues (3.8 and later): upgrade it, or set "
+            "amqp.queue_type: classic"
+        )
+
+
 def prepare(app: Any, policy: AmqpConfig) -> None:
-    """At a worker's start: declare everything on RabbitMQ; nothing to do on Redis."""
+    """At a worker's start: check and declare everything on RabbitMQ; nothing to do on Redis."""
     if is_amqp(app.conf.broker_url or ""):
         with app.connection_for_write() as connection:
             connection.ensure_connection(max_retries=3)
+            check_queue_type(server_version(connection), policy)
             declare_all(connection, policy)
 
 

@@ -88,7 +88,11 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
         return
     ctx = context()
     poison.install(ctx.dead_letters)
-    amqp.prepare(app, ctx.config.amqp)  # RabbitMQ: dead-letter queues exist before any reject
+    try:
+        amqp.prepare(app, ctx.config.amqp)  # RabbitMQ: dead-letter queues exist before any reject
+    except amqp.QuorumUnsupported as exc:
+        log.critical("%s", exc)
+        raise SystemExit(f"parjanya: refusing to start: {exc}") from exc
     limits = ctx.config.reliability
     _running.reaper = Reaper(
         ctx.store, app, interval_s=limits.reaper_interval_s, requeue_after_s=limits.requeue_after_s
