@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 import pytest
 from kombu import Connection
 
-from parjanya.broker.amqp import DEAD_LETTER_EXCHANGE
+from parjanya.broker.amqp import DEAD_LETTER_EXCHANGE, purge_dead_letter_queues
 from parjanya.client import Client
 from parjanya.queues import INTAKE_TASK, TIER_TASK, dead_letter_queue_for, queue_for
 from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port
@@ -298,6 +298,8 @@ def test_with_feeder_batch_0_celerys_consumer_serves_and_refuses_poison_on_rabbi
             done = client.submit({"prompt": "Rename tmp to total in cart.py.", "max_tier": "low"})
             assert done.result(timeout=60).status == TaskStatus.succeeded
             assert _wait_depth(url, dead_letter_queue_for("low"), 2) == 2
+            assert purge_dead_letter_queues(client.app) == 2  # `parjanya dlq purge` does this
+            assert _depth(url, dead_letter_queue_for("low")) == 0
         assert all(pool.alive for pool in running.pools)
         logs = "".join(pool.log.read_text(errors="replace") for pool in running.pools)
         assert "batch feeder started" not in logs

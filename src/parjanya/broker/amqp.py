@@ -19,6 +19,7 @@ with other arguments), so every declaration is built here, from the config, once
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -28,6 +29,7 @@ from kombu import Connection, Exchange, Queue
 from parjanya.broker.decode import DecodeLimits, Undecodable, hop_of
 from parjanya.config import AmqpConfig
 from parjanya.queues import (
+    ALL_DEAD_LETTER_QUEUES,
     ALL_WORK_QUEUES,
     INTAKE_QUEUE,
     INTAKE_TASK,
@@ -164,6 +166,25 @@ def prepare(app: Any, policy: AmqpConfig) -> None:
             connection.ensure_connection(max_retries=3)
             check_queue_type(server_version(connection), policy)
             declare_all(connection, policy)
+
+
+def purge_dead_letter_queues(app: Any) -> int:
+    """Empty RabbitMQ's `parjanya.dlq.*` queues (what `parjanya dlq purge` forgets in the store
+    too); how many messages went. 0 on Redis, where the store's purge covers the lists."""
+    if not is_amqp(app.conf.broker_url or ""):
+        return 0
+    purged = 0
+    with app.connection_for_write() as connection:
+        for name in ALL_DEAD_LETTER_QUEUES:
+            channel = connection.channel()
+            try:
+                purged += int(channel.queue_purge(name) or 0)
+            except Exception:  # not declared yet (no worker started): nothing to purge
+                pass
+            finally:
+                with suppress(Exception):
+                    channel.close()
+    return purged
 
 
 def transport_options(policy: AmqpConfig, reliability_bytes: int, depth: int) -> dict[str, Any]:
