@@ -306,3 +306,31 @@ def test_with_feeder_batch_0_celerys_consumer_serves_and_refuses_poison_on_rabbi
     finally:
         running.stop()
         _drop_vhost(url)
+
+
+@pytest.mark.parametrize(("stage", "task"), [("intake", INTAKE_TASK), ("low", TIER_TASK)])
+def test_hostile_bodies_on_rabbitmq_are_dead_lettered_once_and_every_pool_serves(
+    amqp_url: str, client: Client, cluster: Cluster, stage: str, task: str
+) -> None:
+    """test_hostile.py's eight bodies, published as AMQP bodies that name the queue's task."""
+    from .test_hostile import hostile_messages
+
+    serving = [p for p in cluster.pools if p.alive]
+    dlq = dead_letter_queue_for(stage)  # type: ignore[arg-type]
+    before = _depth(amqp_url, dlq)
+    bodies = hostile_messages(task)
+    with Connection(amqp_url) as connection:
+        producer = connection.Producer()
+        for body in bodies:
+            producer.publish(
+                body,
+                routing_key=queue_for(stage),  # type: ignore[arg-type]
+                headers={"task": task, "id": uuid.uuid4().hex},
+                content_type="application/json",
+                content_encoding="utf-8",
+            )
+    assert _wait_depth(amqp_url, dlq, before + len(bodies), timeout_s=60) == before + len(bodies)
+    done = client.submit({"prompt": "Rename tmp to total in cart.py.", "max_tier": "low"})
+    assert done.result(timeout=60).status == TaskStatus.succeeded
+    assert _depth(amqp_url, dlq) == before + len(bodies)  # once each, nothing looping
+    assert all(p.alive for p in serving)
