@@ -97,7 +97,11 @@ class AmqpFeeder:
 
     def _consume(self) -> None:
         """One connection's life: consume until stopped or the connection fails."""
-        with self.app.connection_for_read() as connection:
+        # Heartbeats as Celery's own consumer has them (`broker_heartbeat`): a broker that went
+        # silent (a partition, a half-open socket) is noticed and the connection reopened, instead
+        # of the feeder polling a dead socket while its liveness looks fine.
+        heartbeat = float(self.app.conf.broker_heartbeat or 0)
+        with self.app.connection_for_read(heartbeat=heartbeat) as connection:
             connection.ensure_connection(max_retries=3)
             consumer = Consumer(
                 connection.channel(),
@@ -114,6 +118,7 @@ class AmqpFeeder:
                     self.last_poll = time.monotonic()
                     with suppress(TimeoutError):
                         connection.drain_events(timeout=0.01 if self._pending else self.idle_wait_s)
+                    connection.heartbeat_check()  # sends ours; raises when the broker's stopped
                     while self._pending and not self._stop.is_set():
                         if self.step() == 0:
                             break
