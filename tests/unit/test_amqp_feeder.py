@@ -99,3 +99,25 @@ def test_only_what_the_dispatcher_has_room_for_is_taken_the_rest_stays_unacked()
     full = _feeder(admission, room=0)
     full._pending.extend([Delivery(_hop(9))])
     assert full.step() == 0 and full._pending[0].state == "received"
+
+
+def test_the_broker_picks_the_feeder_and_a_small_pool_gets_a_small_window() -> None:
+    from parjanya.app import create_app
+    from parjanya.config import ParjanyaConfig, Settings
+    from parjanya.worker.amqp_feeder import AmqpFeeder as Amqp
+    from parjanya.worker.context import build_context
+    from parjanya.worker.feeder import QueueFeeder
+    from parjanya.worker.feeding import build_feeder
+
+    config = ParjanyaConfig()
+    for url, kind in (("amqp://guest@rabbit//", Amqp), ("redis://127.0.0.1:1/0", QueueFeeder)):
+        settings = Settings(broker_url=url, result_url="redis://127.0.0.1:1/1")
+        ctx = build_context(settings, config, create_app(settings, config))
+        admission = FakeAdmission()
+        small = build_feeder(ctx, admission, batch=64, room=lambda wanted: min(wanted, 44))  # type: ignore[arg-type]
+        assert isinstance(small, kind)
+        if isinstance(small, Amqp):
+            assert small.prefetch == 44  # 40 slots and their backlog, not 128
+            assert small.amqp_queue.queue_arguments["x-queue-type"] == "quorum"
+            big = build_feeder(ctx, admission, batch=64)  # type: ignore[arg-type]
+            assert isinstance(big, Amqp) and big.prefetch == config.amqp.feeder_prefetch
