@@ -1,6 +1,7 @@
 """How many 1-second model calls one worker process carries, against Celery's threads pool.
 
-    python bench/inflight.py [--sizes 500 1000] [--waves 10]
+    python bench/inflight.py [--sizes 500 1000] [--waves 10] [--feeder-batch 0]
+                             [--broker amqp://guest:guest@127.0.0.1:5672/parjanya-bench]
 
 For each size N the tier queue is filled with N x waves tasks first (so producers and the
 classifier are not measured), then ONE worker process is started and timed from its first pop
@@ -23,6 +24,8 @@ what one process of each gives at this load.
 Parjanya: `parjanya worker --tier low --concurrency N` (hops on the event loop, worker/dispatch.py)
 through the full tier path: claim, lease, provider adapter, confidence, store commit.
 Peak RSS is the worker process's VmHWM. The sim runs in its own process with a fixed 1 s latency.
+`--broker amqp://...` runs the baseline and Parjanya on RabbitMQ (`bench/brokers.py`); the
+store, and the baseline's counters, are then in a Redis of the bench's own.
 Ceiling: a bare aiohttp client (no queue, no store, nothing else running) holding the same N calls
 against the same sim, each of its N loops calling back to back: what the sim and the machine allow
 any worker to reach.
@@ -38,19 +41,18 @@ import tempfile
 import time
 from pathlib import Path
 
-import redis
 import yaml
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO / "src"))
 
+from brokers import BenchBroker, open_broker  # noqa: E402
 from parjanya import keys  # noqa: E402
 from parjanya.client import Client  # noqa: E402
 from parjanya.config import load_config  # noqa: E402
-from parjanya.governance.priority import queue_depth  # noqa: E402
 from parjanya.queues import queue_for  # noqa: E402
-from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from parjanya.runtime.embedded_redis import free_port  # noqa: E402
 from parjanya.sim.config import SimConfig  # noqa: E402
 from parjanya.sim.models import FixedLatency  # noqa: E402
 
@@ -115,17 +117,17 @@ class Completions:
 Measured = tuple[float, float, float, float]  # (ideal_fraction, steady, whole_run, peak RSS MB)
 
 
-def run_baseline(url: str, sim_url: str, tmp: Path, n: int) -> Measured:
-    broker = redis.Redis.from_url(url)
-    broker.delete("bench.inflight.done", "bench.inflight.failed")
-    env = {
-        **os.environ,
-        "BENCH_BROKER_URL": url,
+def run_baseline(bench: BenchBroker, sim_url: str, tmp: Path, n: int) -> Measured:
+    counters = bench.store
+    counters.delete("bench.inflight.done", "bench.inflight.failed")
+    urls = {
+        "BENCH_BROKER_URL": bench.url,
+        "BENCH_BACKEND_URL": bench.store_url,
         "BENCH_SIM_URL": sim_url,
-        "PYTHONPATH": str(BENCH),
     }
+    env = {**os.environ, **urls, "PYTHONPATH": str(BENCH)}
     sys.path.insert(0, str(BENCH))
-    os.environ.update({"BENCH_BROKER_URL": url, "BENCH_SIM_URL": sim_url})
+    os.environ.update(urls)
     import bare_celery_calls
 
     total = max(n, 5 * BASELINE_THREADS)
@@ -157,18 +159,18 @@ def run_baseline(url: str, sim_url: str, tmp: Path, n: int) -> Measured:
     )
     try:
         _wait_log(log, "ready.")
-        while broker.llen("bench.calls") == total:  # worker boot is not throughput
+        while bench.depth("bench.calls") == total:  # worker boot is not throughput
             time.sleep(0.005)
         completions = Completions()
         while True:
-            completions.see(int(broker.get("bench.inflight.done") or 0))
+            completions.see(int(counters.get("bench.inflight.done") or 0))
             if completions.seen[-1][1] >= total:
                 break
             if completions.seen[-1][0] > 300:
                 raise RuntimeError("baseline did not finish in 300 s")
             time.sleep(0.005)
         rss = _peak_rss_mb(worker.pid)
-        failed = int(broker.get("bench.inflight.failed") or 0)
+        failed = int(counters.get("bench.inflight.failed") or 0)
     finally:
         _stop(worker)
     if failed:
@@ -177,23 +179,26 @@ def run_baseline(url: str, sim_url: str, tmp: Path, n: int) -> Measured:
 
 
 def run_parjanya(
-    url: str,
+    bench: BenchBroker,
     sim_url: str,
     tmp: Path,
     n: int,
     waves: int,
+    feeder_batch: int | None,
     *,
     loglevel: str = "INFO",
     extra: tuple[str, ...] = (),
 ) -> Measured:
     raw = yaml.safe_load((REPO / "config" / "parjanya.yaml").read_text())
+    if feeder_batch is not None:  # 0: Celery's consumer admits every hop (no batch feeder)
+        raw["reliability"]["feeder_batch"] = feeder_batch
     for tier in raw["tiers"].values():
         for deployment in tier["deployments"]:
             deployment["base_url"] = f"{sim_url}/v1"
     raw["cache"]["enabled"] = False  # every call must reach the sim
     config_path = tmp / f"parjanya-{n}.yaml"
     config_path.write_text(yaml.safe_dump(raw))
-    env = {**os.environ, "PARJANYA_BROKER_URL": url, "PARJANYA_CONFIG": str(config_path)}
+    env = {**os.environ, **bench.env(), "PARJANYA_CONFIG": str(config_path)}
     python = [sys.executable, "-m", "parjanya", "worker"]
     total = n * waves
     classifier = _spawn(
@@ -202,9 +207,9 @@ def run_parjanya(
         tmp / f"classifier-{n}.log",
         tmp,
     )
-    broker = redis.Redis.from_url(url)
+    store = bench.store
     try:
-        client = Client(url, config=load_config(config_path))
+        client = Client(bench.url, result_url=bench.store_url, config=load_config(config_path))
         request = {
             "prompt": "Rename the variable tmp to total in cart.py.",
             "min_tier": "low",
@@ -212,9 +217,7 @@ def run_parjanya(
             "max_output_tokens": 16,
         }
         client.submit_many([request] * total)
-        while (
-            queue_depth(broker, queue_for("low")) < total
-        ):  # classified, waiting for the tier pool
+        while bench.depth(queue_for("low")) < total:  # classified, waiting for the tier pool
             time.sleep(0.05)
     finally:
         _stop(classifier)
@@ -228,11 +231,11 @@ def run_parjanya(
     try:
         # Celery's "ready." line is an INFO record; the banner's queue list is printed at any level.
         _wait_log(log, "ready." if loglevel == "INFO" else "[queues]")
-        while queue_depth(broker, queue_for("low")) == total:  # worker boot is not throughput
+        while bench.depth(queue_for("low")) == total:  # worker boot is not throughput
             time.sleep(0.005)
         completions = Completions()
         while True:
-            completions.see(total - broker.zcard(keys.INFLIGHT))
+            completions.see(total - store.zcard(keys.INFLIGHT))
             if completions.seen[-1][1] >= total:
                 break
             time.sleep(0.005)
@@ -288,6 +291,17 @@ def main() -> None:
     parser.add_argument("--waves", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3, help="runs per size; medians reported")
     parser.add_argument(
+        "--broker",
+        default=None,
+        help="amqp://... for RabbitMQ (a vhost of the bench's own); default: a Redis of its own",
+    )
+    parser.add_argument(
+        "--feeder-batch",
+        type=int,
+        default=None,
+        help="override reliability.feeder_batch (0: Celery's consumer admits every hop)",
+    )
+    parser.add_argument(
         "--observe",
         action="store_true",
         help="instead: the tier worker quiet (WARNING), with its hop log (INFO), and with the "
@@ -296,7 +310,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
-        server = EmbeddedRedis(free_port(), tmp / "redis", appendonly=False).start()
+        server = open_broker(args.broker, tmp)
         sim_port = free_port()
         sim_env = {**os.environ, **SimConfig(latency=FixedLatency(seconds=LATENCY_S)).to_env()}
         sim = _spawn(
@@ -310,15 +324,17 @@ def main() -> None:
             _wait_log(tmp / "sim.log", "simulated provider")
             time.sleep(1.0)
             if args.observe:
-                run_observe(server.url, sim_url, tmp, args.sizes, args.waves, args.repeat)
+                run_observe(server, sim_url, tmp, args.sizes, args.waves, args.repeat)
                 return
             rows = []
             for n in args.sizes:
                 baselines, tiers = [], []
                 for _ in range(args.repeat):
-                    baselines.append(run_baseline(server.url, sim_url, tmp, n))
+                    baselines.append(run_baseline(server, sim_url, tmp, n))
                     _show(f"celery threads -c {BASELINE_THREADS:<4}", n, baselines[-1])
-                    tiers.append(run_parjanya(server.url, sim_url, tmp, n, args.waves))
+                    tiers.append(
+                        run_parjanya(server, sim_url, tmp, n, args.waves, args.feeder_batch)
+                    )
                     _show("parjanya tier  ", n, tiers[-1], args.waves)
                 ceiling = run_ceiling(sim_url, n, args.waves)
                 print(
@@ -333,10 +349,11 @@ def main() -> None:
                 rows.append((n, tier[0], tier[3], baseline[0]))
         finally:
             _stop(sim)
-            server.stop()
+            server.close(extra_queues=("bench.calls",))
     for n, fraction, rss, base_fraction in rows:
         print(
-            f"inflight concurrency={n} ideal_fraction={fraction:.2f} rss_mb={rss:.0f} "
+            f"inflight broker={server.kind} concurrency={n} ideal_fraction={fraction:.2f} "
+            f"rss_mb={rss:.0f} "
             f"baseline_fraction={base_fraction:.2f} "
             f"baseline_of_n={base_fraction * BASELINE_THREADS / n:.2f}"
         )
@@ -351,7 +368,7 @@ OBSERVE_VARIANTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 
 
 def run_observe(
-    url: str, sim_url: str, tmp: Path, sizes: list[int], waves: int, repeat: int
+    bench: BenchBroker, sim_url: str, tmp: Path, sizes: list[int], waves: int, repeat: int
 ) -> None:
     """The tier worker without and with its hop log and task events, interleaved run by run so
     the machine's drift falls on every variant alike; medians and ratios against `quiet`."""
@@ -360,7 +377,7 @@ def run_observe(
         for _ in range(repeat):
             for label, level, extra in OBSERVE_VARIANTS:
                 runs[label].append(
-                    run_parjanya(url, sim_url, tmp, n, waves, loglevel=level, extra=extra)
+                    run_parjanya(bench, sim_url, tmp, n, waves, None, loglevel=level, extra=extra)
                 )
                 _show(f"parjanya {label:<15}", n, runs[label][-1], waves)
         medians = {label: _median_run(measured) for label, measured in runs.items()}

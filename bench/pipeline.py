@@ -1,6 +1,7 @@
 """Pipeline overhead against bare Celery, measured in one run on one broker.
 
     python bench/pipeline.py [--tasks 400] [--latency-samples 100] [--concurrency 8]
+                             [--broker amqp://guest:guest@127.0.0.1:5672/parjanya-bench]
 
 Baseline: a bare Celery no-op task, one hop, result via Celery's Redis backend, served by as many
 worker processes as Parjanya's pipeline runs (one per entry of `PIPELINE_POOLS`, each --concurrency
@@ -12,6 +13,9 @@ starts it, with hops on its event loop, so --concurrency does not cap its calls.
 Prints throughput (tasks/s, N tasks submitted at once; the median of three batches), p50
 end-to-end latency (one task at a time, samples taken between the batches), the classifier's
 median microseconds per task, and the ratios. Medians everywhere: this machine is shared and noisy.
+
+`--broker amqp://...` runs both on RabbitMQ (`bench/brokers.py`): bare Celery's results and
+Parjanya's store go to a Redis of the bench's own, as a RabbitMQ deployment keeps them.
 """
 
 from __future__ import annotations
@@ -32,10 +36,11 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO / "src"))
 
+from brokers import BenchBroker, open_broker  # noqa: E402
 from parjanya.classify import build_scorer, classify  # noqa: E402
 from parjanya.client import Client  # noqa: E402
 from parjanya.config import ParjanyaConfig, load_config  # noqa: E402
-from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from parjanya.runtime.embedded_redis import free_port  # noqa: E402
 from parjanya.runtime.workload import demo_workload  # noqa: E402
 
 
@@ -72,8 +77,14 @@ def _measure(
     return statistics.median(throughputs), statistics.median(latencies)
 
 
-def bench_bare(url: str, tmp: Path, args: argparse.Namespace) -> tuple[float, float]:
-    env = {**os.environ, "BENCH_BROKER_URL": url, "PYTHONPATH": str(BENCH)}
+def bench_bare(broker: BenchBroker, tmp: Path, args: argparse.Namespace) -> tuple[float, float]:
+    url = broker.url
+    env = {
+        **os.environ,
+        "BENCH_BROKER_URL": url,
+        "BENCH_BACKEND_URL": broker.store_url,
+        "PYTHONPATH": str(BENCH),
+    }
     workers = [
         _spawn(
             [
@@ -105,6 +116,7 @@ def bench_bare(url: str, tmp: Path, args: argparse.Namespace) -> tuple[float, fl
     try:
         sys.path.insert(0, str(BENCH))
         os.environ["BENCH_BROKER_URL"] = url
+        os.environ["BENCH_BACKEND_URL"] = broker.store_url
         import bare_celery
 
         def all_at_once(n: int) -> None:
@@ -134,10 +146,11 @@ def sim_config(tmp: Path, sim_port: int) -> Path:
     return config_path
 
 
-def bench_pipeline(url: str, tmp: Path, args: argparse.Namespace) -> tuple[float, float]:
+def bench_pipeline(broker: BenchBroker, tmp: Path, args: argparse.Namespace) -> tuple[float, float]:
+    url = broker.url
     sim_port = free_port()
     config_path = sim_config(tmp, sim_port)
-    env = {**os.environ, "PARJANYA_BROKER_URL": url, "PARJANYA_CONFIG": str(config_path)}
+    env = {**os.environ, **broker.env(), "PARJANYA_CONFIG": str(config_path)}
     python = [sys.executable, "-m", "parjanya"]
     children = [
         _spawn(
@@ -155,7 +168,7 @@ def bench_pipeline(url: str, tmp: Path, args: argparse.Namespace) -> tuple[float
         children.append(_spawn(argv, env, tmp / f"{name}.log", tmp))
     try:
         config = load_config(config_path)
-        client = Client(url, config=config)
+        client = Client(url, result_url=broker.store_url, config=config)
         # A routine prompt and a short answer: this measures the pipeline's own overhead (two
         # hops, store, HTTP), not escalations or the sim's cost of rendering long answers.
         # "cache": False makes every task call the provider: the response cache would otherwise
@@ -201,30 +214,32 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=400)
     parser.add_argument("--latency-samples", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--broker",
+        default=None,
+        help="amqp://... for RabbitMQ (a vhost of the bench's own); default: a Redis of its own",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
-        given = os.environ.get("PARJANYA_BENCH_REDIS_URL")
-        broker = None if given else EmbeddedRedis(free_port(), tmp / "redis", appendonly=False)
-        url = given or broker.start().url  # type: ignore[union-attr]
+        broker = open_broker(args.broker, tmp)
         try:
-            bare_tps, bare_p50 = bench_bare(url, tmp, args)
+            bare_tps, bare_p50 = bench_bare(broker, tmp, args)
             print(
                 f"bare_celery     throughput={bare_tps:8.1f} tasks/s  p50={bare_p50 * 1000:7.2f} ms"
                 f"  ({len(PIPELINE_POOLS)} worker processes, as the pipeline)"
             )
-            pipe_tps, pipe_p50 = bench_pipeline(url, tmp, args)
+            pipe_tps, pipe_p50 = bench_pipeline(broker, tmp, args)
             print(
                 f"parjanya        throughput={pipe_tps:8.1f} tasks/s  p50={pipe_p50 * 1000:7.2f} ms"
                 "  (intake -> classifier -> tier -> result)"
             )
         finally:
-            if broker is not None:
-                broker.stop()
+            broker.close(extra_queues=("bench.bare",))
     classifier_us = classifier_median_us(load_config())
     print(f"classifier      median={classifier_us:.1f} us/task")
     print(
-        f"pipeline_vs_bare throughput_ratio={pipe_tps / bare_tps:.2f} "
+        f"pipeline_vs_bare broker={broker.kind} throughput_ratio={pipe_tps / bare_tps:.2f} "
         f"p50_ratio={pipe_p50 / bare_p50:.2f} classifier_us={classifier_us:.1f}"
     )
 

@@ -15,6 +15,8 @@ from urllib.parse import urlparse
 from celery import Celery
 from kombu import Exchange, Queue
 
+from parjanya.broker import amqp
+from parjanya.broker.amqp import AMQP_SCHEMES
 from parjanya.broker.connection import TRANSPORT_PATH
 from parjanya.config import ParjanyaConfig, Settings, get_config, get_settings
 from parjanya.queues import ALL_WORK_QUEUES, INTAKE_QUEUE, INTAKE_TASK
@@ -43,6 +45,25 @@ def _transport_options(config: ParjanyaConfig) -> dict[str, object]:
     }
 
 
+def _broker_conf(scheme: str, config: ParjanyaConfig) -> dict[str, object]:
+    """What differs between the brokers: Parjanya's Redis transport, or RabbitMQ's queues."""
+    if scheme in AMQP_SCHEMES:
+        limits = config.reliability
+        return {
+            "broker_transport": None,
+            "broker_transport_options": amqp.transport_options(
+                config.amqp, limits.max_message_bytes, limits.max_message_depth
+            ),
+            "task_queues": amqp.work_queues(config.amqp),
+            "worker_detect_quorum_queues": True,
+        }
+    return {
+        "broker_transport": TRANSPORT_PATH if scheme in ("redis", "rediss") else None,
+        "broker_transport_options": _transport_options(config),
+        "task_queues": build_queues(),
+    }
+
+
 def create_app(settings: Settings | None = None, config: ParjanyaConfig | None = None) -> Celery:
     settings = settings or get_settings()
     config = config or get_config()
@@ -56,15 +77,12 @@ def create_app(settings: Settings | None = None, config: ParjanyaConfig | None =
     )
     scheme = urlparse(settings.broker_url).scheme
     app.conf.update(
-        broker_transport=TRANSPORT_PATH if scheme in ("redis", "rediss") else None,
-        broker_transport_options=_transport_options(config),
         broker_connection_retry_on_startup=True,
         broker_pool_limit=64,
         result_backend=None,
         task_ignore_result=True,
         task_serializer="json",
         accept_content=["json"],
-        task_queues=build_queues(),
         task_default_queue=INTAKE_QUEUE,
         task_default_exchange="",
         task_create_missing_queues=False,
@@ -91,6 +109,7 @@ def create_app(settings: Settings | None = None, config: ParjanyaConfig | None =
             "parjanya.tasks.lifecycle",
             "parjanya.tasks.exposition",
         ),
+        **_broker_conf(scheme, config),
     )
     return app
 

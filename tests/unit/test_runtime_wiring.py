@@ -63,7 +63,9 @@ def test_the_chaos_hook_is_installed_only_when_asked_for(monkeypatch: pytest.Mon
         ("redis://a/0", "redis://a/1", 64, None),
         ("redis://a/0", "redis://b:6380/0", 64, None),
         ("amqp://guest@rabbit//", "redis://a/1", 0, None),
-        ("amqp://guest@rabbit//", "redis://a/1", 64, "feeder_batch: 0"),
+        ("amqp://guest@rabbit//", "redis://a/1", 64, None),  # RabbitMQ feeders (amqp_feeder.py)
+        ("sqs://key@queue", "redis://a/1", 64, "feeder_batch: 0"),
+        ("sqs://key@queue", "redis://a/1", 0, None),
         ("redis://a/0", "postgres://db/x", 64, "store must be Redis"),
     ],
 )

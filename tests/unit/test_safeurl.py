@@ -86,3 +86,18 @@ def test_an_unreachable_broker_is_reported_masked(monkeypatch: pytest.MonkeyPatc
         up._ensure_broker(Settings(broker_url=f"redis://:{SECRET}@192.0.2.1:6379/0"))
     shown = console.export_text()
     assert SECRET not in shown and f"redis://:{MASK}@192.0.2.1:6379/0" in shown
+
+
+def test_parjanya_up_on_rabbitmq_uses_it_or_stops_but_never_embeds_a_redis_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    console = _recording(monkeypatch)
+    local = Settings(broker_url=f"amqp://guest:{SECRET}@127.0.0.1:5672/x", result_url="redis://a/0")
+    monkeypatch.setattr(up.amqp, "answers", lambda url: True)
+    assert up._ensure_broker(local) is None
+    monkeypatch.setattr(up.amqp, "answers", lambda url: False)
+    with pytest.raises(SystemExit):
+        up._ensure_broker(local)  # local, yet no redis-server is started on RabbitMQ's port
+    shown = console.export_text()
+    assert SECRET not in shown and "using the RabbitMQ at" in shown
+    assert "no RabbitMQ answers at amqp://guest:" in shown

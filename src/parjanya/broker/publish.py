@@ -20,6 +20,7 @@ from typing import Any
 from celery import Celery
 from kombu import Producer
 
+from parjanya.broker.amqp import Declares, declares_for
 from parjanya.broker.envelope import SENT_AT_HEADER
 from parjanya.queues import CLASS_PRIORITY, queue_for, task_for
 from parjanya.schema import HopMessage
@@ -31,20 +32,20 @@ class _Producers(threading.local):
     """A producer per (thread, process, app): kombu channels are not shared across threads."""
 
     def __init__(self) -> None:
-        self.by_app: dict[tuple[int, int], tuple[Any, Producer]] = {}
+        self.by_app: dict[tuple[int, int], tuple[Any, Producer, Declares]] = {}
 
 
 _producers = _Producers()
 
 
-def _producer(app: Celery) -> Producer:
+def _producer(app: Celery) -> tuple[Producer, Declares]:
     key = (os.getpid(), id(app))
     entry = _producers.by_app.get(key)
     if entry is None:
         connection = app.connection_for_write()
-        entry = (connection, Producer(connection.default_channel))
+        entry = (connection, Producer(connection.default_channel), declares_for(app))
         _producers.by_app[key] = entry
-    return entry[1]
+    return entry[1], entry[2]
 
 
 def publish_hop(app: Celery, message: HopMessage) -> None:
@@ -58,7 +59,8 @@ def publish_hop(app: Celery, message: HopMessage) -> None:
         task_for(message.stage),
         args=(message.model_dump(exclude_none=True),),
     )
-    _producer(app).publish(
+    producer, declares = _producer(app)
+    producer.publish(
         task.body,
         exchange="",
         routing_key=queue,
@@ -67,5 +69,6 @@ def publish_hop(app: Celery, message: HopMessage) -> None:
         retry=True,
         retry_policy=_RETRY_POLICY,
         priority=CLASS_PRIORITY[message.sla],
+        declare=declares.get(queue),
         **task.properties,
     )

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from parjanya.broker import amqp
 from parjanya.client import Client
 from parjanya.store import DeadLetterStore
 from parjanya.worker.deadletter import replay as replay_task
@@ -97,4 +98,7 @@ def purge(yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = Fals
         typer.confirm("Purge every dead letter?", abort=True)
     with Client() as client:
         count = DeadLetterStore(client.store.redis).purge()
+        raw = amqp.purge_dead_letter_queues(client.app)  # RabbitMQ's own copies of poison
     console.print(f"purged {count} dead letters")
+    if raw:
+        console.print(f"and {raw} messages from RabbitMQ's parjanya.dlq.* queues")

@@ -8,6 +8,7 @@ defaults, and a test keeps the shipped YAML equal to them. Strings in the YAML m
 """
 
 from parjanya.config.admission import AdmissionConfig, QueueLimits
+from parjanya.config.amqp import AmqpConfig
 from parjanya.config.api import ApiConfig
 from parjanya.config.loading import (
     default_config_path,
@@ -36,6 +37,7 @@ __all__ = [
     "DEFAULT_BROKER_URL",
     "DEFAULT_SIM_PORT",
     "AdmissionConfig",
+    "AmqpConfig",
     "ApiConfig",
     "AuthDisableConfig",
     "BalanceStrategy",

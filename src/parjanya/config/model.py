@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from parjanya.config.admission import AdmissionConfig
+from parjanya.config.amqp import AmqpConfig
 from parjanya.config.api import ApiConfig
 from parjanya.config.base import Strict
 from parjanya.config.metrics import MetricsConfig
@@ -43,6 +44,7 @@ class ParjanyaConfig(Strict):
     admission: AdmissionConfig = Field(default_factory=AdmissionConfig)
     webhooks: WebhookConfig = Field(default_factory=WebhookConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    amqp: AmqpConfig = Field(default_factory=AmqpConfig)
 
     @model_validator(mode="after")
     def _every_tier_present(self) -> ParjanyaConfig:

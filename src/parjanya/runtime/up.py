@@ -16,6 +16,8 @@ from urllib.parse import urlparse
 from rich.console import Console
 from rich.table import Table
 
+from parjanya.broker import amqp
+from parjanya.broker.amqp import is_amqp
 from parjanya.config import DEFAULT_SIM_PORT, MetricsConfig, MetricsPool, Settings, get_config
 from parjanya.queues import TIERS
 from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port, is_listening, is_local
@@ -46,11 +48,12 @@ def _port_free(port: int) -> bool:
 
 def _ensure_broker(settings: Settings) -> EmbeddedRedis | None:
     shown = mask_url(settings.broker_url)  # what is printed never carries the password
-    if is_listening(settings.broker_url):
-        console.print(f"broker: using the Redis at {shown}")
+    kind = "RabbitMQ" if is_amqp(settings.broker_url) else "Redis"
+    if (amqp.answers if kind == "RabbitMQ" else is_listening)(settings.broker_url):
+        console.print(f"broker: using the {kind} at {shown}")
         return None
-    if not is_local(settings.broker_url):
-        console.print(f"[red]no Redis answers at {shown}[/red]")
+    if kind == "RabbitMQ" or not is_local(settings.broker_url):  # only Redis can be embedded
+        console.print(f"[red]no {kind} answers at {shown}[/red]")
         raise SystemExit(1)
     port = urlparse(settings.broker_url).port or 6379
     embedded = EmbeddedRedis(port, settings.data_dir / "redis").start()

@@ -17,14 +17,14 @@ import redis
 from celery import signals
 
 from parjanya import keys
-from parjanya.broker import poison
+from parjanya.broker import amqp, poison
 from parjanya.config import get_config, get_settings
 from parjanya.connect import redis_client
 from parjanya.observe.task_events import TaskEvents
 from parjanya.webhooks.sender import WebhookSender
 from parjanya.worker.context import WorkerContext, context, current_context
 from parjanya.worker.dispatch import Dispatcher
-from parjanya.worker.feeder import QueueFeeder
+from parjanya.worker.feeding import Feeder, build_feeder
 from parjanya.worker.liveness import (
     PRUNE_AFTER,
     Liveness,
@@ -45,7 +45,7 @@ log = logging.getLogger("parjanya.worker")
 class _Running:
     reaper: Reaper | None = None
     liveness: Liveness | None = None
-    feeders: list[QueueFeeder] = field(default_factory=list)
+    feeders: list[Feeder] = field(default_factory=list)
     webhooks: WebhookSender | None = None
     task_events: TaskEvents | None = None
     #: The worker sends task events (-E): its prefork children send their hops' events too.
@@ -111,6 +111,11 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
         return
     ctx = context()
     poison.install(ctx.dead_letters)
+    try:
+        amqp.prepare(app, ctx.config.amqp)  # RabbitMQ: dead-letter queues exist before any reject
+    except amqp.QuorumUnsupported as exc:
+        log.critical("%s", exc)
+        raise SystemExit(f"parjanya: refusing to start: {exc}") from exc
     limits = ctx.config.reliability
     _running.reaper = Reaper(
         ctx.store,
@@ -161,7 +166,8 @@ def _start_feeders(ctx: WorkerContext, consumer: Any) -> None:
     The cancel is Celery's own remote-control `cancel_consumer`, and it outlives reconnections;
     the worker still reports the queue as its own (`broker/consumer.py`: `active_queues`).
     The intake queue keeps both: there Celery's prefork children are the classifier's parallelism.
-    Feeders pop the broker (`ctx.broker`), never the store's client: the two may be apart.
+    Feeders read the broker (Redis lists, or RabbitMQ through a consumer of their own:
+    `worker/feeding.py`), never the store's client: the two may be apart.
     """
     from parjanya.queues import INTAKE_QUEUE, TIERS, queue_for
     from parjanya.tasks.intake import intake_admission
@@ -173,11 +179,11 @@ def _start_feeders(ctx: WorkerContext, consumer: Any) -> None:
     consumed = {q.name for q in getattr(consumer.task_consumer, "queues", [])}
     feeders = []
     if INTAKE_QUEUE in consumed:
-        feeders.append(QueueFeeder(ctx.broker, intake_admission(ctx), batch=batch))
+        feeders.append(build_feeder(ctx, intake_admission(ctx), batch=batch))
     if ctx.dispatch.feeds_tier_queues:
         feeders += [
-            QueueFeeder(
-                ctx.broker,
+            build_feeder(
+                ctx,
                 tier_admission(ctx, queue_for(tier)),
                 batch=batch,
                 room=lambda wanted: ctx.dispatch.room(ctx, wanted),

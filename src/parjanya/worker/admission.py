@@ -101,6 +101,11 @@ class Admission:
             message = self._decode(raw, partial(decode_raw, raw, self.task_name, self.limits))
             if message is not None:
                 messages.append(message)
+        return self.admit_hops(messages)
+
+    def admit_hops(self, messages: list[HopMessage]) -> int:
+        """Hops already decoded (an AMQP feeder checks each delivery itself): claimed in one
+        round trip, each started, skipped or dead-lettered; how many started."""
         if not messages:
             return 0
         return sum(verdict == "started" for verdict in self._claim_and_start(messages))

@@ -7,14 +7,16 @@ refused at start with the reason, instead of starting and stalling:
 
 - a store that is not Redis (every state write is a Lua script); Redis behind Sentinel
   (`sentinel://`, `parjanya.connect`) is Redis;
-- batch feeders (`reliability.feeder_batch` > 0) on a broker that is not Redis: they pop Redis
-  lists. Set `feeder_batch: 0` to let Celery's consumer serve every queue.
+- batch feeders (`reliability.feeder_batch` > 0) on a broker that is neither Redis (they pop
+  its lists) nor RabbitMQ (they consume through kombu, `worker/amqp_feeder.py`). Set
+  `feeder_batch: 0` to let Celery's consumer serve every queue.
 """
 
 from __future__ import annotations
 
 from urllib.parse import urlparse
 
+from parjanya.broker.amqp import AMQP_SCHEMES
 from parjanya.config import ParjanyaConfig, Settings
 from parjanya.safeurl import mask_url
 
@@ -37,15 +39,20 @@ def check_topology(settings: Settings, config: ParjanyaConfig) -> None:
         raise Unservable(
             f"the store must be Redis, not {store!r} (PARJANYA_RESULT_URL, else PARJANYA_BROKER_URL)"
         )
-    if broker not in REDIS_SCHEMES and config.reliability.feeder_batch > 0:
+    if broker not in (*REDIS_SCHEMES, *AMQP_SCHEMES) and config.reliability.feeder_batch > 0:
         raise Unservable(
-            f"batch feeders pop Redis lists, but the broker is {broker!r}: set "
+            f"batch feeders read Redis or RabbitMQ, but the broker is {broker!r}: set "
             "reliability.feeder_batch: 0 to use Celery's consumer only"
         )
 
 
 def describe(settings: Settings) -> str:
     """One line for the start-up log: one Redis, or the store apart (no passwords)."""
+    if urlparse(settings.broker_url).scheme in AMQP_SCHEMES:
+        return (
+            f"broker RabbitMQ ({mask_url(settings.broker_url)}), store "
+            f"{mask_url(settings.store_url)}: hops are published with confirms after each commit"
+        )
     if settings.store_url == settings.broker_url:
         return "broker and store: one Redis database (commits enqueue the next hop atomically)"
     return (

@@ -1,0 +1,73 @@
+"""Which batch feeder serves a queue: one that pops Redis lists, or one that consumes RabbitMQ.
+
+Both admit hops in batches through the queue's `Admission` and look the same to the worker's
+start-up, shutdown and liveness check (`Feeder`); the broker's URL picks one here, once per
+queue at start.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING, Protocol
+
+from parjanya.broker.amqp import Refusals, is_amqp
+from parjanya.worker.admission import Admission, limits_of
+from parjanya.worker.amqp_feeder import AmqpFeeder
+from parjanya.worker.feeder import QueueFeeder
+
+if TYPE_CHECKING:
+    from parjanya.worker.context import WorkerContext
+
+
+class Feeder(Protocol):
+    queue: str
+    thread: threading.Thread
+
+    @property
+    def admitted(self) -> int: ...
+
+    def start(self) -> None: ...
+
+    def stop(self, *, wait: bool = True) -> None: ...
+
+    def stopping(self) -> bool: ...
+
+    def polled_at(self) -> float: ...
+
+
+def _no_wait() -> AbstractContextManager[None]:
+    return nullcontext()
+
+
+def build_feeder(
+    ctx: WorkerContext,
+    admission: Admission,
+    *,
+    batch: int,
+    room: Callable[[int], int] = lambda wanted: wanted,
+    admitting: Callable[[], AbstractContextManager[None]] = _no_wait,
+) -> Feeder:
+    if is_amqp(ctx.settings.broker_url):
+        return AmqpFeeder(
+            ctx.app,
+            ctx.app.amqp.queues[admission.queue],
+            admission,
+            Refusals(limits_of(ctx)),
+            batch=batch,
+            # No more unacked than the pool can admit at once (its slots and backlog, read at
+            # start while the dispatcher is empty): a window beyond that hoards hops that idle
+            # pools, or a replacement started beside it, could be running.
+            prefetch=max(1, min(ctx.config.amqp.feeder_prefetch, room(1 << 30))),
+            room=room,
+            admitting=admitting,
+        )
+    return QueueFeeder(
+        ctx.broker,
+        admission,
+        batch=batch,
+        room=room,
+        admitting=admitting,
+        weights=ctx.config.admission.class_weights,
+    )

@@ -1,0 +1,123 @@
+"""The AMQP feeder's batch step, with fake deliveries: admitted, acked after the claim, or rejected."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from kombu import Queue
+
+from parjanya.broker.amqp import Refusals
+from parjanya.broker.decode import DecodeLimits
+from parjanya.queues import TIER_TASK
+from parjanya.schema import HopMessage
+from parjanya.worker.amqp_feeder import AmqpFeeder
+
+
+@dataclass
+class Delivery:
+    body: bytes
+    headers: dict[str, Any] = field(default_factory=lambda: {"task": TIER_TASK})
+    content_type: str = "application/json"
+    delivery_info: dict[str, Any] = field(default_factory=dict)
+    state: str = "received"
+
+    def ack(self, multiple: bool = False) -> None:
+        self.state = "acked-multiple" if multiple else "acked"
+
+    def reject(self, requeue: bool = False) -> None:
+        self.state = "requeued" if requeue else "rejected"
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.diverted: list[tuple[str | None, str]] = []
+
+    def divert(self, queue: str | None, reason: str, raw: object) -> None:
+        self.diverted.append((queue, reason))
+
+
+class FakeAdmission:
+    queue = "parjanya.tier.low"
+
+    def __init__(self) -> None:
+        self.admitted = 0
+        self.batches: list[list[HopMessage]] = []
+        self.ctx = type("Ctx", (), {"dead_letters": Sink()})()
+
+    def admit_hops(self, hops: list[HopMessage]) -> int:
+        self.batches.append(hops)
+        self.admitted += len(hops)
+        return len(hops)
+
+
+def _hop(n: int) -> bytes:
+    hop = {"task_id": f"{n:032x}", "hop": 1, "stage": "low"}
+    return json.dumps([[hop], {}, {}]).encode()
+
+
+def _feeder(admission: FakeAdmission, room: int) -> AmqpFeeder:
+    return AmqpFeeder(
+        app=None,  # type: ignore[arg-type]  # step() never touches the connection
+        queue=Queue("parjanya.tier.low"),
+        admission=admission,  # type: ignore[arg-type]
+        refusals=Refusals(DecodeLimits()),
+        batch=8,
+        room=lambda wanted: min(wanted, room),
+    )
+
+
+def test_a_batch_is_claimed_in_one_call_then_acked_and_poison_is_rejected_once() -> None:
+    admission = FakeAdmission()
+    feeder = _feeder(admission, room=8)
+    good = [Delivery(_hop(i)) for i in range(3)]
+    poison = Delivery(b"\x00 not json", headers={"task": TIER_TASK})
+    feeder._pending.extend([good[0], poison, *good[1:]])
+
+    assert feeder.step() == 4
+    assert len(admission.batches) == 1 and [h.task_id for h in admission.batches[0]] == [
+        f"{i:032x}" for i in range(3)
+    ]
+    # One ack for the batch: the last hop's, with `multiple` (the poison was rejected before it).
+    assert [d.state for d in good] == ["received", "received", "acked-multiple"]
+    assert poison.state == "rejected"
+    assert admission.ctx.dead_letters.diverted == [
+        ("parjanya.tier.low", admission.ctx.dead_letters.diverted[0][1])
+    ]
+    assert "not JSON" in admission.ctx.dead_letters.diverted[0][1]
+
+
+def test_only_what_the_dispatcher_has_room_for_is_taken_the_rest_stays_unacked() -> None:
+    admission = FakeAdmission()
+    feeder = _feeder(admission, room=2)
+    deliveries = [Delivery(_hop(i)) for i in range(5)]
+    feeder._pending.extend(deliveries)
+    assert feeder.step() == 2
+    assert [d.state for d in deliveries] == ["received", "acked-multiple"] + ["received"] * 3
+    assert len(feeder._pending) == 3
+    full = _feeder(admission, room=0)
+    full._pending.extend([Delivery(_hop(9))])
+    assert full.step() == 0 and full._pending[0].state == "received"
+
+
+def test_the_broker_picks_the_feeder_and_a_small_pool_gets_a_small_window() -> None:
+    from parjanya.app import create_app
+    from parjanya.config import ParjanyaConfig, Settings
+    from parjanya.worker.amqp_feeder import AmqpFeeder as Amqp
+    from parjanya.worker.context import build_context
+    from parjanya.worker.feeder import QueueFeeder
+    from parjanya.worker.feeding import build_feeder
+
+    config = ParjanyaConfig()
+    for url, kind in (("amqp://guest@rabbit//", Amqp), ("redis://127.0.0.1:1/0", QueueFeeder)):
+        settings = Settings(broker_url=url, result_url="redis://127.0.0.1:1/1")
+        ctx = build_context(settings, config, create_app(settings, config))
+        admission = FakeAdmission()
+        small = build_feeder(ctx, admission, batch=64, room=lambda wanted: min(wanted, 44))  # type: ignore[arg-type]
+        assert isinstance(small, kind)
+        if isinstance(small, Amqp):
+            assert small.prefetch == 44  # 40 slots and their backlog, not 128
+            assert small.amqp_queue.queue_arguments["x-queue-type"] == "quorum"
+            big = build_feeder(ctx, admission, batch=64)  # type: ignore[arg-type]
+            assert isinstance(big, Amqp) and big.prefetch == config.amqp.feeder_prefetch
