@@ -16,7 +16,7 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from parjanya.api.readiness import Readiness
-from parjanya.client import Client, as_request
+from parjanya.client import Client, as_request, govern
 from parjanya.config import ParjanyaConfig, Settings
 from parjanya.limits import DEFAULT_LIMITS
 from parjanya.schema import TaskRequest, TaskResult
@@ -52,6 +52,7 @@ class ApiState:
         """
         if self.config.limits != DEFAULT_LIMITS:  # FastAPI validated under the built-in bounds
             task = as_request(task, self.config.limits)
+        await run_in_threadpool(govern, task, self.config, self.client.spend)
         created = await self.store.create(
             task,
             requeue_after_s=self.config.reliability.requeue_after_s,

@@ -8,6 +8,15 @@ defaults, and a test keeps the shipped YAML equal to them. Strings in the YAML m
 """
 
 from parjanya.config.api import ApiConfig
+from parjanya.config.governance import (
+    BudgetsConfig,
+    ConsensusConfig,
+    GovernanceConfig,
+    MatchingConfig,
+    MatchWeights,
+    PrivacyConfig,
+    TenantBudget,
+)
 from parjanya.config.loading import (
     default_config_path,
     expand_env,
@@ -36,18 +45,25 @@ __all__ = [
     "AuthDisableConfig",
     "BalanceStrategy",
     "BreakerConfig",
+    "BudgetsConfig",
     "CacheConfig",
     "ConfidenceConfig",
+    "ConsensusConfig",
     "ContextConfig",
     "Deployment",
+    "GovernanceConfig",
+    "MatchWeights",
+    "MatchingConfig",
     "OutcomesConfig",
     "ParjanyaConfig",
+    "PrivacyConfig",
     "RateLimitConfig",
     "ReliabilityConfig",
     "RetryConfig",
     "RoutingConfig",
     "Settings",
     "SlaPolicy",
+    "TenantBudget",
     "Thresholds",
     "TierConfig",
     "Weights",

@@ -6,6 +6,7 @@ from pydantic import Field, model_validator
 
 from parjanya.config.api import ApiConfig
 from parjanya.config.base import Strict
+from parjanya.config.governance import GovernanceConfig
 from parjanya.config.resilience import (
     AuthDisableConfig,
     BreakerConfig,
@@ -36,6 +37,7 @@ class ParjanyaConfig(Strict):
     # Bounds on a submitted request (limits.py); they may be lowered here, never raised.
     limits: RequestLimits = Field(default_factory=RequestLimits)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
 
     @model_validator(mode="after")
     def _every_tier_present(self) -> ParjanyaConfig:

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Task
 
 from parjanya import results
 from parjanya.app import app
-from parjanya.classify import PolicyRejection, classify
+from parjanya.classify import RULES, PolicyRejection, Rule, classify
+from parjanya.governance.budgets import tenant_cap, with_tenant_cap
 from parjanya.queues import INTAKE_QUEUE, INTAKE_TASK
 from parjanya.schema import Attempt, ErrorInfo, HopMessage, TaskStatus, utcnow
 from parjanya.store import Claim
 from parjanya.worker.admission import Admission
 from parjanya.worker.context import WorkerContext, context
 from parjanya.worker.guard import run_claimed
+
+log = logging.getLogger(__name__)
 
 
 def classify_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
@@ -23,7 +27,9 @@ def classify_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
     results.start_hop(doc, hop)
     started = utcnow()
     try:
-        decision = classify(claim.request, ctx.config, ctx.scorer)
+        decision = classify(
+            claim.request, ctx.config, ctx.scorer, _rules(ctx, claim.request.tenant)
+        )
     except PolicyRejection as exc:
         results.record(
             doc,
@@ -73,6 +79,16 @@ def classify_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
             enqueue=enqueue,
         ),
     )
+
+
+def _rules(ctx: WorkerContext, tenant: str | None) -> tuple[Rule, ...]:
+    """The policy rules, with the tenant's budget cap; an unreadable standing caps nothing."""
+    try:
+        standing = ctx.spend.standing(tenant)
+    except Exception:
+        log.exception("tenant standing unavailable; routing without its budget cap")
+        return RULES
+    return with_tenant_cap(RULES, tenant_cap(standing, ctx.config.governance.budgets))
 
 
 def intake_admission(ctx: WorkerContext, queue: str = INTAKE_QUEUE) -> Admission:

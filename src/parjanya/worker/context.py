@@ -29,6 +29,8 @@ from parjanya.checkers import build_checker
 from parjanya.classify import Scorer, build_scorer
 from parjanya.confidence import AsyncConfidenceChecker
 from parjanya.config import Deployment, ParjanyaConfig, Settings, get_config, get_settings
+from parjanya.governance.budgets import SpendLedger
+from parjanya.governance.consensus import Consensus
 from parjanya.providers import Provider, build_provider
 from parjanya.providers.transport import AiohttpPoster
 from parjanya.queues import Tier
@@ -125,6 +127,15 @@ class WorkerContext:
     def checker(self) -> AsyncConfidenceChecker:
         """Scores answers (`confidence.checker`); a judge's calls share the `http` pool."""
         return build_checker(self.config, self.http)
+
+    @cached_property
+    def spend(self) -> SpendLedger:
+        """Tenant standings, read by the classifier (governance/budgets.py)."""
+        return SpendLedger(self.config.governance.budgets, sync=self.store.redis)
+
+    @cached_property
+    def consensus(self) -> Consensus:
+        return Consensus(self.config.governance.consensus)
 
     def chain(self, tier: Tier) -> TierChain:
         chain = self._chains.get(tier)

@@ -1,0 +1,1 @@
+"""Governance: tenant budgets, privacy, capability matching, consensus (and SLA admission)."""
