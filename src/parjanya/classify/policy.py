@@ -182,7 +182,11 @@ def matching(draft: Draft) -> None:
             f"no deployment of tiers {'/'.join(tiers)} may serve this task "
             f"({explain(deployments, needs)})"
         )
-    draft.move_to(serving[0], "the hard constraints" + (" (private: PII)" if private else ""))
+    why = "the hard constraints" + (" (private: PII)" if private else "")
+    draft.move_to(serving[0], why)
+    if serving[-1] < draft.ceiling:
+        draft.ceiling = serving[-1]
+        draft.reasons.append(f"{why} allow escalation up to {TIERS[draft.ceiling]}")
 
 
 #: Applied in order; each may move the tier, narrow [floor, ceiling], or raise PolicyRejection.

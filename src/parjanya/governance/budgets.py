@@ -344,7 +344,10 @@ class SpendMiddleware:
             tier=purse.tier,
             model=response.model or deployment.model,
             usd=usd,
-            top_usd=self.top.cost_usd(response.tokens_in, response.tokens_out),
+            # a shadow run is overhead that sending everything to the top tier would not have
+            top_usd=0.0
+            if purse.shadow
+            else self.top.cost_usd(response.tokens_in, response.tokens_out),
             tokens_in=response.tokens_in,
             tokens_out=response.tokens_out,
             shadow=purse.shadow,
