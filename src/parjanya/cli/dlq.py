@@ -21,6 +21,8 @@ def _shown(entry: DeadLetter, client: Client) -> DeadLetter:
     """An unreadable message's bytes may hold prompt text: shown only when config allows it."""
     allowed = client.config.governance.privacy.log_prompts
     return entry.model_copy(update={"raw": conceal(entry.raw, allowed)})
+
+
 console = Console()
 
 
