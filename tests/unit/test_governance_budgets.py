@@ -15,6 +15,7 @@ from parjanya.config import BudgetsConfig, ParjanyaConfig, RetryConfig, TenantBu
 from parjanya.escalation import Escalate, Finish, GiveUp
 from parjanya.governance.budgets import (
     BudgetExhausted,
+    Charge,
     Purse,
     SpendLedger,
     SpendMiddleware,
@@ -97,8 +98,6 @@ def test_a_shadow_charge_is_cost_but_not_baseline() -> None:
 
 def test_ledger_rows_sum_over_days_and_skip_days_before_since() -> None:
     reader, charger = ledger_pair()
-    from parjanya.governance.budgets import Charge
-
     charge = Charge("t", "low", "m", 0.25, 1.0, 10, 20, False)
     asyncio.run(charger.charge(charge, day=date(2026, 12, 3)))
     asyncio.run(charger.charge(charge, day=DAY))

@@ -97,3 +97,20 @@ def test_conceal_shows_size_and_hash_unless_allowed() -> None:
     hidden = conceal("my card is 4111 1111 1111 1111", allowed=False)
     assert hidden is not None and "4111" not in hidden and "30 chars" in hidden
     assert conceal("text", allowed=True) == "text" and conceal(None, allowed=False) is None
+
+
+def test_under_private_a_judge_must_be_private_too() -> None:
+    with pytest.raises(ValueError, match="private judges"):
+        ParjanyaConfig.model_validate(
+            {"routing": {"pii_action": "private", "shadow_judge": "sim-large"}}
+        )
+    with pytest.raises(ValueError, match="private judges"):
+        ParjanyaConfig.model_validate(
+            {
+                "routing": {"pii_action": "private"},
+                "confidence": {"checker": "judge", "judge_deployment": "sim-large"},
+            }
+        )
+    assert ParjanyaConfig.model_validate(
+        {"routing": {"pii_action": "redact", "shadow_judge": "sim-large"}}
+    )

@@ -69,6 +69,21 @@ class ParjanyaConfig(Strict):
             raise ValueError(f"routing.shadow_judge {name!r} is not a configured deployment")
         return self
 
+    @model_validator(mode="after")
+    def _judges_keep_private_prompts_private(self) -> ParjanyaConfig:
+        """Under `pii_action: private` a judge sees the prompt too, so it must be private."""
+        if self.routing.pii_action != "private":
+            return self
+        judges = [self.routing.shadow_judge]
+        if self.confidence.checker == "judge":
+            judges.append(self.confidence.judge_deployment)
+        public = [n for n in judges if n is not None and not self.deployment(n).private]
+        if public:
+            raise ValueError(
+                f"routing.pii_action 'private' needs private judges; {public} are not private"
+            )
+        return self
+
     def deployment(self, name: str) -> Deployment:
         for tier in self.tiers.values():
             for deployment in tier.deployments:
