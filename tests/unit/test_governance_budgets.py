@@ -45,8 +45,8 @@ def ledger_pair(config: BudgetsConfig | None = None) -> tuple[SpendLedger, Spend
 def test_every_paid_try_is_charged_to_the_tenant_and_the_ledger_adds_up() -> None:
     reader, charger = ledger_pair(BudgetsConfig(tenants={"acme": TenantBudget(daily_usd=1.0)}))
     top = dep("top")
-    spend = SpendMiddleware(charger, top, expected_output_tokens=512)
-    purse = Purse(tenant="acme", tier="mid")
+    spend = SpendMiddleware(charger, "mid", top, expected_output_tokens=512)
+    purse = Purse(tenant="acme")
     a, b = dep("a"), dep("b")
     providers = Scripted({"a": [BudgetExhausted("no", deployment="a")]})  # a fails, b answers
     with paying(purse):
@@ -65,8 +65,8 @@ def test_every_paid_try_is_charged_to_the_tenant_and_the_ledger_adds_up() -> Non
 
 def test_a_call_the_task_budget_cannot_cover_is_refused_without_a_call(no_sleep: None) -> None:
     _, charger = ledger_pair()
-    spend = SpendMiddleware(charger, dep("top"), expected_output_tokens=512)
-    purse = Purse(tenant="t", tier="low", budget_usd=0.001, spent=0.0)
+    spend = SpendMiddleware(charger, "high", dep("top"), expected_output_tokens=512)
+    purse = Purse(tenant="t", budget_usd=0.001, spent=0.0)
     providers = Scripted()
     with paying(purse):
         call = run([dep("a")], providers, middlewares=[spend], retry=RetryConfig())
@@ -82,15 +82,15 @@ def test_a_call_the_task_budget_cannot_cover_is_refused_without_a_call(no_sleep:
 
 def test_without_a_purse_the_middleware_only_passes_through() -> None:
     _, charger = ledger_pair()
-    spend = SpendMiddleware(charger, dep("top"), expected_output_tokens=512)
+    spend = SpendMiddleware(charger, "high", dep("top"), expected_output_tokens=512)
     call = run([dep("a")], Scripted(), middlewares=[spend])
     assert call.ok
 
 
 def test_a_shadow_charge_is_cost_but_not_baseline() -> None:
     reader, charger = ledger_pair()
-    spend = SpendMiddleware(charger, dep("top"), expected_output_tokens=512)
-    with paying(Purse(tenant="t", tier="high", shadow=True)):
+    spend = SpendMiddleware(charger, "high", dep("top"), expected_output_tokens=512)
+    with paying(Purse(tenant="t", shadow=True)):
         run([dep("a")], Scripted(), middlewares=[spend])
     (row,) = reader.rows(date.today())
     assert row["shadow_usd"] == pytest.approx(row["usd"]) and row["top_usd"] == 0.0

@@ -10,6 +10,7 @@ from parjanya.config import Deployment, ParjanyaConfig
 from parjanya.governance.privacy import Masking, Private, Record, Redact, conceal, pii_handling
 from parjanya.governance.scope import hop_scope
 from parjanya.providers import ChatResponse
+from parjanya.resilience.fallback import TierCall
 from parjanya.schema import ChatMessage, TaskRequest, TaskResult, TaskStatus
 
 PII_PROMPT = (
@@ -114,3 +115,21 @@ def test_under_private_a_judge_must_be_private_too() -> None:
     assert ParjanyaConfig.model_validate(
         {"routing": {"pii_action": "redact", "shadow_judge": "sim-large"}}
     )
+
+
+def test_a_tier_the_filter_emptied_names_the_constraints_in_the_history() -> None:
+    request = TaskRequest(prompt=PII_PROMPT)
+    config = _config("private", private_in="mid")
+    doc = TaskResult(id="t", status=TaskStatus.running)
+    doc.complexity = classify(request, config, HeuristicScorer()).complexity
+    scope = hop_scope(config, request, doc, "high")
+    scope.needs.excluded["sim-large"] = "not private"
+    call = TierCall()
+    scope.account(call, "high", 3)
+    assert call.errors[0].error_type == "no_eligible_deployment"
+    assert call.attempts[0].outcome == "error" and "sim-large: not private" in str(
+        call.attempts[0].error
+    )
+    answered = TierCall(attempts=list(call.attempts))
+    scope.account(answered, "high", 3)
+    assert len(answered.attempts) == 1  # only an empty tier is explained

@@ -121,7 +121,6 @@ class Purse:
     """One task's spending as its tier call runs: who pays, the cap, and what is spent so far."""
 
     tenant: str
-    tier: Tier
     budget_usd: float | None = None
     spent: float = 0.0
     shadow: bool = False
@@ -315,8 +314,11 @@ def with_tenant_cap(
 class SpendMiddleware:
     """Refuses a call the task's purse cannot cover; charges every paid answer to its tenant."""
 
-    def __init__(self, ledger: SpendLedger, top: Deployment, expected_output_tokens: int) -> None:
+    def __init__(
+        self, ledger: SpendLedger, tier: Tier, top: Deployment, expected_output_tokens: int
+    ) -> None:
         self.ledger = ledger
+        self.tier = tier  # the chain's tier: a consensus answer from a tier above is its own
         self.top = top
         self.expected_output_tokens = expected_output_tokens
 
@@ -341,7 +343,7 @@ class SpendMiddleware:
         purse.spent += usd
         charge = Charge(
             tenant=purse.tenant,
-            tier=purse.tier,
+            tier=self.tier,
             model=response.model or deployment.model,
             usd=usd,
             # a shadow run is overhead that sending everything to the top tier would not have

@@ -19,11 +19,18 @@ from parjanya.escalation import Decision, Escalate, Finish, GiveUp
 from parjanya.governance.budgets import Purse, cheapest, paying, tenant_name
 from parjanya.governance.capabilities import Needs, eligible, needs_for, requiring
 from parjanya.governance.privacy import Restore, pii_handling
-from parjanya.providers.base import ChatRequest, ChatResponse
+from parjanya.providers.base import ChatRequest, ChatResponse, Refused
 from parjanya.queues import Tier
-from parjanya.schema import ChatMessage, TaskRequest, TaskResult
+from parjanya.resilience.fallback import TierCall
+from parjanya.schema import Attempt, ChatMessage, TaskRequest, TaskResult, utcnow
 
 __all__ = ["HopScope", "Stop", "hop_scope"]
+
+
+class NoEligibleDeployment(Refused):
+    """The task's hard constraints left no deployment of the tier to call."""
+
+    error_type = "no_eligible_deployment"
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,30 @@ class HopScope:
         ]
         return response.model_copy(
             update={"text": self.restore(response.text), "tool_calls": calls}
+        )
+
+    def account(self, call: TierCall, tier: Tier, hop: int) -> None:
+        """A tier that called nothing because the filter stage left nothing says why, so the
+        task's history and its final error name the constraints, not a bare failure."""
+        if call.attempts or call.response is not None or not self.needs.excluded:
+            return
+        why = "; ".join(f"{name}: {reason}" for name, reason in self.needs.excluded.items())
+        error = NoEligibleDeployment(
+            f"no deployment of {tier} may serve this task ({why})", deployment="-"
+        )
+        now = utcnow()
+        call.errors.append(error)
+        call.attempts.append(
+            Attempt(
+                hop=hop,
+                stage=tier,
+                tier=tier,
+                outcome="error",
+                error_type=error.error_type,
+                error=str(error),
+                started_at=now,
+                finished_at=now,
+            )
         )
 
     def hold(
@@ -91,7 +122,6 @@ def hop_scope(
         needs=needs_for(request, tokens, private_only=pii and handling.private_only),
         purse=Purse(
             tenant=tenant_name(request.tenant or doc.tenant),
-            tier=tier,
             budget_usd=request.budget_usd,
             spent=round(sum(a.cost_usd for a in doc.attempts), 10),
             shadow=doc.shadow_of is not None,

@@ -83,7 +83,9 @@ async def tier_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> Non
         verdict = verdict.model_copy(
             update={"value": ctx.consensus.confidence(verdict.value, review)}
         )
-    call.attempts.extend(a for extra in review.calls for a in extra.attempts)
+    scope.account(call, tier, message.hop)
+    # the review's calls go before the answer's: the last attempt is the one being judged
+    call.attempts[:0] = [a for extra in review.calls for a in extra.attempts]
     confidence, decided = weigh_answer(ctx, message, claim, verdict, call)
     decision = scope.hold(decided, claim.doc, chat, ctx.config)
     if isinstance(decision, Finish):

@@ -82,6 +82,7 @@ def build_chain(config: ParjanyaConfig, tier: Tier, client: aioredis.Redis) -> T
     cache = CacheMiddleware(RedisCacheStore(client), config.cache) if config.cache.enabled else None
     spend = SpendMiddleware(
         SpendLedger(config.governance.budgets, aio=client),
+        tier,
         config.tiers["high"].deployments[0],
         config.routing.expected_output_tokens,
     )
