@@ -3,10 +3,10 @@
 **Charging.** `SpendMiddleware` sits in the tier call chain right after the cache, so it sees every
 paid try (retries, fallbacks, escalations, shadow runs and consensus answers all pass through it)
 and nothing the cache answered. After a call it prices the usage with `Deployment.cost_usd`, the
-same function the task's `Attempt` uses, and runs one Lua script that adds it to the tenant's day
+same function the task's `Attempt` uses, and adds it, in one MULTI/EXEC, to the tenant's day
 and month counters and to the day's cost ledger (by tenant, tier and model, with the tokens, the
 call count and what the same tokens would have cost on the top tier's first deployment). One
-script, so the counters and the ledger never disagree. A charge that cannot be written is logged;
+MULTI/EXEC of INCRBYFLOAT/HINCRBYFLOAT, so the counters and the ledger never disagree. A charge that cannot be written is logged;
 the answer is not thrown away for it.
 
 **Per task.** `budget_usd` is a hard cap on everything a task spends. The task's `Purse` (a context
@@ -63,23 +63,6 @@ log = logging.getLogger(__name__)
 ANONYMOUS = "-"
 _SEP = "\x1f"
 METRICS = ("usd", "top_usd", "shadow_usd", "tokens_in", "tokens_out", "calls")
-
-_CHARGE = """
-local usd = ARGV[1]
-redis.call('INCRBYFLOAT', KEYS[1], usd)
-redis.call('EXPIRE', KEYS[1], ARGV[6])
-redis.call('INCRBYFLOAT', KEYS[2], usd)
-redis.call('EXPIRE', KEYS[2], ARGV[7])
-local p = ARGV[5]
-redis.call('HINCRBYFLOAT', KEYS[3], p .. 'usd', usd)
-redis.call('HINCRBYFLOAT', KEYS[3], p .. 'top_usd', ARGV[2])
-redis.call('HINCRBY', KEYS[3], p .. 'tokens_in', ARGV[3])
-redis.call('HINCRBY', KEYS[3], p .. 'tokens_out', ARGV[4])
-redis.call('HINCRBY', KEYS[3], p .. 'calls', 1)
-if ARGV[9] == '1' then redis.call('HINCRBYFLOAT', KEYS[3], p .. 'shadow_usd', usd) end
-redis.call('EXPIRE', KEYS[3], ARGV[8])
-return 1
-"""
 
 
 def tenant_name(tenant: str | None) -> str:
@@ -178,26 +161,28 @@ class SpendLedger:
     ) -> None:
         self.config = config
         self.sync = sync
-        self._charge = aio.register_script(_CHARGE) if aio is not None else None
+        self.aio = aio
 
     async def charge(self, charge: Charge, day: date | None = None) -> None:
-        assert self._charge is not None, "charging needs the async client"
+        """One MULTI/EXEC: the tenant's day and month counters and the day's ledger move
+        together or not at all."""
+        assert self.aio is not None, "charging needs the async client"
         on = day or today()
         prefix = _SEP.join((charge.tenant, charge.tier, charge.model)) + _SEP
-        await self._charge(
-            keys=[day_key(charge.tenant, on), month_key(charge.tenant, on), ledger_key(on)],
-            args=[
-                repr(charge.usd),
-                repr(charge.top_usd),
-                charge.tokens_in,
-                charge.tokens_out,
-                prefix,
-                2 * 86_400,
-                32 * 86_400,
-                self.config.ledger_days * 86_400,
-                "1" if charge.shadow else "0",
-            ],
-        )
+        ledger = ledger_key(on)
+        async with self.aio.pipeline(transaction=True) as tx:
+            for key, ttl in ((day_key(charge.tenant, on), 2), (month_key(charge.tenant, on), 32)):
+                tx.incrbyfloat(key, charge.usd)
+                tx.expire(key, ttl * 86_400)
+            tx.hincrbyfloat(ledger, prefix + "usd", charge.usd)
+            tx.hincrbyfloat(ledger, prefix + "top_usd", charge.top_usd)
+            if charge.shadow:
+                tx.hincrbyfloat(ledger, prefix + "shadow_usd", charge.usd)
+            tx.hincrby(ledger, prefix + "tokens_in", charge.tokens_in)
+            tx.hincrby(ledger, prefix + "tokens_out", charge.tokens_out)
+            tx.hincrby(ledger, prefix + "calls", 1)
+            tx.expire(ledger, self.config.ledger_days * 86_400)
+            await tx.execute()
 
     def standing(self, tenant: str | None, day: date | None = None) -> Standing:
         """Spend today and this month; not read at all for a tenant without a budget."""
