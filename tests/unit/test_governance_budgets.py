@@ -121,11 +121,13 @@ def test_standing_share_and_refusal() -> None:
 
 
 def test_a_tenant_without_a_budget_is_not_read() -> None:
-    ledger = SpendLedger(BudgetsConfig(), sync=None)
+    config = BudgetsConfig(tenants={"acme": TenantBudget(daily_usd=1.0)})
+    ledger = SpendLedger(config, sync=None)  # no client: any read would fail
+    free = ledger.standing("anyone")
+    assert free.share == 0.0 and free.refusal() is None and free.tenant == "anyone"
+    assert ledger.standing(None).tenant == "-"
     with pytest.raises(AssertionError):
-        ledger.standing("anyone")  # no client: the read would happen only with a budget
-    config = BudgetsConfig(default=TenantBudget())
-    assert config.for_tenant("x") == TenantBudget()
+        ledger.standing("acme")
 
 
 def _request(**fields: object) -> TaskRequest:

@@ -186,11 +186,11 @@ class SpendLedger:
 
     def standing(self, tenant: str | None, day: date | None = None) -> Standing:
         """Spend today and this month; not read at all for a tenant without a budget."""
-        assert self.sync is not None, "reading standings needs the sync client"
         name, on = tenant_name(tenant), day or today()
         budget = self.config.for_tenant(tenant)
         if budget.daily_usd is None and budget.monthly_usd is None:
             return Standing(tenant=name, budget=budget, daily=0.0, monthly=0.0, day=on)
+        assert self.sync is not None, "reading standings needs the sync client"
         daily, monthly = self.sync.mget([day_key(name, on), month_key(name, on)])
         return Standing(
             tenant=name,
