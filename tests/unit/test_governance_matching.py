@@ -138,3 +138,14 @@ def test_constraints_are_bounded_and_strict() -> None:
         _request(constraints={"capabilities": ["x"] * 17})
     with pytest.raises(ValidationError):
         _request(constraints={"max_cost": 1.0})
+
+
+class _Broken:
+    async def order(self, deployments: object, request: object) -> list[Deployment]:
+        raise RuntimeError("strategy bug")
+
+
+def test_a_failing_strategy_still_gets_only_the_eligible_deployments() -> None:
+    public, private = dep("public"), dep("private", private=True)
+    with requiring(_needs(input_tokens=1, output_tokens=1, private_only=True)):
+        assert asyncio.run(FilterStage(_Broken()).order([public, private], REQUEST)) == [private]

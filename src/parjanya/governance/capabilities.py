@@ -205,9 +205,10 @@ def current_needs() -> Needs | None:
 class FilterStage:
     """The balancer's first stage: drop what the task may not use, then let `inner` order the rest.
 
-    It may return nothing; the fallback chain then calls no deployment at all. It never raises,
-    since the fallback chain answers a failing balancer with the configured order, which is
-    exactly what must not happen to a private prompt.
+    It may return nothing; the fallback chain then calls no deployment at all. It never raises
+    (a failing strategy gets the eligible deployments in config order), since the fallback chain
+    answers a failing balancer with the whole configured order, which is exactly what must not
+    happen to a private prompt.
     """
 
     def __init__(self, inner: Balancer) -> None:
@@ -217,16 +218,20 @@ class FilterStage:
         self, deployments: Sequence[Deployment], request: ChatRequest
     ) -> list[Deployment]:
         needs = current_needs()
-        if needs is None:
-            return await self.inner.order(deployments, request)
-        kept = []
+        kept: list[Deployment] = []
         for deployment in deployments:
-            reasons = unmet(deployment, needs)
-            if reasons:
+            reasons = [] if needs is None else unmet(deployment, needs)
+            if reasons and needs is not None:
                 needs.excluded[deployment.name] = ", ".join(reasons)
             else:
                 kept.append(deployment)
-        return await self.inner.order(kept, request) if kept else []
+        if not kept:
+            return []
+        try:
+            return [d for d in await self.inner.order(kept, request) if d in kept]
+        except Exception:  # the filtered list in config order, never the unfiltered one
+            log.exception("balancer failed; using the eligible deployments in config order")
+            return kept
 
 
 class Scored:
