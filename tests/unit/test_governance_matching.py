@@ -149,3 +149,10 @@ def test_a_failing_strategy_still_gets_only_the_eligible_deployments() -> None:
     public, private = dep("public"), dep("private", private=True)
     with requiring(_needs(input_tokens=1, output_tokens=1, private_only=True)):
         assert asyncio.run(FilterStage(_Broken()).order([public, private], REQUEST)) == [private]
+
+
+def test_the_filter_stage_leaves_windows_to_the_fallback_chain() -> None:
+    small = dep("small", window=100)
+    with requiring(_needs(input_tokens=5_000, output_tokens=100)):
+        assert asyncio.run(FilterStage(Ordered()).order([small], REQUEST)) == [small]
+    assert unservable(_request(context_tokens=10_000_000), ParjanyaConfig()) is None

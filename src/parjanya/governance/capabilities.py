@@ -11,11 +11,13 @@ Hard constraints come first, each a small check that names why a deployment is o
 | `latency`    | its expected latency (`latency_s`) is above `max_latency_s`, or unknown    |
 | `privacy`    | the task's prompt carries PII under `pii_action: private` and it is public |
 
-The same checks run in three places, so the answer is the same everywhere: at submit
-(`unservable`: no allowed tier has a deployment that could serve it, so the caller gets a
-validation error, never a guess), in the classifier (`matching` in `classify/policy.py`: route
-to a tier that has one), and in the tier call as the balancer's first stage (`FilterStage`: the
-strategy orders only what remains). `Scored` is the `balance: scored` strategy: a weighted sum of
+The same checks run in three places: at submit (`unservable`: no allowed tier has a deployment
+that could serve it, so the caller gets a validation error, never a guess), in the classifier
+(`matching` in `classify/policy.py`: route to a tier that has one), and in the tier call as the
+balancer's first stage (`FilterStage`: the strategy orders only what remains). The window is
+judged only in the classifier (with its token estimate); at submit the classifier's estimate is
+not known yet, and in the tier call the fallback chain owns windows (skip, larger window,
+truncation), so those two use `TASK_CHECKS`. `Scored` is the `balance: scored` strategy: a weighted sum of
 cost, latency and quality (weights in `governance.matching`) among what remains.
 
 The tier call learns the task's needs from a context variable (`requiring`), as the cache learns
@@ -39,6 +41,7 @@ from parjanya.schema import TaskRequest
 
 __all__ = [
     "CHECKS",
+    "TASK_CHECKS",
     "FilterStage",
     "Needs",
     "Scored",
@@ -132,20 +135,29 @@ def _privacy(d: Deployment, needs: Needs) -> str | None:
 
 #: The hard constraints, in the order their reasons are reported.
 CHECKS: tuple[Check, ...] = (_window, _capability, _residency, _cost, _latency, _privacy)
+#: All but the window, for the submit check and the filter stage: windows are judged with the
+#: classifier's token estimate (its `context_window` rule), and in the tier call by the fallback
+#: chain, which skips a window too small (recorded), tries a larger one, and truncates when none
+#: fits; a filter that dropped them first would leave nothing to truncate for.
+TASK_CHECKS: tuple[Check, ...] = CHECKS[1:]
 
 
-def unmet(deployment: Deployment, needs: Needs) -> list[str]:
+def unmet(deployment: Deployment, needs: Needs, checks: Sequence[Check] = CHECKS) -> list[str]:
     """Every reason `deployment` cannot serve `needs` (empty: it can)."""
-    return [why for check in CHECKS if (why := check(deployment, needs)) is not None]
+    return [why for check in checks if (why := check(deployment, needs)) is not None]
 
 
-def eligible(deployments: Sequence[Deployment], needs: Needs) -> list[Deployment]:
-    return [d for d in deployments if not unmet(d, needs)]
+def eligible(
+    deployments: Sequence[Deployment], needs: Needs, checks: Sequence[Check] = CHECKS
+) -> list[Deployment]:
+    return [d for d in deployments if not unmet(d, needs, checks)]
 
 
-def explain(deployments: Sequence[Deployment], needs: Needs) -> str:
+def explain(
+    deployments: Sequence[Deployment], needs: Needs, checks: Sequence[Check] = CHECKS
+) -> str:
     """One line per deployment saying why it is out: the text of a refusal."""
-    return "; ".join(f"{d.name}: {', '.join(unmet(d, needs))}" for d in deployments)
+    return "; ".join(f"{d.name}: {', '.join(unmet(d, needs, checks))}" for d in deployments)
 
 
 def submit_tokens(request: TaskRequest) -> int:
@@ -163,9 +175,9 @@ def unservable(request: TaskRequest, config: ParjanyaConfig) -> str | None:
     high = tier_rank(request.max_tier) if request.max_tier else len(TIERS) - 1
     allowed = [d for tier in TIERS[low : high + 1] for d in config.tiers[tier].deployments]
     needs = needs_for(request, submit_tokens(request))
-    if eligible(allowed, needs):
+    if eligible(allowed, needs, TASK_CHECKS):
         return None
-    return f"no deployment can serve this task ({explain(allowed, needs)})"
+    return f"no deployment can serve this task ({explain(allowed, needs, TASK_CHECKS)})"
 
 
 def tiers_serving(config: ParjanyaConfig, needs: Needs) -> list[int]:
@@ -220,7 +232,7 @@ class FilterStage:
         needs = current_needs()
         kept: list[Deployment] = []
         for deployment in deployments:
-            reasons = [] if needs is None else unmet(deployment, needs)
+            reasons = [] if needs is None else unmet(deployment, needs, TASK_CHECKS)
             if reasons and needs is not None:
                 needs.excluded[deployment.name] = ", ".join(reasons)
             else:
