@@ -129,3 +129,10 @@ def test_a_tenant_over_budget_is_a_429_with_retry_after() -> None:
         assert refused.json()["error"]["type"] == "budget_exceeded"
         assert int(refused.headers["retry-after"]) > 0
         assert client.post("/v1/tasks", json={"prompt": "hi", "tenant": "other"}).status_code == 202
+
+
+def test_a_chat_completion_nothing_can_serve_is_a_422(api: TestClient) -> None:
+    body = {**CHAT, "parjanya": {"constraints": {"residency": "eu"}}}
+    response = api.post("/v1/chat/completions", json=body)
+    assert response.status_code == 422
+    assert "residency" in response.json()["detail"][0]["msg"]

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from parjanya.queues import TIERS, Tier
-from parjanya.schema import ChatMessage, Sla, TaskRequest, TaskResult
+from parjanya.schema import ChatMessage, Constraints, Sla, TaskRequest, TaskResult
 
 #: `parjanya-auto` routes by complexity; `parjanya-<tier>` pins the tier (min_tier = max_tier).
 MODELS: dict[str, Tier | None] = {"parjanya-auto": None, **{f"parjanya-{t}": t for t in TIERS}}
@@ -65,6 +65,7 @@ class ParjanyaOptions(BaseModel):
     context_tokens: int | None = Field(default=None, ge=0)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=256)
     cache: bool = True
+    constraints: Constraints = Field(default_factory=Constraints)  # governance/capabilities.py
 
 
 IGNORED = (
