@@ -18,9 +18,12 @@ from typing import Any
 
 import redis
 from celery import Celery
+from pydantic import ValidationError
 
 from parjanya.app import create_app
 from parjanya.config import ParjanyaConfig, Settings, get_config
+from parjanya.governance.budgets import SpendLedger, TenantOverBudget
+from parjanya.governance.capabilities import unservable
 from parjanya.governance.shedding import Overloaded, ShedGate
 from parjanya.limits import DEFAULT_LIMITS, RequestLimits
 from parjanya.schema import TaskRequest, TaskResult
@@ -29,7 +32,15 @@ from parjanya.store.outbox import Outbox
 
 RequestLike = TaskRequest | Mapping[str, Any] | str
 
-__all__ = ["Client", "IdempotencyConflict", "Overloaded", "TaskHandle", "TaskNotFound"]
+__all__ = [
+    "Client",
+    "IdempotencyConflict",
+    "Overloaded",
+    "TaskHandle",
+    "TaskNotFound",
+    "TenantOverBudget",
+    "govern",
+]
 
 
 class TaskNotFound(KeyError):
@@ -49,6 +60,28 @@ def as_request(request: RequestLike, limits: RequestLimits = DEFAULT_LIMITS) -> 
     elif isinstance(request, Mapping) and not isinstance(request, dict):
         data = dict(request)
     return TaskRequest.model_validate(data, context={"limits": limits})
+
+
+def govern(task: TaskRequest, config: ParjanyaConfig, spend: SpendLedger) -> None:
+    """What is refused at the door, before anything is written: a task no configured deployment
+    can serve (a ValidationError naming `constraints`, a 422 over HTTP), and a tenant whose
+    budget is spent (`TenantOverBudget`)."""
+    problem = unservable(task, config)
+    if problem is not None:
+        raise ValidationError.from_exception_data(
+            "TaskRequest",
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("constraints",),
+                    "input": task.constraints.model_dump(),
+                    "ctx": {"error": ValueError(problem)},
+                }
+            ],
+        )
+    refusal = spend.standing(task.tenant).refusal()
+    if refusal is not None:
+        raise refusal
 
 
 class TaskHandle:
@@ -95,6 +128,11 @@ class Client:
         self._app: Celery | None = None
 
     @property
+    def spend(self) -> SpendLedger:
+        """Tenant standings, read at submit (only for tenants with a budget)."""
+        return SpendLedger(self.config.governance.budgets, sync=self.store.redis)
+
+    @property
     def app(self) -> Celery:
         if self._app is None:
             self._app = create_app(self.settings, self.config)
@@ -117,6 +155,7 @@ class Client:
         return self._submit_valid(as_request(request, self.config.limits))
 
     def _submit_valid(self, task: TaskRequest) -> TaskHandle:
+        govern(task, self.config, self.spend)
         self.shedding.check(task.sla.klass)
         created = self.outbox.create(
             self.store, task, requeue_after_s=self.config.reliability.requeue_after_s
@@ -131,6 +170,8 @@ class Client:
     def submit_many(self, requests: Iterable[RequestLike]) -> list[TaskHandle]:
         """Validate every request first, so a bad one enqueues none of them."""
         validated = [as_request(r, self.config.limits) for r in requests]
+        for task in validated:
+            govern(task, self.config, self.spend)
         return [self._submit_valid(r) for r in validated]
 
     def status(self, task_id: str) -> TaskResult:

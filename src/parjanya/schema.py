@@ -144,6 +144,21 @@ def _callback_url(url: str) -> str:
 CallbackUrl = Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(_callback_url)]
 
 
+class Constraints(_Strict):
+    """Hard requirements on the deployment that may answer (governance/capabilities.py).
+
+    Tools and JSON mode are implied by the request (`tools`, `response_format`); list others
+    (`vision`, `code`, ...) here. A task no configured deployment can serve is refused at submit.
+    """
+
+    capabilities: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=16
+    )
+    residency: str | None = Field(default=None, min_length=1, max_length=32)
+    max_cost_usd: float | None = Field(default=None, gt=0)  # per call, estimated before it
+    max_latency_s: float | None = Field(default=None, gt=0)  # the deployment's expected latency
+
+
 class TaskRequest(_Strict):
     """What a producer submits. Exactly one of `messages` or `prompt`.
 
@@ -182,6 +197,7 @@ class TaskRequest(_Strict):
         default=None,
         description="Gets a signed POST of the result when the task ends (README: Webhooks).",
     )
+    constraints: Constraints = Field(default_factory=Constraints)
 
     @model_validator(mode="after")
     def _check_shape(self, info: ValidationInfo) -> TaskRequest:

@@ -118,6 +118,15 @@ def write_test_config(
     return path
 
 
+def add_private_deployment(raw: dict[str, Any], tier: str = "mid") -> None:
+    """A `mutate` for `write_test_config`: the sim's in-house model (`sim-local`) as a private
+    deployment of `tier`, listed after the tier's public one (so only the filter keeps PII off it)."""
+    public = raw["tiers"][tier]["deployments"][0]
+    raw["tiers"][tier]["deployments"].append(
+        {**public, "name": "sim-local", "model": "sim-local", "private": True}
+    )
+
+
 @dataclass
 class Pool:
     stage: str

@@ -44,7 +44,12 @@ def test_completion_over_a_socket(own_sim: SimServer, http: httpx.Client) -> Non
     assert body["choices"][0]["message"]["content"].startswith("[sim-large] ")
     assert body["choices"][0]["logprobs"]["content"]
     models = http.get("/v1/models").json()
-    assert [m["id"] for m in models["data"]] == ["sim-small", "sim-medium", "sim-large"]
+    assert [m["id"] for m in models["data"]] == [
+        "sim-small",
+        "sim-medium",
+        "sim-large",
+        "sim-local",
+    ]
     assert http.get("/healthz").json()["status"] == "ok"
     weak = http.post(
         "/v1/chat/completions", json=_chat("sim-small", f"Hard {difficulty_marker(0.99)}")

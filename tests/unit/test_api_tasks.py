@@ -11,7 +11,15 @@ from fastapi.testclient import TestClient
 
 from parjanya.api import create_app
 from parjanya.api.deps import ApiState
-from parjanya.config import ApiConfig, ParjanyaConfig, Settings
+from parjanya.config import (
+    ApiConfig,
+    BudgetsConfig,
+    GovernanceConfig,
+    ParjanyaConfig,
+    Settings,
+    TenantBudget,
+)
+from parjanya.governance.budgets import day_key, today
 from parjanya.limits import RequestLimits
 from parjanya.store import TaskStore
 from parjanya.store.aio import AsyncTaskStore
@@ -126,3 +134,36 @@ def test_a_bad_callback_url_is_a_422_naming_it_on_both_doors(api: TestClient) ->
     assert task.status_code == 422 and task.json()["detail"][0]["loc"] == ["body", "callback_url"]
     assert chat.status_code == 422
     assert chat.json()["detail"][0]["loc"] == ["body", "parjanya", "callback_url"]
+
+
+def test_a_task_nothing_can_serve_is_a_422_naming_constraints(api: TestClient) -> None:
+    body = {"prompt": "Describe the picture.", "constraints": {"capabilities": ["vision"]}}
+    response = api.post("/v1/tasks", json=body)
+    assert response.status_code == 422
+    detail = response.json()["detail"][0]
+    assert detail["loc"] == ["body", "constraints"] and "lacks vision" in detail["msg"]
+
+
+def test_a_tenant_over_budget_is_a_429_with_retry_after() -> None:
+    budgets = BudgetsConfig(tenants={"acme": TenantBudget(daily_usd=1.0)})
+    config = ParjanyaConfig(governance=GovernanceConfig(budgets=budgets), api=ApiConfig(auth="off"))
+    app = create_app(Settings(broker_url="redis://127.0.0.1:1/0"), config)
+    with TestClient(app) as client:
+        state: ApiState = app.state.parjanya
+        server = fakeredis.FakeServer()
+        state.client.store = TaskStore(fakeredis.FakeRedis(server=server))
+        state.store = AsyncTaskStore(fakeredis.FakeAsyncRedis(server=server))
+        assert client.post("/v1/tasks", json={"prompt": "hi", "tenant": "acme"}).status_code == 202
+        state.client.store.redis.set(day_key("acme", today()), "1.5")
+        refused = client.post("/v1/tasks", json={"prompt": "hi", "tenant": "acme"})
+        assert refused.status_code == 429
+        assert refused.json()["error"]["type"] == "budget_exceeded"
+        assert int(refused.headers["retry-after"]) > 0
+        assert client.post("/v1/tasks", json={"prompt": "hi", "tenant": "other"}).status_code == 202
+
+
+def test_a_chat_completion_nothing_can_serve_is_a_422(api: TestClient) -> None:
+    body = {**CHAT, "parjanya": {"constraints": {"residency": "eu"}}}
+    response = api.post("/v1/chat/completions", json=body)
+    assert response.status_code == 422
+    assert "residency" in response.json()["detail"][0]["msg"]

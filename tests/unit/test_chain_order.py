@@ -15,6 +15,7 @@ import pytest
 from fakeredis import FakeAsyncRedis
 
 from parjanya.config import BreakerConfig, ParjanyaConfig, RetryConfig
+from parjanya.governance.budgets import SpendMiddleware
 from parjanya.providers import ProviderTimeout
 from parjanya.resilience import set_testing
 from parjanya.resilience.breaker import BreakerMiddleware
@@ -32,10 +33,11 @@ def _no_sleep() -> Iterator[None]:
         yield
 
 
-def test_the_tier_chain_lists_cache_rate_limit_breaker_tracking_and_no_retry() -> None:
+def test_the_tier_chain_lists_cache_spend_rate_limit_breaker_tracking_and_no_retry() -> None:
     chain = build_chain(ParjanyaConfig(), "low", FakeAsyncRedis())
     assert [type(m) for m in chain.middlewares] == [
         CacheMiddleware,
+        SpendMiddleware,
         RateLimitMiddleware,
         BreakerMiddleware,
         TrackingMiddleware,

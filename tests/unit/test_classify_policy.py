@@ -186,7 +186,7 @@ def test_budget_respects_the_context_floor(config: ParjanyaConfig) -> None:
 
 def test_rules_run_in_the_documented_order() -> None:
     names = [rule.__name__ for rule in RULES]
-    assert names == ["request_bounds", "sla_policy", "context_window", "budget"]
+    assert names == ["request_bounds", "sla_policy", "context_window", "budget", "matching"]
 
 
 def test_pii_is_recorded_and_noted(config: ParjanyaConfig) -> None:

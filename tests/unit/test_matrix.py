@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from parjanya.config import RetryConfig
+from parjanya.governance.budgets import BudgetExhausted
 from parjanya.providers.base import (
     AuthError,
     BadRequest,
@@ -36,7 +37,7 @@ def _tree(cls: type[ProviderError]) -> list[type[ProviderError]]:
 
 
 #: Every error_type of the taxonomy in providers/base.py except the two abstract roots.
-TAXONOMY = sorted(
+TAXONOMY = sorted(  # BudgetExhausted (imported above) is one: governance refuses a call too
     {c.error_type for c in _tree(ProviderError)} - {"provider_error", "refused"},
 )
 
@@ -61,6 +62,7 @@ def test_the_table() -> None:
         "circuit_open": Action.REFUSED,
         "rate_limited_local": Action.REFUSED,
         "deployment_disabled": Action.REFUSED,
+        "budget_exhausted": Action.REFUSED,
     }
 
 
@@ -110,6 +112,8 @@ ROWS: dict[str, Row] = {
         LocalRateLimited("no room", deployment="primary", wait_s=9.0), 0, refused=True
     ),
     "deployment_disabled": Row(DeploymentDisabled("off", deployment="primary"), 0, refused=True),
+    # the spend middleware refuses a call the task's budget_usd cannot cover; a cheaper one may fit
+    "budget_exhausted": Row(BudgetExhausted("over", deployment="primary"), 0, refused=True),
 }
 
 

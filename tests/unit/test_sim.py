@@ -275,7 +275,12 @@ def test_models_list_and_health() -> None:
 
     models, health = run(two)
     assert models["object"] == "list"
-    assert [m["id"] for m in models["data"]] == ["sim-small", "sim-medium", "sim-large"]
+    assert [m["id"] for m in models["data"]] == [
+        "sim-small",
+        "sim-medium",
+        "sim-large",
+        "sim-local",
+    ]
     assert health["status"] == "ok"
 
 
@@ -461,7 +466,7 @@ def test_config_merges_models_over_defaults_and_round_trips_env() -> None:
             }
         }
     )
-    assert list(config.models) == ["sim-small", "sim-medium", "sim-large", "sim-xl"]
+    assert list(config.models) == ["sim-small", "sim-medium", "sim-large", "sim-local", "sim-xl"]
     assert config.models["sim-large"].capability == 0.9
     assert config.models["sim-large"].context_window == 200_000
     assert SimConfig.from_env(config.to_env()) == config

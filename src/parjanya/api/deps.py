@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from parjanya.api.auth import Access, Caller, access_for
 from parjanya.api.readiness import Readiness
-from parjanya.client import Client, as_request
+from parjanya.client import Client, as_request, govern
 from parjanya.config import ParjanyaConfig, Settings
 from parjanya.governance.shedding import AsyncShedGate
 from parjanya.limits import DEFAULT_LIMITS
@@ -61,6 +61,7 @@ class ApiState:
         """
         if self.config.limits != DEFAULT_LIMITS:  # FastAPI validated under the built-in bounds
             task = as_request(task, self.config.limits)
+        await run_in_threadpool(govern, task, self.config, self.client.spend)
         if self.shedding is None:
             self.shedding = AsyncShedGate(self.store.redis, self.config.admission)
         await self.shedding.check(task.sla.klass)  # Overloaded: a 503 (`errors.install`)

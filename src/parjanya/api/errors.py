@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
-from parjanya.client import Overloaded, TaskNotFound
+from parjanya.client import Overloaded, TaskNotFound, TenantOverBudget
 from parjanya.store import IdempotencyConflict
 
 
@@ -114,6 +114,20 @@ async def _overloaded(request: Request, exc: Exception) -> JSONResponse:
     return await _api_error(request, error)
 
 
+async def _over_budget(request: Request, exc: Exception) -> JSONResponse:
+    """A tenant whose budget is spent: 429 with Retry-After until the budget resets."""
+    assert isinstance(exc, TenantOverBudget)
+    return await _api_error(
+        request,
+        ApiError(
+            429,
+            "budget_exceeded",
+            str(exc),
+            headers={"Retry-After": str(exc.retry_after_s)},
+        ),
+    )
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(BodyTooLarge, _body_too_large)
@@ -121,3 +135,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(IdempotencyConflict, _conflict)
     app.add_exception_handler(ValidationError, _invalid)
     app.add_exception_handler(Overloaded, _overloaded)
+    app.add_exception_handler(TenantOverBudget, _over_budget)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from parjanya.queues import TIERS, Tier
-from parjanya.schema import CallbackUrl, ChatMessage, Sla, TaskRequest, TaskResult
+from parjanya.schema import CallbackUrl, ChatMessage, Constraints, Sla, TaskRequest, TaskResult
 
 #: `parjanya-auto` routes by complexity; `parjanya-<tier>` pins the tier (min_tier = max_tier).
 MODELS: dict[str, Tier | None] = {"parjanya-auto": None, **{f"parjanya-{t}": t for t in TIERS}}
@@ -66,6 +66,7 @@ class ParjanyaOptions(BaseModel):
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=256)
     cache: bool = True
     callback_url: CallbackUrl | None = None  # a signed POST of the result when the task ends
+    constraints: Constraints = Field(default_factory=Constraints)  # governance/capabilities.py
 
 
 IGNORED = (

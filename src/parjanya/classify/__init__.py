@@ -14,15 +14,17 @@ from parjanya.classify.dimensions import FeatureScorer
 from parjanya.classify.domain import detect_domain
 from parjanya.classify.features import TextFeatures, measure, measure_text, request_text
 from parjanya.classify.pii import detect_pii, redact_pii
-from parjanya.classify.policy import PolicyRejection, decide
+from parjanya.classify.policy import RULES, PolicyRejection, Rule, decide
 from parjanya.classify.scorer import HeuristicScorer, Scorer, build_scorer
 from parjanya.config import ParjanyaConfig
 from parjanya.schema import Complexity, RoutingDecision, TaskRequest
 
 __all__ = [
+    "RULES",
     "FeatureScorer",
     "HeuristicScorer",
     "PolicyRejection",
+    "Rule",
     "Scorer",
     "TextFeatures",
     "build_scorer",
@@ -35,7 +37,10 @@ __all__ = [
 
 
 def classify(
-    request: TaskRequest, config: ParjanyaConfig, scorer: Scorer | None = None
+    request: TaskRequest,
+    config: ParjanyaConfig,
+    scorer: Scorer | None = None,
+    rules: tuple[Rule, ...] = RULES,
 ) -> RoutingDecision:
     """Route one request. Raises `PolicyRejection` when no tier satisfies its policy.
 
@@ -52,4 +57,4 @@ def classify(
         pii=list(features.pii),
         scorer=scorer.name,
     )
-    return decide(complexity, request, config, features.estimated_tokens)
+    return decide(complexity, request, config, features.estimated_tokens, rules)

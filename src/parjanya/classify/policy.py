@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from parjanya.config import ParjanyaConfig, Thresholds, Weights
+from parjanya.governance.capabilities import explain, needs_for, tiers_serving
+from parjanya.governance.privacy import pii_handling
 from parjanya.queues import TIERS, Tier, tier_rank
 from parjanya.schema import Complexity, DimensionScores, RoutingDecision, TaskRequest
 
@@ -55,6 +57,7 @@ class Draft:
     floor: int = 0
     ceiling: int = len(TIERS) - 1
     reasons: list[str] = field(default_factory=list)
+    pii: list[str] = field(default_factory=list)
 
     def move_to(self, rank: int, why: str) -> None:
         if rank != self.tier:
@@ -166,8 +169,28 @@ def budget(draft: Draft) -> None:
         )
 
 
+def matching(draft: Draft) -> None:
+    """The tier must have a deployment that meets the task's hard constraints (and, for PII under
+    `pii_action: private`, is private): the next tier up that has one, else a refusal."""
+    private = bool(draft.pii) and pii_handling(draft.config.routing.pii_action).private_only
+    needs = needs_for(draft.request, draft.input_tokens, private_only=private)
+    serving = [r for r in tiers_serving(draft.config, needs) if draft.tier <= r <= draft.ceiling]
+    if not serving:
+        tiers = TIERS[draft.tier : draft.ceiling + 1]
+        deployments = [d for t in tiers for d in draft.config.tiers[t].deployments]
+        raise PolicyRejection(
+            f"no deployment of tiers {'/'.join(tiers)} may serve this task "
+            f"({explain(deployments, needs)})"
+        )
+    why = "the hard constraints" + (" (private: PII)" if private else "")
+    draft.move_to(serving[0], why)
+    if serving[-1] < draft.ceiling:
+        draft.ceiling = serving[-1]
+        draft.reasons.append(f"{why} allow escalation up to {TIERS[draft.ceiling]}")
+
+
 #: Applied in order; each may move the tier, narrow [floor, ceiling], or raise PolicyRejection.
-RULES: tuple[Rule, ...] = (request_bounds, sla_policy, context_window, budget)
+RULES: tuple[Rule, ...] = (request_bounds, sla_policy, context_window, budget, matching)
 
 
 def decide(
@@ -180,7 +203,13 @@ def decide(
     """The routed tier, the highest tier escalation may use, and the reasons for both."""
     thresholds = config.routing.thresholds
     start = tier_for_score(complexity.score, thresholds)
-    draft = Draft(request=request, config=config, input_tokens=input_tokens, tier=tier_rank(start))
+    draft = Draft(
+        request=request,
+        config=config,
+        input_tokens=input_tokens,
+        tier=tier_rank(start),
+        pii=list(complexity.pii),
+    )
     draft.reasons.append(
         f"complexity {complexity.score:.2f} -> {start} "
         f"(low <= {thresholds.low:g} < mid <= {thresholds.mid:g} < high)"

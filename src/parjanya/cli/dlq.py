@@ -10,10 +10,20 @@ from rich.table import Table
 
 from parjanya.broker import amqp
 from parjanya.client import Client
+from parjanya.governance.privacy import conceal
+from parjanya.schema import DeadLetter
 from parjanya.store import DeadLetterStore
 from parjanya.worker.deadletter import replay as replay_task
 
 app = typer.Typer(no_args_is_help=True)
+
+
+def _shown(entry: DeadLetter, client: Client) -> DeadLetter:
+    """An unreadable message's bytes may hold prompt text: shown only when config allows it."""
+    allowed = client.config.governance.privacy.log_prompts
+    return entry.model_copy(update={"raw": conceal(entry.raw, allowed)})
+
+
 console = Console()
 
 
@@ -26,7 +36,7 @@ def list_dead(
     """Dead letters, newest first."""
     with Client() as client:
         store = DeadLetterStore(client.store.redis)
-        entries = store.list(limit=limit, queue=queue)
+        entries = [_shown(e, client) for e in store.list(limit=limit, queue=queue)]
         lengths = store.queue_lengths()
     if as_json:
         typer.echo("[" + ",".join(e.model_dump_json() for e in entries) + "]")
@@ -47,6 +57,7 @@ def show(dead_letter_id: str) -> None:
     """One dead letter, with the task's whole history when there is a task behind it."""
     with Client() as client:
         entry = DeadLetterStore(client.store.redis).get(dead_letter_id)
+        entry = None if entry is None else _shown(entry, client)
         task = client.store.get(dead_letter_id)
     if entry is None and task is None:
         console.print(f"[red]no dead letter {dead_letter_id}[/red]")

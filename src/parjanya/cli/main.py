@@ -9,6 +9,7 @@ from parjanya.cli import (
     api,
     breakers,
     confidence,
+    costs,
     dlq,
     evaluate,
     flower,
@@ -40,6 +41,7 @@ app.command("status")(tasks.status)
 app.command("classify")(tasks.classify_text)
 app.command("sim")(sim.sim)
 app.command("breakers")(breakers.breakers)
+app.command("costs")(costs.costs)
 app.command("eval")(evaluate.evaluate_command)
 app.command("train")(train.train)
 app.command("confidence")(confidence.confidence)

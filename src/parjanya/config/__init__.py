@@ -10,6 +10,15 @@ defaults, and a test keeps the shipped YAML equal to them. Strings in the YAML m
 from parjanya.config.admission import AdmissionConfig, QueueLimits
 from parjanya.config.amqp import AmqpConfig
 from parjanya.config.api import ApiConfig
+from parjanya.config.governance import (
+    BudgetsConfig,
+    ConsensusConfig,
+    GovernanceConfig,
+    MatchingConfig,
+    MatchWeights,
+    PrivacyConfig,
+    TenantBudget,
+)
 from parjanya.config.loading import (
     default_config_path,
     expand_env,
@@ -42,14 +51,20 @@ __all__ = [
     "AuthDisableConfig",
     "BalanceStrategy",
     "BreakerConfig",
+    "BudgetsConfig",
     "CacheConfig",
     "ConfidenceConfig",
+    "ConsensusConfig",
     "ContextConfig",
     "Deployment",
+    "GovernanceConfig",
+    "MatchWeights",
+    "MatchingConfig",
     "MetricsConfig",
     "MetricsPool",
     "OutcomesConfig",
     "ParjanyaConfig",
+    "PrivacyConfig",
     "QueueLimits",
     "RateLimitConfig",
     "ReliabilityConfig",
@@ -57,6 +72,7 @@ __all__ = [
     "RoutingConfig",
     "Settings",
     "SlaPolicy",
+    "TenantBudget",
     "Thresholds",
     "TierConfig",
     "WebhookConfig",

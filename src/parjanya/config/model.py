@@ -8,6 +8,7 @@ from parjanya.config.admission import AdmissionConfig
 from parjanya.config.amqp import AmqpConfig
 from parjanya.config.api import ApiConfig
 from parjanya.config.base import Strict
+from parjanya.config.governance import GovernanceConfig
 from parjanya.config.metrics import MetricsConfig
 from parjanya.config.resilience import (
     AuthDisableConfig,
@@ -45,6 +46,7 @@ class ParjanyaConfig(Strict):
     webhooks: WebhookConfig = Field(default_factory=WebhookConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     amqp: AmqpConfig = Field(default_factory=AmqpConfig)
+    governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
 
     @model_validator(mode="after")
     def _every_tier_present(self) -> ParjanyaConfig:
@@ -74,6 +76,21 @@ class ParjanyaConfig(Strict):
             d.name for t in self.tiers.values() for d in t.deployments
         }:
             raise ValueError(f"routing.shadow_judge {name!r} is not a configured deployment")
+        return self
+
+    @model_validator(mode="after")
+    def _judges_keep_private_prompts_private(self) -> ParjanyaConfig:
+        """Under `pii_action: private` a judge sees the prompt too, so it must be private."""
+        if self.routing.pii_action != "private":
+            return self
+        judges = [self.routing.shadow_judge]
+        if self.confidence.checker == "judge":
+            judges.append(self.confidence.judge_deployment)
+        public = [n for n in judges if n is not None and not self.deployment(n).private]
+        if public:
+            raise ValueError(
+                f"routing.pii_action 'private' needs private judges; {public} are not private"
+            )
         return self
 
     def deployment(self, name: str) -> Deployment:

@@ -55,7 +55,9 @@ class RoutingConfig(Strict):
             "batch": SlaPolicy(),
         }
     )
-    pii_action: Literal["record", "redact"] = "record"
+    # With PII detected: `record` it only, `redact` it before it leaves (placeholders restored in the
+    # answer), or send it to `private` deployments only (governance/privacy.py).
+    pii_action: Literal["record", "redact", "private"] = "record"
     expected_output_tokens: int = Field(default=512, ge=1)  # for budget estimates before a call
     # Which scorer turns a request into its 1-10 score (classify/scorer.py): `learned` reads
     # `scorer_model`, or the bundled model fitted to public outcomes when that is null.

@@ -29,6 +29,13 @@ class Deployment(Strict):
     weight: float = Field(default=1.0, gt=0)  # for the weighted balancer
     # A response body longer than this is a malformed response, and is read no further.
     max_response_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    # Governance (governance/capabilities.py): where prompts may go and what a task may ask for.
+    private: bool = (
+        False  # prompts stay in-house (a local model): pii_action private uses only these
+    )
+    residency: str | None = None  # data-residency tag ("eu", "us", ...) a task may require
+    latency_s: float | None = Field(default=None, gt=0)  # expected latency, until one is measured
+    quality: float = Field(default=0.5, ge=0, le=1)  # for balance: scored
 
     def cost_usd(self, tokens_in: int, tokens_out: int) -> float:
         """The one place that prices a call."""
@@ -43,6 +50,7 @@ BalanceStrategy = Literal[
     "lowest_latency",  # lowest EWMA latency
     "lowest_cost",  # cheapest estimated call
     "most_capacity",  # most remaining rpm/tpm budget
+    "scored",  # weighted cost, latency and quality (governance.matching.weights)
 ]
 
 
@@ -60,7 +68,7 @@ def sim_deployment(name: str, price_in: float, price_out: float, window: int) ->
         price_in_per_mtok=price_in,
         price_out_per_mtok=price_out,
         context_window=window,
-        capabilities=["chat", "code", "json"],
+        capabilities=["chat", "code", "json", "tools"],
         timeout_s=30.0,
     )
 

@@ -14,6 +14,11 @@ deterministic given the stats.
 | `lowest_latency` | unmeasured first, then lowest EWMA     | LiveStats.latency              |
 | `lowest_cost`    | cheapest estimated call                | the request and prices         |
 | `most_capacity`  | most rpm/tpm budget left               | a CapacityProbe (rate limiter) |
+| `scored`         | lowest weighted cost, latency, quality | LiveStats.latency, hints       |
+
+In the worker every strategy sits behind `governance.capabilities.FilterStage`, which first drops
+the deployments a task may not use (its hard constraints, private-only prompts); that stage may
+leave nothing, and the fallback chain then calls nothing.
 
 The round-robin counter is shared in Redis rather than kept per process: Celery starts many worker
 processes at once, and per-process counters that all start at zero would send every process's
@@ -36,7 +41,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from parjanya.config import BalanceStrategy, Deployment
+from parjanya.config import BalanceStrategy, Deployment, MatchingConfig
+from parjanya.governance.capabilities import Scored
 from parjanya.providers.base import ChatRequest
 from parjanya.resilience.base import Balancer, estimate_tokens
 
@@ -210,6 +216,7 @@ class BalancerDeps:
     stats: LiveStats
     capacity: CapacityProbe | None
     rng: random.Random | None
+    matching: MatchingConfig
 
 
 def _most_capacity(deps: BalancerDeps) -> Balancer:
@@ -227,6 +234,7 @@ BALANCERS: dict[BalanceStrategy, Callable[[BalancerDeps], Balancer]] = {
     "lowest_latency": lambda deps: LowestLatency(deps.stats),
     "lowest_cost": lambda deps: LowestCost(),
     "most_capacity": _most_capacity,
+    "scored": lambda deps: Scored(deps.matching, deps.stats),
 }
 
 
@@ -236,6 +244,7 @@ def make_balancer(
     stats: LiveStats,
     capacity: CapacityProbe | None,
     rng: random.Random | None = None,
+    matching: MatchingConfig | None = None,
 ) -> Balancer:
     """The balancer for a tier's `balance` setting. Raises ValueError for an unknown strategy or
     `most_capacity` without a probe, so a bad config fails when the worker starts."""
@@ -243,4 +252,7 @@ def make_balancer(
         build = BALANCERS[strategy]
     except KeyError:
         raise ValueError(f"unknown balance strategy {strategy!r}") from None
-    return build(BalancerDeps(stats=stats, capacity=capacity, rng=rng))
+    deps = BalancerDeps(
+        stats=stats, capacity=capacity, rng=rng, matching=matching or MatchingConfig()
+    )
+    return build(deps)

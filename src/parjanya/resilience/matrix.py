@@ -22,6 +22,8 @@ chain does once that deployment is given up:
     circuit_open          REFUSED           never (no call was made)        next at once, no sleep
     rate_limited_local    REFUSED           never                           next at once, no sleep
     deployment_disabled   REFUSED           never                           next at once, no sleep
+    budget_exhausted      REFUSED           never (the task's budget_usd    next at once: a cheaper
+                                            would not cover it; no call)    one may still fit
 
 Anything not in the table is looked up by its class (any other `Refused` is REFUSED) and otherwise
 treated as `internal`. This module only answers questions; `retry.py` asks it whether and how long
@@ -78,6 +80,7 @@ MATRIX: dict[str, Rule] = {
         Rule("circuit_open", Action.REFUSED, "high"),
         Rule("rate_limited_local", Action.REFUSED, "medium"),
         Rule("deployment_disabled", Action.REFUSED, "critical"),
+        Rule("budget_exhausted", Action.REFUSED, "medium"),  # governance/budgets.py
     )
 }
 

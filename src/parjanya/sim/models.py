@@ -1,4 +1,4 @@
-"""The simulated model catalogue: three models of rising capability and latency.
+"""The simulated model catalogue: three models of rising capability and latency, and a local one.
 
 A model here is only a capability (compared with the hidden difficulty of a prompt), a latency
 distribution and a context window; prices live in Parjanya's deployment config, not in the sim.
@@ -90,5 +90,10 @@ def default_models() -> dict[str, SimModel]:
         ),
         "sim-large": SimModel(
             capability=0.95, latency=LognormalLatency(median=0.300), context_window=200_000
+        ),
+        # A model run in-house (as Ollama or vLLM would be): the `private: true` deployment of
+        # tests and examples, so a ledger can show which prompts stayed private.
+        "sim-local": SimModel(
+            capability=0.65, latency=LognormalLatency(median=0.150), context_window=64_000
         ),
     }

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Task
 
 from parjanya import results
 from parjanya.app import app
-from parjanya.classify import PolicyRejection, classify
+from parjanya.classify import RULES, PolicyRejection, Rule, classify
+from parjanya.governance.budgets import tenant_cap, with_tenant_cap
 from parjanya.governance.deadlines import expire, route_in_time
 from parjanya.queues import INTAKE_QUEUE, INTAKE_TASK
 from parjanya.schema import Attempt, ErrorInfo, HopMessage, TaskStatus, utcnow
@@ -19,6 +21,8 @@ from parjanya.worker.context import WorkerContext, context
 from parjanya.worker.guard import run_claimed
 from parjanya.worker.observed import observed
 
+log = logging.getLogger(__name__)
+
 
 def classify_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
     assert claim.request is not None and claim.doc is not None
@@ -26,7 +30,9 @@ def classify_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
     results.start_hop(doc, hop)
     started = utcnow()
     try:
-        decision = classify(claim.request, ctx.config, ctx.scorer)
+        decision = classify(
+            claim.request, ctx.config, ctx.scorer, _rules(ctx, claim.request.tenant)
+        )
     except PolicyRejection as exc:
         results.record(
             doc,
@@ -103,6 +109,16 @@ def classify_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
 
 #: The classifier hop as observers see it (logs, Flower's task events; `worker/observed.py`).
 observed_classify_hop = observed(classify_hop)
+
+
+def _rules(ctx: WorkerContext, tenant: str | None) -> tuple[Rule, ...]:
+    """The policy rules, with the tenant's budget cap; an unreadable standing caps nothing."""
+    try:
+        standing = ctx.spend.standing(tenant)
+    except Exception:
+        log.exception("tenant standing unavailable; routing without its budget cap")
+        return RULES
+    return with_tenant_cap(RULES, tenant_cap(standing, ctx.config.governance.budgets))
 
 
 def intake_admission(ctx: WorkerContext, queue: str = INTAKE_QUEUE) -> Admission:

@@ -12,15 +12,18 @@ from celery import Task
 from parjanya import results
 from parjanya.app import app
 from parjanya.broker.envelope import Enqueue
-from parjanya.classify import redact_pii
 from parjanya.confidence import Confidence
+from parjanya.config import Deployment
 from parjanya.escalation import Escalate, Finish, GiveUp, decide
+from parjanya.governance.consensus import Review, panel
 from parjanya.governance.deadlines import expire, time_left
+from parjanya.governance.scope import HopScope, Stop, hop_scope
 from parjanya.providers import ChatRequest, ChatResponse
 from parjanya.queues import TIER_TASK, SlaClass, Tier
 from parjanya.resilience.cache import bypass_cache
 from parjanya.resilience.fallback import TierCall, call_tier
 from parjanya.schema import (
+    ChatMessage,
     ErrorInfo,
     HopMessage,
     PriorAnswer,
@@ -40,10 +43,8 @@ from parjanya.worker.strategy import ADMIT_WAIT_S
 log = logging.getLogger("parjanya.worker")
 
 
-def chat_request_for(request: TaskRequest, *, redact: bool) -> ChatRequest:
-    messages = request.chat_messages()
-    if redact:
-        messages = [m.model_copy(update={"content": redact_pii(m.content)}) for m in messages]
+def chat_request_for(request: TaskRequest, messages: list[ChatMessage]) -> ChatRequest:
+    """The provider request: the task's options around the messages its PII handling lets out."""
     return ChatRequest(
         messages=messages,
         max_tokens=request.max_output_tokens,
@@ -83,33 +84,32 @@ async def tier_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> Non
         await asyncio.to_thread(_expire, ctx, message, claim, "deadline_s passed before the call")
         return
     started = time.monotonic()
-    chat = chat_request_for(claim.request, redact=ctx.config.routing.pii_action == "redact")
-    chain = ctx.chain(tier)
-    with bypass_cache(not claim.request.cache):
-        call = await call_tier(
-            ctx.config.tiers[tier].deployments,
-            chat,
-            providers=ctx.provider,
-            retry=ctx.config.retry,
-            hop=message.hop,
-            tier=tier,
-            middlewares=chain.middlewares,
-            balancer=chain.balancer,
-            stale_lookup=chain.stale_lookup,
-            disabled=chain.disabled,
-            context=ctx.config.context,
-        )
+    scope = hop_scope(ctx.config, claim.request, claim.doc, tier)
+    chat = chat_request_for(claim.request, scope.messages)
+    with bypass_cache(not claim.request.cache), scope.active():
+        call = await _call(ctx, tier, ctx.config.tiers[tier].deployments, chat, message.hop)
+        review = await _review(ctx, claim.doc, scope, call, tier, chat, message.hop)
+    if call.response is not None:
+        call.response = scope.answer(call.response)
     verdict = None if call.response is None else await ctx.checker.acheck(chat, call.response)
+    if verdict is not None:
+        verdict = verdict.model_copy(
+            update={"value": ctx.consensus.confidence(verdict.value, review)}
+        )
     await _record_latency(ctx, message, claim, time.monotonic() - started)
-    confidence, decision = weigh_answer(ctx, message, claim, verdict, call)
+    scope.account(call, tier, message.hop)
+    # the review's calls go before the answer's: the last attempt is the one being judged
+    call.attempts[:0] = [a for extra in review.calls for a in extra.attempts]
+    confidence, decided = weigh_answer(ctx, message, claim, verdict, call)
     # Paid for whether or not the commit below lands, so counted now.
     ctx.hop_metrics.attempts(tier, claim.doc.tenant, call.attempts)
-    if isinstance(decision, Escalate) and not await _in_time(ctx, claim, decision.to):
+    if isinstance(decided, Escalate) and not await _in_time(ctx, claim, decided.to):
         if call.response is None:
-            why = f"no time left for {decision.to} to answer before deadline_s"
+            why = f"no time left for {decided.to} to answer before deadline_s"
             await asyncio.to_thread(_expire, ctx, message, claim, why)
             return
-        decision = Finish(low_confidence=True)  # keep the weak answer: the better one is too late
+        decided = Finish(low_confidence=True)  # keep the weak answer: the better one is too late
+    decision = scope.hold(decided, claim.doc, chat, ctx.config)
     if isinstance(decision, Finish):
         assert call.response is not None and confidence is not None
         doc = claim.doc
@@ -170,6 +170,51 @@ def _expire(ctx: WorkerContext, message: HopMessage, claim: Claim, why: str) -> 
     )
 
 
+async def _call(
+    ctx: WorkerContext, tier: Tier, deployments: list[Deployment], chat: ChatRequest, hop: int
+) -> TierCall:
+    chain = ctx.chain(tier)
+    return await call_tier(
+        deployments,
+        chat,
+        providers=ctx.provider,
+        retry=ctx.config.retry,
+        hop=hop,
+        tier=tier,
+        middlewares=chain.middlewares,
+        balancer=chain.balancer,
+        stale_lookup=chain.stale_lookup,
+        disabled=chain.disabled,
+        context=ctx.config.context,
+    )
+
+
+async def _review(
+    ctx: WorkerContext,
+    doc: TaskResult,
+    scope: HopScope,
+    call: TierCall,
+    tier: Tier,
+    chat: ChatRequest,
+    hop: int,
+) -> Review:
+    """High stakes: more deployments answer in parallel (`governance/consensus.py`)."""
+    if call.response is None or not ctx.consensus.applies(doc.complexity):
+        return Review()
+    others = panel(
+        ctx.config,
+        tier,
+        doc.routing.max_tier if doc.routing else tier,
+        call.deployment.name if call.deployment else None,
+        scope.needs,
+        ctx.config.governance.consensus.answers - 1,
+    )
+    review = await ctx.consensus.review(call, others, lambda t, d: _call(ctx, t, [d], chat, hop))
+    if review.note() and doc.routing is not None:
+        doc.routing.reasons.append(str(review.note()))
+    return review
+
+
 def weigh_answer(
     ctx: WorkerContext,
     message: HopMessage,
@@ -207,9 +252,10 @@ def conclude(
     claim: Claim,
     call: TierCall,
     confidence: float | None,
-    decision: Escalate | GiveUp,
+    decision: Escalate | GiveUp | Stop,
 ) -> None:
-    """Escalate or dead-letter: one compare-and-set in the store, then maybe a publish."""
+    """Escalate, dead-letter or stop for the budget: one compare-and-set in the store, then maybe
+    a publish."""
     assert claim.doc is not None and message.stage != "intake"
     tier: Tier = message.stage
     doc, hop = claim.doc, message.hop
@@ -230,6 +276,17 @@ def conclude(
                 stage=tier,
                 error=error,
                 within_s=ctx.config.reliability.lease_ttl_s,
+            )
+        case Stop(reason=why):
+            results.end(
+                doc, hop, TaskStatus.failed, ErrorInfo(type="budget_exhausted", message=why)
+            )
+            ctx.store.transition(
+                doc,
+                token=claim.token,
+                hop=hop,
+                stage=tier,
+                ttl_s=ctx.config.reliability.result_ttl_s,
             )
 
 

@@ -1,8 +1,12 @@
 """The tier call, assembled in one visible place: which pieces, in which order, sharing what.
 
-    fallback over balancer.order(deployments)             skip disabled, larger window, truncation,
+    fallback over filter → balancer.order(deployments)   skip disabled, larger window, truncation,
       └─ retry (per error type budgets)                   stale cache as the last step
-           └─ cache → rate limit → breaker → tracking → provider adapter (HTTP)
+           └─ cache → spend → rate limit → breaker → tracking → provider adapter (HTTP)
+
+The filter stage drops deployments the task may not use (governance/capabilities.py); spend
+refuses a call the task's budget cannot cover and charges every paid answer to its tenant
+(governance/budgets.py).
 
 Shared state (breakers, rate limits, live stats, cache, disabled deployments) lives in the store's
 Redis, so every worker process and host sees the same breaker and spends the same rpm/tpm budget.
@@ -19,6 +23,8 @@ import redis.asyncio as aioredis
 
 from parjanya.config import BalanceStrategy, ParjanyaConfig, TierConfig
 from parjanya.connect import async_redis_client
+from parjanya.governance.budgets import SpendLedger, SpendMiddleware
+from parjanya.governance.capabilities import FilterStage
 from parjanya.providers import ChatRequest, ChatResponse
 from parjanya.queues import Tier
 from parjanya.resilience.balance import make_balancer
@@ -39,7 +45,7 @@ from parjanya.resilience.track import MemoryTrackStore, RedisTrackStore, Trackin
 
 #: Balancers that read live stats shared across workers; others get a process-local track store.
 _NEEDS_SHARED_STATS: frozenset[BalanceStrategy] = frozenset(
-    {"round_robin", "least_busy", "lowest_latency"}
+    {"round_robin", "least_busy", "lowest_latency", "scored"}
 )
 
 StaleLookup = Callable[[ChatRequest], Awaitable[ChatResponse | None]]
@@ -74,8 +80,15 @@ def build_chain(config: ParjanyaConfig, tier: Tier, client: aioredis.Redis) -> T
     )
     breakers = RedisBreakerStore(client)
     cache = CacheMiddleware(RedisCacheStore(client), config.cache) if config.cache.enabled else None
+    spend = SpendMiddleware(
+        SpendLedger(config.governance.budgets, aio=client),
+        tier,
+        config.tiers["high"].deployments[0],
+        config.routing.expected_output_tokens,
+    )
     middlewares: list[CallMiddleware] = [
         *([cache] if cache else []),
+        spend,
         limiter,
         BreakerMiddleware(
             BreakerView(breakers, breakers.watch, recheck_s=config.breaker.recheck_s),
@@ -84,7 +97,14 @@ def build_chain(config: ParjanyaConfig, tier: Tier, client: aioredis.Redis) -> T
         ),
         TrackingMiddleware(tracks, tier=tier),
     ]
-    balancer = make_balancer(tier_config.balance, stats=tracks, capacity=RateLimitCapacity(limiter))
+    balancer = FilterStage(
+        make_balancer(
+            tier_config.balance,
+            stats=tracks,
+            capacity=RateLimitCapacity(limiter),
+            matching=config.governance.matching,
+        )
+    )
     return TierChain(
         middlewares=middlewares,
         balancer=balancer,

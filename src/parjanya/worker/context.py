@@ -28,6 +28,8 @@ from parjanya.checkers import build_checker
 from parjanya.classify import Scorer, build_scorer
 from parjanya.confidence import AsyncConfidenceChecker
 from parjanya.config import Deployment, ParjanyaConfig, Settings, get_config, get_settings
+from parjanya.governance.budgets import SpendLedger
+from parjanya.governance.consensus import Consensus
 from parjanya.governance.deadlines import RECORD, LatencyBook
 from parjanya.observe import HopObservers
 from parjanya.observe.hop_log import HopLog
@@ -156,6 +158,15 @@ class WorkerContext:
     def tracing(self) -> Tracing:
         """Spans per hop and the trace context for the next hop's message (`PARJANYA_OTEL`)."""
         return tracing_for(self.settings)
+
+    @cached_property
+    def spend(self) -> SpendLedger:
+        """Tenant standings, read by the classifier (governance/budgets.py)."""
+        return SpendLedger(self.config.governance.budgets, sync=self.store.redis)
+
+    @cached_property
+    def consensus(self) -> Consensus:
+        return Consensus(self.config.governance.consensus)
 
     def chain(self, tier: Tier) -> TierChain:
         chain = self._chains.get(tier)
