@@ -9,6 +9,7 @@ import pytest
 
 from parjanya.config import RetryConfig
 from parjanya.governance.budgets import BudgetExhausted
+from parjanya.governance.scope import NoEligibleDeployment
 from parjanya.providers.base import (
     AuthError,
     BadRequest,
@@ -63,6 +64,7 @@ def test_the_table() -> None:
         "rate_limited_local": Action.REFUSED,
         "deployment_disabled": Action.REFUSED,
         "budget_exhausted": Action.REFUSED,
+        "no_eligible_deployment": Action.REFUSED,
     }
 
 
@@ -114,6 +116,9 @@ ROWS: dict[str, Row] = {
     "deployment_disabled": Row(DeploymentDisabled("off", deployment="primary"), 0, refused=True),
     # the spend middleware refuses a call the task's budget_usd cannot cover; a cheaper one may fit
     "budget_exhausted": Row(BudgetExhausted("over", deployment="primary"), 0, refused=True),
+    "no_eligible_deployment": Row(
+        NoEligibleDeployment("private only", deployment="primary"), 0, refused=True
+    ),
 }
 
 

@@ -24,6 +24,8 @@ chain does once that deployment is given up:
     deployment_disabled   REFUSED           never                           next at once, no sleep
     budget_exhausted      REFUSED           never (the task's budget_usd    next at once: a cheaper
                                             would not cover it; no call)    one may still fit
+    no_eligible_deployment REFUSED          never (none meets the task's    next at once (the tier
+                                            constraints or privacy)         ends with the reason)
 
 Anything not in the table is looked up by its class (any other `Refused` is REFUSED) and otherwise
 treated as `internal`. This module only answers questions; `retry.py` asks it whether and how long
@@ -81,6 +83,7 @@ MATRIX: dict[str, Rule] = {
         Rule("rate_limited_local", Action.REFUSED, "medium"),
         Rule("deployment_disabled", Action.REFUSED, "critical"),
         Rule("budget_exhausted", Action.REFUSED, "medium"),  # governance/budgets.py
+        Rule("no_eligible_deployment", Action.REFUSED, "medium"),  # governance/scope.py
     )
 }
 
