@@ -148,6 +148,7 @@ def test_shedding_starts_and_stops_at_the_configured_limits(
     def small(raw: dict[str, object]) -> None:
         raw["admission"]["queue_limits"] = {INTAKE_QUEUE: {"max_depth": 10, "max_age_s": 600}}
         raw["admission"]["check_interval_s"] = 0.05
+        raw["api"]["auth"] = "off"  # this test is about shedding, not keys
 
     config = load_config(write_test_config(tmp_path / "p.yaml", sim.base_url, mutate=small))
     url = _own_db(redis_url, 9)

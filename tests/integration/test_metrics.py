@@ -71,7 +71,7 @@ def test_a_tier_pool_serves_the_named_series_after_a_run(
     cluster, ports = metered
     with Client(redis_url, config=cluster.config) as client:
         easy = [client.submit(f"Rename tmp to total in cart_{i}.py") for i in range(4)]
-        escalating = client.submit("Fix the typo in the README title. [[sim:difficulty=0.5]]")
+        escalating = client.submit("Fix the typo in the metrics page title. [[sim:difficulty=0.5]]")
         results = [h.result(timeout=60) for h in [*easy, escalating]]
     assert all(r.status == TaskStatus.succeeded for r in results), [r.error for r in results]
     assert results[-1].tier_path == ["low", "mid"]
