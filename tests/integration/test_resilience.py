@@ -234,6 +234,7 @@ def _rpm_limited_low_tier(raw: dict[str, Any]) -> None:
     raw["tiers"]["low"]["deployments"][0]["rpm"] = 60
 
 
+@pytest.mark.slow  # three one-minute windows: `pytest -m slow`
 def test_three_worker_processes_share_60_rpm_in_every_minute_window(
     redis_url: str, sim: SimServer, sim_control: SimControl, tmp_path: Path, resilient: Cluster
 ) -> None:
