@@ -21,11 +21,10 @@ The loop is total, like the Redis feeder's: a lost connection is logged and reop
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext, suppress
+from contextlib import AbstractContextManager, suppress
 from typing import Any
 
 from celery import Celery
@@ -35,15 +34,12 @@ from parjanya.broker.amqp import Refusals, message_queue
 from parjanya.broker.decode import Undecodable
 from parjanya.schema import HopMessage
 from parjanya.worker.admission import Admission
+from parjanya.worker.feeder_thread import FeederThread, no_wait
 
 log = logging.getLogger("parjanya.feeder")
 
 
-def _no_wait() -> AbstractContextManager[None]:
-    return nullcontext()
-
-
-class AmqpFeeder:
+class AmqpFeeder(FeederThread):
     def __init__(
         self,
         app: Celery,
@@ -54,46 +50,18 @@ class AmqpFeeder:
         batch: int = 64,
         prefetch: int = 128,
         room: Callable[[int], int] = lambda batch: batch,
-        admitting: Callable[[], AbstractContextManager[None]] = _no_wait,
+        admitting: Callable[[], AbstractContextManager[None]] = no_wait,
         idle_wait_s: float = 1.0,
     ) -> None:
-        self.app, self.amqp_queue, self.admission = app, queue, admission
+        super().__init__(admission, "amqp-feeder")
+        self.app, self.amqp_queue = app, queue
         self.refusals, self.batch, self.prefetch = refusals, batch, prefetch
-        self.queue = admission.queue
         self.room, self.admitting, self.idle_wait_s = room, admitting, idle_wait_s
         self._pending: deque[Any] = deque()
-        self._stop = threading.Event()
-        self.thread = threading.Thread(
-            target=self._loop, name=f"amqp-feeder-{self.queue}", daemon=True
-        )
-        self.last_poll = time.monotonic()
 
-    @property
-    def admitted(self) -> int:
-        return self.admission.admitted
-
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
-    def polled_at(self) -> float:
-        return self.last_poll
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self, *, wait: bool = True) -> None:
-        self._stop.set()
-        if wait:
-            self.thread.join(timeout=5)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.last_poll = time.monotonic()
-            try:
-                self._consume()
-            except Exception:
-                log.exception("feeder could not read %s; reconnecting", self.queue)
-                self._stop.wait(1.0)
+    def round(self) -> None:
+        """One connection's life (a failed one is reopened by the next round)."""
+        self._consume()
 
     def _consume(self) -> None:
         """One connection's life: consume until stopped or the connection fails."""

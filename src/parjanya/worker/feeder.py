@@ -26,25 +26,20 @@ to find the dispatcher full: a busy pool is not a deaf one), for the liveness ch
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 
 import redis
 
 from parjanya.governance.priority import WeightedPop
 from parjanya.queues import SlaClass
 from parjanya.worker.admission import Admission
+from parjanya.worker.feeder_thread import FeederThread, no_wait
 
 log = logging.getLogger("parjanya.feeder")
 
 
-def _no_wait() -> AbstractContextManager[None]:
-    return nullcontext()
-
-
-class QueueFeeder:
+class QueueFeeder(FeederThread):
     def __init__(
         self,
         broker: redis.Redis,
@@ -52,49 +47,22 @@ class QueueFeeder:
         *,
         batch: int = 64,
         room: Callable[[int], int] = lambda batch: batch,
-        admitting: Callable[[], AbstractContextManager[None]] = _no_wait,
+        admitting: Callable[[], AbstractContextManager[None]] = no_wait,
         idle_block_s: int = 1,
         weights: Mapping[SlaClass, int] | None = None,
     ) -> None:
         """`room(batch)` says how many hops may be popped now (a tier's dispatcher: its free
         slots and backlog), and `admitting()` wraps pop and claim, so that no hop is claimed
         beside one that runs alone (`worker/dispatch.py`)."""
-        self.broker, self.admission, self.batch = broker, admission, batch
-        self.queue = admission.queue
+        super().__init__(admission, "feeder")
+        self.broker, self.batch = broker, batch
         self.room, self.admitting, self.idle_block_s = room, admitting, idle_block_s
         self.popper = WeightedPop(
             broker, self.queue, weights or admission.ctx.config.admission.class_weights
         )
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._loop, name=f"feeder-{self.queue}", daemon=True)
-        self.last_poll = time.monotonic()
 
-    @property
-    def admitted(self) -> int:
-        return self.admission.admitted
-
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
-    def polled_at(self) -> float:
-        return self.last_poll
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self, *, wait: bool = True) -> None:
-        self._stop.set()
-        if wait:
-            self.thread.join(timeout=5)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.last_poll = time.monotonic()
-            try:
-                self.step()
-            except Exception:
-                log.exception("feeder could not read %s; retrying", self.queue)
-                self._stop.wait(1.0)
+    def round(self) -> None:
+        self.step()
 
     def step(self) -> int:
         """One pass: pop what there is room for, admit it. Returns how many entries were popped."""

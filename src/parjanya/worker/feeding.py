@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol
 
 from parjanya.broker.amqp import Refusals, is_amqp
 from parjanya.worker.admission import Admission, limits_of
 from parjanya.worker.amqp_feeder import AmqpFeeder
 from parjanya.worker.feeder import QueueFeeder
+from parjanya.worker.feeder_thread import no_wait
 
 if TYPE_CHECKING:
     from parjanya.worker.context import WorkerContext
@@ -37,17 +38,13 @@ class Feeder(Protocol):
     def polled_at(self) -> float: ...
 
 
-def _no_wait() -> AbstractContextManager[None]:
-    return nullcontext()
-
-
 def build_feeder(
     ctx: WorkerContext,
     admission: Admission,
     *,
     batch: int,
     room: Callable[[int], int] = lambda wanted: wanted,
-    admitting: Callable[[], AbstractContextManager[None]] = _no_wait,
+    admitting: Callable[[], AbstractContextManager[None]] = no_wait,
 ) -> Feeder:
     if is_amqp(ctx.settings.broker_url):
         return AmqpFeeder(
