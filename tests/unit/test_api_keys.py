@@ -188,3 +188,16 @@ def test_every_route_but_health_declares_and_needs_the_bearer_key() -> None:
         operations
     )
     assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+def test_the_openapi_document_needs_a_key_unless_the_docs_are_public(
+    api: TestClient, server: fakeredis.FakeServer
+) -> None:
+    assert api.get("/openapi.json").status_code == 401
+    assert api.get("/docs").status_code == 404  # a browser cannot send the key
+    document = api.get("/openapi.json", headers=bearer(make_key(server, "acme")))
+    assert document.status_code == 200 and "/v1/tasks" in document.json()["paths"]
+    public = ParjanyaConfig(api=ApiConfig(public_docs=True))
+    with TestClient(create_app(Settings(broker_url="redis://127.0.0.1:1/0"), public)) as client:
+        assert client.get("/openapi.json").status_code == 200
+        assert client.get("/docs").status_code == 200

@@ -11,9 +11,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
 from parjanya.api import errors, health, openai, tasks
-from parjanya.api.deps import ApiState
+from parjanya.api.deps import ApiState, CurrentCaller
 from parjanya.api.limits import BodySizeLimit
 from parjanya.config import ParjanyaConfig, Settings
 
@@ -28,12 +29,24 @@ def create_app(settings: Settings, config: ParjanyaConfig) -> FastAPI:
         finally:
             await state.close()
 
+    # Every route but health needs a key, the OpenAPI document too, unless the docs are public
+    # (or there are no keys): then FastAPI serves it and /docs as usual.
+    public = config.api.public_docs or config.api.auth == "off"
     app = FastAPI(
         title="Parjanya",
         summary="Complexity-aware routing of AI-agent tasks: tasks and OpenAI-compatible chat.",
         version="0.1.0",
         lifespan=lifespan,
+        openapi_url="/openapi.json" if public else None,
+        docs_url="/docs" if public else None,
+        redoc_url=None,
     )
+    if not public:
+
+        @app.get("/openapi.json", include_in_schema=False)
+        async def openapi_document(_: CurrentCaller) -> JSONResponse:
+            return JSONResponse(app.openapi())
+
     app.add_middleware(BodySizeLimit, max_bytes=config.api.max_body_bytes)
     errors.install(app)
     # Every route but health's depends on `current_caller` (a key) in its own signature; a

@@ -34,6 +34,9 @@ class ApiConfig(Strict):
     # A key read from the store is trusted this long in each API process: a revoked key stops
     # working within this, and a request costs no key lookup in between.
     key_cache_s: float = Field(default=5.0, ge=0)
+    # With keys, the OpenAPI document needs one too (every route but health does); true serves it
+    # and `/docs` to anyone, as FastAPI does by default.
+    public_docs: bool = False
 
     @field_validator("auth", mode="before")
     @classmethod

@@ -180,10 +180,18 @@ def unservable(request: TaskRequest, config: ParjanyaConfig) -> str | None:
     return f"no deployment can serve this task ({explain(allowed, needs, TASK_CHECKS)})"
 
 
+def serves(deployment: Deployment, needs: Needs, checks: Sequence[Check] = CHECKS) -> bool:
+    """Whether `deployment` meets `needs`: `unmet` without its reasons, stopping at the first."""
+    return all(check(deployment, needs) is None for check in checks)
+
+
 def tiers_serving(config: ParjanyaConfig, needs: Needs) -> list[int]:
-    """The ranks of the tiers with at least one deployment that meets `needs`."""
+    """The ranks of the tiers with at least one deployment that meets `needs` (the classifier
+    asks this of every task: each tier stops at its first deployment that serves)."""
     return [
-        rank for rank, tier in enumerate(TIERS) if eligible(config.tiers[tier].deployments, needs)
+        rank
+        for rank, tier in enumerate(TIERS)
+        if any(serves(d, needs) for d in config.tiers[tier].deployments)
     ]
 
 
