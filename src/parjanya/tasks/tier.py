@@ -96,7 +96,7 @@ async def tier_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> Non
         verdict = verdict.model_copy(
             update={"value": ctx.consensus.confidence(verdict.value, review)}
         )
-    await _record_latency(ctx, message, claim, time.monotonic() - started)
+    _record_latency(ctx, message, claim, time.monotonic() - started)
     scope.account(call, tier, message.hop)
     # the review's calls go before the answer's: the last attempt is the one being judged
     call.attempts[:0] = [a for extra in review.calls for a in extra.attempts]
@@ -142,18 +142,16 @@ async def _in_time(ctx: WorkerContext, claim: Claim, tier: Tier) -> bool:
     return left > 0 and (guess is None or guess <= left)
 
 
-async def _record_latency(
-    ctx: WorkerContext, message: HopMessage, claim: Claim, run_s: float
-) -> None:
-    """File this hop's run time and queue wait for deadline routing; a failure costs nothing."""
+def _record_latency(ctx: WorkerContext, message: HopMessage, claim: Claim, run_s: float) -> None:
+    """File this hop's run time and queue wait for deadline routing, without waiting for it: a
+    sample that fails or lands late costs nothing, a round trip on every hop would."""
     assert claim.request is not None and claim.doc is not None and message.stage != "intake"
     timing = next((t for t in reversed(claim.doc.timings) if t.hop == message.hop), None)
     wait_s = timing.wait_s if timing is not None and timing.wait_s is not None else 0.0
     call = ctx.latency.record_call(message.stage, claim.request.sla.klass, wait_s, run_s)
-    try:
-        await ctx.latency_records(*call)
-    except Exception:
-        log.warning("latency sample of hop %s/%s not filed", message.task_id, message.hop)
+    ctx.in_background(
+        ctx.latency_records(*call), f"latency sample of hop {message.task_id}/{message.hop}"
+    )
 
 
 def _expire(ctx: WorkerContext, message: HopMessage, claim: Claim, why: str) -> None:

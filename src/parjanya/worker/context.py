@@ -12,11 +12,14 @@ settings (`build_context`); nothing on the hop path reads the environment or com
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -48,6 +51,8 @@ from parjanya.worker.lease import LeaseRenewer
 from parjanya.worker.observe import HopMetrics
 from parjanya.worker.strategy import DispatchStrategy, strategy_for
 
+log = logging.getLogger("parjanya.worker")
+
 #: Called with a hop's request right before it runs (fault injection in drills; None in production).
 BeforeHop = Callable[[TaskRequest | None], None]
 
@@ -61,6 +66,20 @@ class WorkerContext:
     before_hop: BeforeHop | None = None
     _providers: dict[str, Provider] = field(default_factory=dict)
     _chains: dict[Tier, TierChain] = field(default_factory=dict)
+    _background: set[asyncio.Future[Any]] = field(default_factory=set)
+
+    def in_background(self, work: Awaitable[object], what: str) -> None:
+        """Run `work` on the event loop without waiting for it: best-effort bookkeeping that must
+        not add a round trip to a hop's latency. Kept referenced until done; a failure is logged."""
+        future = asyncio.ensure_future(work)
+        self._background.add(future)
+
+        def done(finished: asyncio.Future[Any]) -> None:
+            self._background.discard(finished)
+            if not finished.cancelled() and finished.exception() is not None:
+                log.warning("%s failed: %s", what, finished.exception())
+
+        future.add_done_callback(done)
 
     @cached_property
     def broker(self) -> redis.Redis:
