@@ -174,6 +174,8 @@ def matching(draft: Draft) -> None:
     `pii_action: private`, is private): the next tier up that has one, else a refusal."""
     private = bool(draft.pii) and pii_handling(draft.config.routing.pii_action).private_only
     needs = needs_for(draft.request, draft.input_tokens, private_only=private)
+    if needs.window_only:  # windows are the `context_window` rule's, already applied
+        return
     serving = [r for r in tiers_serving(draft.config, needs) if draft.tier <= r <= draft.ceiling]
     if not serving:
         tiers = TIERS[draft.tier : draft.ceiling + 1]

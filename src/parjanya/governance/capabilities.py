@@ -70,6 +70,17 @@ class Needs:
     # Filled by `FilterStage`: why deployments were left out, for the task's history.
     excluded: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
+    @property
+    def window_only(self) -> bool:
+        """Nothing asked beyond a window large enough (most tasks)."""
+        return not (
+            self.capabilities
+            or self.residency is not None
+            or self.max_cost_usd is not None
+            or self.max_latency_s is not None
+            or self.private_only
+        )
+
 
 def needs_for(request: TaskRequest, input_tokens: int, *, private_only: bool = False) -> Needs:
     implied = {"tools"} if request.tools else set()
