@@ -201,3 +201,33 @@ def test_without_a_budget_every_escalation_is_held_to_nothing() -> None:
     scope = hop_scope(config, _request(), _doc(5.0), "low")
     big = REQUEST.model_copy(update={"max_tokens": 100_000})
     assert isinstance(scope.hold(Escalate("high", "failover"), _doc(5.0), big, config), Escalate)
+
+
+def test_charges_of_one_turn_go_as_one_transaction_of_their_sums() -> None:
+    import asyncio
+
+    reader, charger = ledger_pair(BudgetsConfig(tenants={"acme": TenantBudget(daily_usd=1.0)}))
+    assert charger.aio is not None
+    sent: list[int] = []
+    real_pipeline = charger.aio.pipeline
+
+    def counting_pipeline(*args: object, **kwargs: object) -> object:
+        sent.append(1)
+        return real_pipeline(*args, **kwargs)  # type: ignore[arg-type]
+
+    charger.aio.pipeline = counting_pipeline  # type: ignore[method-assign,assignment]
+
+    def charge(usd: float, model: str) -> Charge:
+        return Charge("acme", "low", model, usd, 2 * usd, 10, 5, False)
+
+    async def three_at_once() -> None:
+        await asyncio.gather(
+            *(charger.charge(charge(u, m)) for u, m in ((0.1, "a"), (0.2, "a"), (0.3, "b")))
+        )
+
+    asyncio.run(three_at_once())
+    assert sent == [1]  # one MULTI/EXEC for the turn
+    rows = {r["model"]: r for r in reader.rows(date.today())}
+    assert rows["a"]["usd"] == pytest.approx(0.3) and rows["a"]["calls"] == 2
+    assert rows["b"]["top_usd"] == pytest.approx(0.6) and rows["b"]["tokens_in"] == 10
+    assert reader.standing("acme").daily == pytest.approx(0.6)
