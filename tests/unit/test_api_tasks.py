@@ -167,3 +167,13 @@ def test_a_chat_completion_nothing_can_serve_is_a_422(api: TestClient) -> None:
     response = api.post("/v1/chat/completions", json=body)
     assert response.status_code == 422
     assert "residency" in response.json()["detail"][0]["msg"]
+
+
+def test_a_task_the_api_cancels_is_counted_as_cancelled_on_its_metrics(api: TestClient) -> None:
+    from parjanya import metrics
+
+    counted = metrics.TASKS.labels("intake", "cancelled")
+    before = counted._value.get()
+    task_id = api.post("/v1/tasks", json={"prompt": "hi"}).json()["id"]
+    assert api.delete(f"/v1/tasks/{task_id}").json()["outcome"] == "cancelled"
+    assert counted._value.get() == before + 1

@@ -19,6 +19,7 @@ from parjanya.api.auth import Caller
 from parjanya.api.deps import ApiState, CurrentCaller, State
 from parjanya.api.errors import ApiError, task_not_found
 from parjanya.schema import TaskRequest, TaskResult, TaskStatus
+from parjanya.worker import observe
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
@@ -118,6 +119,8 @@ async def cancel(task_id: TaskId, state: State, caller: CurrentCaller) -> JSONRe
     outcome: Literal["cancelled", "requested"] = (
         "requested" if verdict == "requested" else "cancelled"
     )
+    if outcome == "cancelled":  # ended here, not by a worker: the API's /metrics counts it
+        observe.ended(after, after.tier_path[-1] if after.tier_path else "intake")
     answer = CancelAnswer(id=task_id, outcome=outcome, task=after)
     return JSONResponse(
         answer.model_dump(mode="json"), status_code=202 if outcome == "requested" else 200
