@@ -34,7 +34,8 @@ sys.path.insert(0, str(BENCH))
 from parjanya.client import Client  # noqa: E402
 from parjanya.config import load_config  # noqa: E402
 from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
-from pipeline import PIPELINE_POOLS, _spawn, sim_config  # noqa: E402
+from pipeline import PIPELINE_POOLS, sim_config  # noqa: E402
+from procs import spawn as _spawn  # noqa: E402
 
 REQUEST = {
     "prompt": "Rename the variable tmp to total in cart.py.",

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -55,24 +54,11 @@ from parjanya.queues import queue_for  # noqa: E402
 from parjanya.runtime.embedded_redis import free_port  # noqa: E402
 from parjanya.sim.config import SimConfig  # noqa: E402
 from parjanya.sim.models import FixedLatency  # noqa: E402
+from procs import spawn as _spawn  # noqa: E402
+from procs import stop, wait_log  # noqa: E402
 
 LATENCY_S = 1.0
 BASELINE_THREADS = 200
-
-
-def _spawn(argv: list[str], env: dict[str, str], log: Path, cwd: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True
-        )
-
-
-def _wait_log(log: Path, marker: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while marker not in log.read_text(errors="replace"):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{log.name}: no {marker!r}:\n{log.read_text()[-2000:]}")
-        time.sleep(0.02)
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -80,15 +66,6 @@ def _peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 class Completions:
@@ -158,7 +135,7 @@ def run_baseline(bench: BenchBroker, sim_url: str, tmp: Path, n: int) -> Measure
         BENCH,
     )
     try:
-        _wait_log(log, "ready.")
+        wait_log(log, "ready.", poll_s=0.02)
         while bench.depth("bench.calls") == total:  # worker boot is not throughput
             time.sleep(0.005)
         completions = Completions()
@@ -172,7 +149,7 @@ def run_baseline(bench: BenchBroker, sim_url: str, tmp: Path, n: int) -> Measure
         rss = _peak_rss_mb(worker.pid)
         failed = int(counters.get("bench.inflight.failed") or 0)
     finally:
-        _stop(worker)
+        stop(worker, 20)
     if failed:
         print(f"  (baseline: {failed} of {total} calls failed under load; counted as done)")
     return (*completions.fractions(BASELINE_THREADS, total), rss)
@@ -220,7 +197,7 @@ def run_parjanya(
         while bench.depth(queue_for("low")) < total:  # classified, waiting for the tier pool
             time.sleep(0.05)
     finally:
-        _stop(classifier)
+        stop(classifier, 20)
     log = tmp / f"low-{n}.log"
     worker = _spawn(
         [*python, "--tier", "low", "--concurrency", str(n), "--loglevel", loglevel, *extra],
@@ -230,7 +207,7 @@ def run_parjanya(
     )
     try:
         # Celery's "ready." line is an INFO record; the banner's queue list is printed at any level.
-        _wait_log(log, "ready." if loglevel == "INFO" else "[queues]")
+        wait_log(log, "ready." if loglevel == "INFO" else "[queues]", poll_s=0.02)
         while bench.depth(queue_for("low")) == total:  # worker boot is not throughput
             time.sleep(0.005)
         completions = Completions()
@@ -241,7 +218,7 @@ def run_parjanya(
             time.sleep(0.005)
         rss = _peak_rss_mb(worker.pid)
     finally:
-        _stop(worker)
+        stop(worker, 20)
         client.close()
     return (*completions.fractions(n, total), rss)
 
@@ -321,7 +298,7 @@ def main() -> None:
         )
         sim_url = f"http://127.0.0.1:{sim_port}"
         try:
-            _wait_log(tmp / "sim.log", "simulated provider")
+            wait_log(tmp / "sim.log", "simulated provider", poll_s=0.02)
             time.sleep(1.0)
             if args.observe:
                 run_observe(server, sim_url, tmp, args.sizes, args.waves, args.repeat)
@@ -348,7 +325,7 @@ def main() -> None:
                 _show("parjanya tier  ", n, tier, args.waves)
                 rows.append((n, tier[0], tier[3], baseline[0]))
         finally:
-            _stop(sim)
+            stop(sim, 20)
             server.close(extra_queues=("bench.calls",))
     for n, fraction, rss, base_fraction in rows:
         print(

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,14 +41,7 @@ from parjanya.client import Client  # noqa: E402
 from parjanya.config import ParjanyaConfig, load_config  # noqa: E402
 from parjanya.runtime.embedded_redis import free_port  # noqa: E402
 from parjanya.runtime.workload import demo_workload  # noqa: E402
-
-
-def _spawn(argv: list[str], env: dict[str, str], log: Path, cwd: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True
-        )
-
+from procs import spawn as _spawn  # noqa: E402
 
 #: Parjanya's worker processes in this bench; the baseline starts as many (the sim is not a worker).
 PIPELINE_POOLS: dict[str, list[str]] = {

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,30 +41,9 @@ from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port  # noqa: E4
 from parjanya.schema import TaskResult, TaskStatus  # noqa: E402
 from parjanya.sim.config import SimConfig  # noqa: E402
 from parjanya.sim.models import FixedLatency  # noqa: E402
-
-
-def _spawn(argv: list[str], env: dict[str, str], log: Path, cwd: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True
-        )
-
-
-def _wait_log(log: Path, marker: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while marker not in log.read_text(errors="replace"):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{log.name}: no {marker!r}:\n{log.read_text()[-2000:]}")
-        time.sleep(0.05)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+from procs import spawn as _spawn  # noqa: E402
+from procs import stop as _stop  # noqa: E402
+from procs import wait_log as _wait_log  # noqa: E402
 
 
 def tier_wait_s(result: TaskResult) -> float:
