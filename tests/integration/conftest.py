@@ -248,12 +248,8 @@ def cluster(
 ) -> Iterator[Cluster]:
     """One classifier and one pool per tier, shared by a test module."""
     running = make_cluster(redis_url, sim, tmp_path_factory.mktemp("cluster"))
-    try:
-        for stage in ("intake", "low", "mid", "high"):
-            running.start(stage)
+    with running.serving("intake", "low", "mid", "high"):
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture

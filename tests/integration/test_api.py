@@ -52,12 +52,8 @@ def api_cluster(
         # The receiver of the webhook tests listens on loopback; nothing else is let through.
         mutate=lambda raw: raw["webhooks"].update(allow_networks=["127.0.0.0/8"]),
     )
-    try:
-        for stage in ("intake", "low", "mid"):
-            running.start(stage)
+    with running.serving("intake", "low", "mid"):
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -49,12 +49,8 @@ def governed(
     redis_url: str, sim: SimServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Cluster]:
     running = make_cluster(redis_url, sim, tmp_path_factory.mktemp("governed"), mutate=_governed)
-    try:
-        for stage in ("intake", "low", "mid", "high"):
-            running.start(stage)
+    with running.serving("intake", "low", "mid", "high"):
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture

@@ -78,12 +78,8 @@ def pools(
     running = make_cluster(own_broker.url, sim, tmp_path_factory.mktemp(request.param))
     if request.param == "store-apart":
         running.env["PARJANYA_RESULT_URL"] = own_broker.url.rsplit("/", 1)[0] + "/1"
-    try:
-        running.start("intake")
-        running.start("low")
+    with running.serving("intake", "low"):
         yield running
-    finally:
-        running.stop()
 
 
 def _store_url(pools: Cluster, own_broker: EmbeddedRedis) -> str:

@@ -119,12 +119,8 @@ def cluster(
 ) -> Iterator[Cluster]:
     running = make_cluster(amqp_url, sim, tmp_path_factory.mktemp("rabbit"))
     running.env["PARJANYA_RESULT_URL"] = store_url
-    try:
-        for stage in ("intake", "low", "mid", "high"):
-            running.start(stage)
+    with running.serving("intake", "low", "mid", "high"):
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

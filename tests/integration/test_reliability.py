@@ -32,12 +32,8 @@ def small_cluster(
     redis_url: str, sim: SimServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Cluster]:
     running = make_cluster(redis_url, sim, tmp_path_factory.mktemp("reliability"))
-    try:
-        running.start("intake")
-        running.start("low")
+    with running.serving("intake", "low"):
         yield running
-    finally:
-        running.stop()
 
 
 def _calls(sim_control: SimControl, prompt: str) -> int:

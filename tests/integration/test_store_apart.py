@@ -52,12 +52,8 @@ def small_cluster(
 ) -> Iterator[Cluster]:
     running = make_cluster(redis_url, sim, tmp_path_factory.mktemp("apart"))
     running.env["PARJANYA_RESULT_URL"] = store_url
-    try:
-        running.start("intake")
-        running.start("low")
+    with running.serving("intake", "low"):
         yield running
-    finally:
-        running.stop()
 
 
 def test_the_store_really_is_apart(redis_url: str, store_url: str, small_cluster: Cluster) -> None:
