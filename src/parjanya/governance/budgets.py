@@ -27,11 +27,9 @@ result shows; the ledger keeps it).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import logging
-from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -42,19 +40,33 @@ import redis.asyncio as aioredis
 
 from parjanya.classify.policy import Draft, Rule
 from parjanya.config import BudgetsConfig, Deployment, TenantBudget
+from parjanya.governance.charges import (
+    METRICS,
+    SEP,
+    Charge,
+    ChargeBatcher,
+    day_key,
+    ledger_key,
+    month_key,
+)
 from parjanya.providers.base import ChatRequest, ChatResponse, Refused
 from parjanya.queues import TIERS, Tier, tier_rank
 from parjanya.resilience.base import Next, estimate_tokens
 
-__all__ = [
+__all__ = [  # the key helpers and Charge stay importable from here (governance/charges.py)
     "ANONYMOUS",
+    "METRICS",
     "BudgetExhausted",
+    "Charge",
     "Purse",
     "SpendLedger",
     "SpendMiddleware",
     "Standing",
     "TenantOverBudget",
     "current_purse",
+    "day_key",
+    "ledger_key",
+    "month_key",
     "paying",
     "tenant_cap",
 ]
@@ -63,24 +75,10 @@ log = logging.getLogger(__name__)
 
 #: The tenant a task without one is charged to.
 ANONYMOUS = "-"
-_SEP = "\x1f"
-METRICS = ("usd", "top_usd", "shadow_usd", "tokens_in", "tokens_out", "calls")
 
 
 def tenant_name(tenant: str | None) -> str:
     return tenant if tenant else ANONYMOUS
-
-
-def day_key(tenant: str, day: date) -> str:
-    return f"parjanya:spend:{tenant}:d:{day.isoformat()}"
-
-
-def month_key(tenant: str, day: date) -> str:
-    return f"parjanya:spend:{tenant}:m:{day:%Y-%m}"
-
-
-def ledger_key(day: date) -> str:
-    return f"parjanya:costs:{day.isoformat()}"
 
 
 def today() -> date:
@@ -140,50 +138,6 @@ def estimate_call(deployment: Deployment, request: ChatRequest, expected_output:
     return deployment.cost_usd(tokens_in, min(request.max_tokens, expected_output))
 
 
-@dataclass(frozen=True)
-class Charge:
-    tenant: str
-    tier: Tier
-    model: str
-    usd: float
-    top_usd: float
-    tokens_in: int
-    tokens_out: int
-    shadow: bool
-
-
-def _sums(
-    charges: Sequence[tuple[Charge, date]], ledger_days: int
-) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], int], dict[str, int]]:
-    """What a batch of charges adds to each counter and ledger field (key, field or ""), and the
-    time each key is kept: the increments of one MULTI/EXEC."""
-    floats: dict[tuple[str, str], float] = defaultdict(float)
-    ints: dict[tuple[str, str], int] = defaultdict(int)
-    ttls: dict[str, int] = {}
-    for charge, on in charges:
-        for key, days in ((day_key(charge.tenant, on), 2), (month_key(charge.tenant, on), 32)):
-            floats[key, ""] += charge.usd
-            ttls[key] = days * 86_400
-        ledger = ledger_key(on)
-        ttls[ledger] = ledger_days * 86_400
-        prefix = _SEP.join((charge.tenant, charge.tier, charge.model)) + _SEP
-        floats[ledger, prefix + "usd"] += charge.usd
-        floats[ledger, prefix + "top_usd"] += charge.top_usd
-        if charge.shadow:
-            floats[ledger, prefix + "shadow_usd"] += charge.usd
-        ints[ledger, prefix + "tokens_in"] += charge.tokens_in
-        ints[ledger, prefix + "tokens_out"] += charge.tokens_out
-        ints[ledger, prefix + "calls"] += 1
-    return floats, ints, ttls
-
-
-@dataclass
-class _Batch:
-    loop: asyncio.AbstractEventLoop
-    done: asyncio.Future[None]
-    charges: list[tuple[Charge, date]] = field(default_factory=list)
-
-
 class SpendLedger:
     """The tenant counters and the per-day cost ledger in Redis (sync reads, async charges)."""
 
@@ -196,55 +150,13 @@ class SpendLedger:
         self.config = config
         self.sync = sync
         self.aio = aio
-        self._batch: _Batch | None = None  # charges of this turn of the loop, sent at its end
-        self._sending: set[asyncio.Future[None]] = set()
+        self._charges = None if aio is None else ChargeBatcher(aio, config.ledger_days)
 
     async def charge(self, charge: Charge, day: date | None = None) -> None:
-        """Charge `charge`; returns once it is in Redis, with the other charges of its batch.
-
-        Charges made in the same turn of the event loop go as one MULTI/EXEC of their sums: the
-        tenants' day and month counters and the day's ledger move together or not at all, and
-        a process holding hundreds of calls pays one round trip a turn, not twelve commands a
-        call (it was a quarter of a tier worker's loop at 500 calls in flight).
-        """
-        assert self.aio is not None, "charging needs the async client"
-        on = day or today()
-        loop = asyncio.get_running_loop()
-        batch = self._batch
-        if batch is None or batch.loop is not loop:
-            batch = self._batch = _Batch(loop, loop.create_future())
-            loop.call_soon(self._send, batch)
-        batch.charges.append((charge, on))
-        await batch.done
-
-    def _send(self, batch: _Batch) -> None:
-        if self._batch is batch:
-            self._batch = None
-        sending = asyncio.ensure_future(self._write(batch))
-        self._sending.add(sending)
-        sending.add_done_callback(self._sending.discard)
-
-    async def _write(self, batch: _Batch) -> None:
-        assert self.aio is not None
-        floats, ints, ttls = _sums(batch.charges, self.config.ledger_days)
-        try:
-            async with self.aio.pipeline(transaction=True) as tx:
-                for (key, name), amount in floats.items():
-                    if name:
-                        tx.hincrbyfloat(key, name, amount)
-                    else:
-                        tx.incrbyfloat(key, amount)
-                for (key, name), count in ints.items():
-                    tx.hincrby(key, name, count)
-                for key, ttl in ttls.items():
-                    tx.expire(key, ttl)
-                await tx.execute()
-        except Exception as exc:
-            if not batch.done.done():
-                batch.done.set_exception(exc)
-            return
-        if not batch.done.done():
-            batch.done.set_result(None)
+        """Charge `charge` to its tenant's counters and the day's ledger (`charges.py`: charges
+        of one turn of the event loop go as one transaction)."""
+        assert self._charges is not None, "charging needs the async client"
+        await self._charges.charge(charge, day or today())
 
     def standing(self, tenant: str | None, day: date | None = None) -> Standing:
         """Spend today and this month; not read at all for a tenant without a budget."""
@@ -271,7 +183,7 @@ class SpendLedger:
         while day <= last:
             for raw_field, raw_value in self.sync.hgetall(ledger_key(day)).items():
                 text = raw_field.decode() if isinstance(raw_field, bytes) else str(raw_field)
-                tenant, tier, model, metric = text.split(_SEP)
+                tenant, tier, model, metric = text.split(SEP)
                 row = totals.setdefault((tenant, tier, model), dict.fromkeys(METRICS, 0.0))
                 row[metric] += float(raw_value)
             day += timedelta(days=1)
