@@ -42,8 +42,14 @@ def contaminated(evals: Path, bench: str) -> set[str]:
 
 
 def pairwise(prompt: str, source: str, weak: bool, strong: bool) -> dict[str, object]:
-    return {"prompt": prompt, "source": source, "results": {
-        "low": {"quality": weak, "model": WEAK}, "high": {"quality": strong, "model": STRONG}}}
+    return {
+        "prompt": prompt,
+        "source": source,
+        "results": {
+            "low": {"quality": weak, "model": WEAK},
+            "high": {"quality": strong, "model": STRONG},
+        },
+    }
 
 
 def responses(path: Path) -> Iterator[dict[str, str]]:
@@ -73,14 +79,17 @@ def mmlu(evals: Path, train: Path) -> Iterator[dict[str, object]]:
             continue
         for row in responses(path):
             if row["prompt"] not in skip:
-                yield pairwise(row["prompt"], f"mmlu/{subject}", row[WEAK] == "True",
-                               row[STRONG] == "True")
+                yield pairwise(
+                    row["prompt"], f"mmlu/{subject}", row[WEAK] == "True", row[STRONG] == "True"
+                )
 
 
 def mtbench(evals: Path) -> Iterator[dict[str, object]]:
     skip = contaminated(evals, "mt_bench")
-    questions = [json.loads(line) for line in
-                 (evals / "mt_bench/question.jsonl").read_text(encoding="utf-8").splitlines()]
+    questions = [
+        json.loads(line)
+        for line in (evals / "mt_bench/question.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     scores: dict[tuple[int, str], float] = {}
     for line in (evals / "mt_bench/judgements.jsonl").read_text(encoding="utf-8").splitlines():
         judged = json.loads(line)
@@ -91,24 +100,36 @@ def mtbench(evals: Path) -> Iterator[dict[str, object]]:
         weak, strong = (scores.get((question["question_id"], m)) for m in (WEAK, STRONG))
         if first in skip or second in skip or weak is None or strong is None:
             continue
-        yield {"prompt": first, "source": f"mt_bench/{question['category']}", "results": {
-            "low": {"quality": weak / 10, "model": WEAK},
-            "high": {"quality": strong / 10, "model": STRONG}}}
+        yield {
+            "prompt": first,
+            "source": f"mt_bench/{question['category']}",
+            "results": {
+                "low": {"quality": weak / 10, "model": WEAK},
+                "high": {"quality": strong / 10, "model": STRONG},
+            },
+        }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--routellm", type=Path, required=True, help="a RouteLLM checkout")
     parser.add_argument("--out", type=Path, default=Path("heldout"))
-    parser.add_argument("--train", type=Path, default=SHIPPED,
-                        help="training outcomes whose MMLU subjects are left out")
+    parser.add_argument(
+        "--train",
+        type=Path,
+        default=SHIPPED,
+        help="training outcomes whose MMLU subjects are left out",
+    )
     args = parser.parse_args(argv)
     evals = args.routellm / "routellm/evals"
     if not evals.is_dir():
         parser.error(f"{evals} not found: --routellm must be a RouteLLM checkout")
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, rows in (("gsm8k", gsm8k(evals)), ("mmlu-heldout", mmlu(evals, args.train)),
-                       ("mtbench", mtbench(evals))):
+    for name, rows in (
+        ("gsm8k", gsm8k(evals)),
+        ("mmlu-heldout", mmlu(evals, args.train)),
+        ("mtbench", mtbench(evals)),
+    ):
         path = args.out / f"{name}.jsonl"
         with path.open("w", encoding="utf-8") as handle:
             count = sum(handle.write(json.dumps(row) + "\n") > 0 for row in rows)

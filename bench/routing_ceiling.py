@@ -106,16 +106,19 @@ def main(argv: list[str] | None = None) -> int:
         outcomes = [o for o in read_outcomes([path]) if o.text]
         label, name = needs_strong(outcomes), path.stem
         length = np.array([len(o.text) for o in outcomes], dtype=float)
-        print(f"ceiling data={name} signal=length auroc={roc_auc_score(label, length):.3f} "
-              f"sd={bootstrap_sd(label, length):.3f} rows={len(outcomes)} positives={label.sum()}")
+        print(
+            f"ceiling data={name} signal=length auroc={roc_auc_score(label, length):.3f} "
+            f"sd={bootstrap_sd(label, length):.3f} rows={len(outcomes)} positives={label.sum()}"
+        )
         features = standardised(feature_matrix(outcomes))
         print(f"ceiling data={name} signal=features auroc={in_domain(features, outcomes):.3f}")
         if static is not None and train_static is not None:
             vectors = static.encode([o.text for o in outcomes])
             print(f"ceiling data={name} signal=static auroc={in_domain(vectors, outcomes):.3f}")
             both = np.hstack([vectors, features])
-            print(f"ceiling data={name} signal=static+features "
-                  f"auroc={in_domain(both, outcomes):.3f}")
+            print(
+                f"ceiling data={name} signal=static+features auroc={in_domain(both, outcomes):.3f}"
+            )
             fitted = LogisticRegression(C=0.1, max_iter=3000).fit(train_static, weak_failed(train))
             transfer = roc_auc_score(label, fitted.predict_proba(vectors)[:, 1])
             print(f"ceiling data={name} signal=static@train auroc={transfer:.3f}")
