@@ -6,6 +6,7 @@ raw Lua replies, and every write is a compare-and-set from `scripts.py`.
 
 from __future__ import annotations
 
+import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,15 +38,30 @@ ClaimVerdict = Literal["claimed", "poison", "terminal", "stale", "busy", "missin
 CancelVerdict = Literal["cancelled", "requested", "terminal", "missing"]
 
 
+class Committed(enum.IntEnum):
+    """What a transition did. Falsy only when refused, so `if store.transition(...)` still reads
+    "it landed"; a caller that opened a next hop must also tell `cancelled` from `written`."""
+
+    refused = 0  # fenced off (a stale holder) or terminal already: do nothing more
+    written = 1  # the state asked for
+    cancelled = 2  # a next hop asked for, but the caller had cancelled the task: it ended here
+
+
 @dataclass(frozen=True)
 class Claim:
-    """The answer to 'may I run this hop?'. Only `claimed` and `poison` carry a token and data."""
+    """The answer to 'may I run this hop?'. Only `claimed` and `poison` carry a token and data.
+
+    `ended` is set on a `terminal` claim that itself ended the task (`cancelled`, its cancel
+    having been requested while a worker held it, or `expired`), with `doc` as it ended: that
+    worker counts the end, once; a claim of a task that was already terminal leaves it None.
+    """
 
     verdict: ClaimVerdict
     token: str = ""
     request: TaskRequest | None = None
     doc: TaskResult | None = None
     deliveries: int = 0
+    ended: TaskStatus | None = None
 
     @property
     def granted(self) -> bool:
@@ -234,6 +250,11 @@ class TaskStore:
         if verdict not in ("claimed", "poison"):
             if verdict in ("terminal", "stale", "busy"):
                 self.count(f"dedup_{verdict}")
+            if verdict == "terminal" and len(reply) > 2:  # ended by this claim: its doc came back
+                ended = result_of(reply[1], reply[2])
+                if ended.finished_at is None:
+                    ended.finished_at = utcnow()
+                return Claim(verdict="terminal", doc=ended, ended=ended.status)
             return Claim(verdict=verdict)  # type: ignore[arg-type]
         return Claim(
             verdict=verdict,  # type: ignore[arg-type]
@@ -272,11 +293,12 @@ class TaskStore:
         ttl_s: int = 0,
         dead_letter: DeadLetter | None = None,
         enqueue: Enqueue | None = None,
-    ) -> bool:
-        """Write the next state if `token` is still current. False: fenced off, do nothing more.
+    ) -> Committed:
+        """Write the next state if `token` is still current. Refused: fenced off, do nothing more.
 
         `enqueue`, for a non-terminal next state, is the next hop's queue message, pushed in the
-        same atomic step.
+        same atomic step. A non-terminal next state of a task whose cancel was requested is not
+        written: the task ends `cancelled` (`Committed.cancelled`) and nothing is pushed.
         """
         call_keys, call_args = self.transition_call(
             doc,
@@ -288,7 +310,7 @@ class TaskStore:
             dead_letter=dead_letter,
             enqueue=enqueue,
         )
-        return bool(self._transition(keys=call_keys, args=call_args))
+        return Committed(int(self._transition(keys=call_keys, args=call_args)))
 
     @property
     def transition_script(self) -> Script:
