@@ -67,7 +67,16 @@ def cancelling(
 @pytest.fixture(scope="module")
 def http(cancelling: Cluster, ports: dict[str, int]) -> Iterator[httpx.Client]:
     made = subprocess.run(
-        [sys.executable, "-m", "parjanya", "keys", "create", "--tenant", "cancel-metrics", "--json"],
+        [
+            sys.executable,
+            "-m",
+            "parjanya",
+            "keys",
+            "create",
+            "--tenant",
+            "cancel-metrics",
+            "--json",
+        ],
         env=cancelling.env,
         capture_output=True,
         text=True,
@@ -129,8 +138,10 @@ def test_cancelled_tasks_are_counted_once_each_on_the_metrics_of_who_ended_them(
         json={"prompt": "Plan the ledger shard split, queued.", "min_tier": "high"},
     ).json()["id"]
     _wait_for(
-        lambda: [t["stage"] for t in http.get(f"/v1/tasks/{queued}").json()["timings"]]
-        == ["intake", "high"],
+        lambda: (
+            [t["stage"] for t in http.get(f"/v1/tasks/{queued}").json()["timings"]]
+            == ["intake", "high"]
+        ),
         "the task was never routed to the high queue",
     )
     # Running: a hopeless answer on a slow low tier would escalate; the cancel lands meanwhile.
