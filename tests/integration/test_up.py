@@ -3,11 +3,13 @@
 Nothing is configured but what keeps it apart from anything else on the host: its own Redis
 (`PARJANYA_BROKER_URL` on a free port where nothing listens, so `up` starts an embedded one), its
 own data directory, and its own API and metrics ports; no Flower, no demo. The client uses the key
-`up` made for the `default` tenant. A SIGINT (Ctrl-C) must then stop every process `up` started.
+`up` made for the `default` tenant; the API's log (a file, so JSON lines) shows the request by its
+route, without the prompt. A SIGINT (Ctrl-C) must then stop every process `up` started.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -131,6 +133,21 @@ def test_the_openai_client_gets_a_completion_from_parjanya_up(up: Up) -> None:
     extra: dict[str, Any] = completion.model_extra or {}
     assert extra["parjanya"]["task_id"] == task_id
     assert extra["parjanya"]["tier_path"][-1] == raw.headers["x-parjanya-tier"]
+
+    # The API's log (a file: JSON lines) has the request, by route, with no prompt text.
+    api_log = up.data_dir / "logs" / "api.log"
+    deadline = time.monotonic() + 10
+    while not any(task_id in line for line in api_log.read_text().splitlines()):
+        assert time.monotonic() < deadline, api_log.read_text()[-2000:]
+        time.sleep(0.1)
+    events = [json.loads(line) for line in api_log.read_text().splitlines() if line.strip()]
+    (chat,) = [e for e in events if e["event"] == "request" and e.get("task_id") == task_id]
+    assert (chat["route"], chat["status"], chat["tenant"]) == (
+        "/v1/chat/completions",
+        200,
+        "default",
+    )
+    assert "up-test README" not in api_log.read_text()
 
     up.process.send_signal(signal.SIGINT)  # Ctrl-C
     assert up.process.wait(timeout=60) == 0, up.tail()
