@@ -160,7 +160,7 @@ def _start_children(sup: Supervisor, options: UpOptions, sim_port: int) -> None:
         )
 
 
-def _print_where(sup: Supervisor, settings: Settings, metrics: MetricsConfig) -> None:
+def _print_where(sup: Supervisor, settings: Settings, metrics: MetricsConfig | None = None) -> None:
     """Where each part runs, for the operator; every URL in it masked."""
     table = Table(title="Parjanya is up")
     for column in ("component", "pid", "where", "log"):
@@ -174,7 +174,7 @@ def _print_where(sup: Supervisor, settings: Settings, metrics: MetricsConfig) ->
         pid = str(child.process.pid) if child.process else "-"
         table.add_row(child.name, pid, child.url, str(child.log_path))
     console.print(table)
-    _print_metrics(sup, metrics)
+    _print_metrics(sup, metrics or get_config().metrics)
     for child in sup.children:
         if child.name == "flower":
             console.print(f"Flower (workers, every hop, queue lengths): {child.url}")
