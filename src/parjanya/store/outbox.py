@@ -25,7 +25,8 @@ from parjanya.observe.tracing import ambient_traceparent
 from parjanya.queues import SlaClass
 from parjanya.schema import HopMessage, TaskRequest
 from parjanya.store.creation import Created
-from parjanya.store.tasks import Committed, TaskStore
+from parjanya.store.tasks import TaskStore
+from parjanya.store.verdicts import Committed
 
 
 class Outbox:

@@ -6,11 +6,9 @@ raw Lua replies, and every write is a compare-and-set from `scripts.py`.
 
 from __future__ import annotations
 
-import enum
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import redis
 from redis.commands.core import Script
@@ -31,41 +29,7 @@ from parjanya.schema import (
 from parjanya.store import scripts
 from parjanya.store.batch import ScriptCall, run_batch
 from parjanya.store.creation import Created, create_call, created_of, new_task_id, result_of
-
-ClaimVerdict = Literal["claimed", "poison", "terminal", "stale", "busy", "missing"]
-#: What a cancel did: ended a queued task, marked a held one for its next hop boundary, found it
-#: already terminal, or found no such task.
-CancelVerdict = Literal["cancelled", "requested", "terminal", "missing"]
-
-
-class Committed(enum.IntEnum):
-    """What a transition did. Falsy only when refused, so `if store.transition(...)` still reads
-    "it landed"; a caller that opened a next hop must also tell `cancelled` from `written`."""
-
-    refused = 0  # fenced off (a stale holder) or terminal already: do nothing more
-    written = 1  # the state asked for
-    cancelled = 2  # a next hop asked for, but the caller had cancelled the task: it ended here
-
-
-@dataclass(frozen=True)
-class Claim:
-    """The answer to 'may I run this hop?'. Only `claimed` and `poison` carry a token and data.
-
-    `ended` is set on a `terminal` claim that itself ended the task (`cancelled`, its cancel
-    having been requested while a worker held it, or `expired`), with `doc` as it ended: that
-    worker counts the end, once; a claim of a task that was already terminal leaves it None.
-    """
-
-    verdict: ClaimVerdict
-    token: str = ""
-    request: TaskRequest | None = None
-    doc: TaskResult | None = None
-    deliveries: int = 0
-    ended: TaskStatus | None = None
-
-    @property
-    def granted(self) -> bool:
-        return self.verdict in ("claimed", "poison")
+from parjanya.store.verdicts import CancelVerdict, Claim, Committed, claim_of
 
 
 def _text(value: Any) -> str:
@@ -246,23 +210,10 @@ class TaskStore:
         return [self._claim_of(reply) for reply in run_batch(self.redis, self._claim, calls)]
 
     def _claim_of(self, reply: list[Any]) -> Claim:
-        verdict = _text(reply[0])
-        if verdict not in ("claimed", "poison"):
-            if verdict in ("terminal", "stale", "busy"):
-                self.count(f"dedup_{verdict}")
-            if verdict == "terminal" and len(reply) > 2:  # ended by this claim: its doc came back
-                ended = result_of(reply[1], reply[2])
-                if ended.finished_at is None:
-                    ended.finished_at = utcnow()
-                return Claim(verdict="terminal", doc=ended, ended=ended.status)
-            return Claim(verdict=verdict)  # type: ignore[arg-type]
-        return Claim(
-            verdict=verdict,  # type: ignore[arg-type]
-            token=_text(reply[1]),
-            request=TaskRequest.model_validate_json(reply[2]),
-            doc=TaskResult.model_validate_json(reply[3]),
-            deliveries=int(reply[4]),
-        )
+        claim = claim_of(reply)
+        if claim.verdict in ("terminal", "stale", "busy"):
+            self.count(f"dedup_{claim.verdict}")
+        return claim
 
     def heartbeat(self, task_id: str, token: str, lease_ttl_s: float) -> bool:
         return self.heartbeat_many([(task_id, token)], lease_ttl_s)[0]
