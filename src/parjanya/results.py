@@ -40,5 +40,13 @@ def end(doc: TaskResult, hop: int, status: TaskStatus, error: ErrorInfo | None =
     doc.finished_at = utcnow()
 
 
+def cancelled_at_boundary(doc: TaskResult) -> None:
+    """The store ended the task `cancelled` where this hop asked for the next one (its cancel was
+    requested while the hop ran): the doc in hand says so too, for the hop's observers and count."""
+    doc.status = TaskStatus.cancelled
+    doc.error = ErrorInfo(type="cancelled", message="cancelled by the caller")
+    doc.finished_at = utcnow()
+
+
 def record(doc: TaskResult, *attempts: Attempt) -> None:
     doc.attempts.extend(attempts)

@@ -277,6 +277,31 @@ def test_cancel_of_a_running_task_ends_it_at_the_hop_boundary_before_escalating(
     assert (entry["total"] if isinstance(entry, dict) else entry) == 1  # mid was never called
 
 
+def test_the_api_logs_one_json_event_per_request_and_no_prompt_text(
+    http: httpx.Client, api_cluster: Cluster
+) -> None:
+    prompt = "Summarise the access-log check notes, kept out of every log line 5519."
+    task_id = http.post("/v1/tasks", json={"prompt": prompt}).json()["id"]
+    assert http.get(f"/v1/tasks/{task_id}", params={"wait": 30}).json()["status"] == "succeeded"
+
+    log = api_cluster.log_dir / "api.log"  # a file, not a terminal: JSON lines
+    deadline = time.monotonic() + 10
+    while True:  # each line is written once its response has gone out
+        events = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        mine = [e for e in events if e["event"] == "request" and e.get("task_id") == task_id]
+        if len(mine) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert [(e["method"], e["route"], e["status"]) for e in mine] == [
+        ("POST", "/v1/tasks", 202),
+        ("GET", "/v1/tasks/{task_id}", 200),
+    ]
+    assert all(e["tenant"] == "acme" and e["logger"] == "parjanya.api" for e in mine)
+    assert mine[1]["ms"] >= 0 and "timestamp" in mine[1]
+    assert any(e.get("logger", "").startswith("uvicorn") for e in events)  # its records too
+    assert prompt not in log.read_text()
+
+
 def test_readyz_sees_every_pool(http: httpx.Client, api_cluster: Cluster) -> None:
     if not any(p.stage == "high" and p.alive for p in api_cluster.pools):
         api_cluster.start("high")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -117,8 +116,7 @@ def test_up_starts_everything_and_sigterm_stops_every_child(tmp_path: Path) -> N
         "COLUMNS": "200",
     }
     env.pop("PARJANYA_CONFIG", None)
-    with socket.socket() as probe:  # another run's API (or anything) on :8000: skip that check
-        api_port_free = probe.connect_ex(("127.0.0.1", 8000)) != 0
+    api = f"http://127.0.0.1:{(api_port := free_port())}/v1"  # its own: another run may hold :8000
     log = tmp_path / "up.log"
     with log.open("wb") as out:
         up = subprocess.Popen(
@@ -132,6 +130,10 @@ def test_up_starts_everything_and_sigterm_stops_every_child(tmp_path: Path) -> N
                 "--no-flower",
                 "--sim-latency-scale",
                 "0.1",
+                "--api-port",
+                str(api_port),
+                "--metrics-port-base",
+                str(free_port()),
             ],
             cwd=tmp_path,
             env=env,
@@ -151,14 +153,13 @@ def test_up_starts_everything_and_sigterm_stops_every_child(tmp_path: Path) -> N
         # No setup: `up` made a key for the default tenant, printed it, and the API takes it.
         key = (tmp_path / ".parjanya" / "api-key").read_text().strip()
         assert key.startswith("pj_") and key in text and "OpenAI(base_url=" in text
-        if api_port_free:
-            with OpenAI(base_url="http://127.0.0.1:8000/v1", api_key=key, max_retries=5) as sdk:
-                assert "parjanya-auto" in [m.id for m in sdk.models.list()]
-            with (
-                OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="pj_0_x", max_retries=0) as bad,
-                pytest.raises(AuthenticationError),
-            ):
-                bad.models.list()
+        with OpenAI(base_url=api, api_key=key, max_retries=5) as sdk:
+            assert "parjanya-auto" in [m.id for m in sdk.models.list()]
+        with (
+            OpenAI(base_url=api, api_key="pj_0_x", max_retries=0) as bad,
+            pytest.raises(AuthenticationError),
+        ):
+            bad.models.list()
         up.send_signal(signal.SIGTERM)
         assert up.wait(timeout=90) == 0, log.read_text()
     finally:

@@ -177,3 +177,24 @@ def test_a_task_the_api_cancels_is_counted_as_cancelled_on_its_metrics(api: Test
     task_id = api.post("/v1/tasks", json={"prompt": "hi"}).json()["id"]
     assert api.delete(f"/v1/tasks/{task_id}").json()["outcome"] == "cancelled"
     assert counted._value.get() == before + 1
+
+
+def test_a_cancel_that_finds_the_task_ended_cancelled_by_another_does_not_count_it_again(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from parjanya import metrics
+
+    state: ApiState = api.app.state.parjanya  # type: ignore[attr-defined]
+    task_id = api.post("/v1/tasks", json={"prompt": "cancelled twice over"}).json()["id"]
+    real = state.client.store.cancel
+
+    def raced(task: str, *, ttl_s: int) -> str:
+        real(task, ttl_s=ttl_s)  # someone else's cancel lands first
+        return "terminal"
+
+    monkeypatch.setattr(state.client.store, "cancel", raced)
+    counted = metrics.TASKS.labels("intake", "cancelled")
+    before = counted._value.get()
+    answer = api.delete(f"/v1/tasks/{task_id}")
+    assert answer.status_code == 200 and answer.json()["outcome"] == "cancelled"
+    assert counted._value.get() == before  # whoever ended it counted it

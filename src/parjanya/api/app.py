@@ -2,7 +2,8 @@
 
 The process's clients are built by the lifespan (so creating an app does no I/O and a test can
 build one per case), and every route reaches them through `deps.api_state`. The body-size limit
-is the outermost layer, so an oversized body is refused before any route or parser sees it.
+is the outer layer, so an oversized body is refused before any route or parser sees it; only the
+access log (`access_log.py`) wraps it, so every request is logged once, refused ones included.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from parjanya.api import errors, health, openai, tasks
+from parjanya.api.access_log import AccessLog
 from parjanya.api.deps import ApiState, CurrentCaller
 from parjanya.api.limits import BodySizeLimit
 from parjanya.config import ParjanyaConfig, Settings
@@ -48,6 +50,7 @@ def create_app(settings: Settings, config: ParjanyaConfig) -> FastAPI:
             return JSONResponse(app.openapi())
 
     app.add_middleware(BodySizeLimit, max_bytes=config.api.max_body_bytes)
+    app.add_middleware(AccessLog)  # added last, so outermost: a 413 is logged too
     errors.install(app)
     # Every route but health's depends on `current_caller` (a key) in its own signature; a
     # router-wide copy would be walked again on every request. tests/unit/test_api_keys.py

@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from parjanya.api.access_log import TENANT
 from parjanya.api.auth import Access, Caller, access_for
 from parjanya.api.readiness import Readiness
 from parjanya.client import Client, as_request, govern
@@ -96,7 +97,9 @@ async def current_caller(
     """Who is calling. The state is read from the request rather than through `api_state`:
     FastAPI walks every sub-dependency on every request, and this one runs on all of them."""
     access: Access = request.app.state.parjanya.access
-    return await access.caller(credentials.credentials if credentials else None)
+    caller = await access.caller(credentials.credentials if credentials else None)
+    setattr(request.state, TENANT, caller.tenant)  # for the request's access log line
+    return caller
 
 
 State = Annotated[ApiState, Depends(api_state)]

@@ -119,8 +119,9 @@ async def cancel(task_id: TaskId, state: State, caller: CurrentCaller) -> JSONRe
     outcome: Literal["cancelled", "requested"] = (
         "requested" if verdict == "requested" else "cancelled"
     )
-    if outcome == "cancelled":  # ended here, not by a worker: the API's /metrics counts it
-        observe.ended(after, after.tier_path[-1] if after.tier_path else "intake")
+    if verdict == "cancelled":  # this CANCEL ended it (a worker's claim or commit did not):
+        # the API's /metrics counts it, on the stage whose queue it waited on, as a worker would
+        observe.ended(after, after.timings[-1].stage if after.timings else "intake")
     answer = CancelAnswer(id=task_id, outcome=outcome, task=after)
     return JSONResponse(
         answer.model_dump(mode="json"), status_code=202 if outcome == "requested" else 200

@@ -23,26 +23,36 @@ def api(
             "(9812) unless metrics are disabled.",
         ),
     ] = None,
+    log_level: Annotated[
+        str, typer.Option(help="Lowest level logged; WARNING drops the per-request events.")
+    ] = "INFO",
 ) -> None:
-    """Serve /v1/tasks, /v1/chat/completions, /v1/models, /healthz, /readyz and /docs."""
+    """Serve /v1/tasks, /v1/chat/completions, /v1/models, /healthz, /readyz and /docs.
+
+    Logs as the workers do (PARJANYA_LOG_FORMAT: readable columns in a terminal, JSON lines
+    otherwise): one `request` event per request (method, route, status, ms, tenant, task_id;
+    never prompt text), and uvicorn's own records in the same format.
+    """
     import uvicorn
 
     from parjanya.api import create_app
     from parjanya.config import get_config, get_settings
+    from parjanya.observe.logs import configure_logging, get_logger
 
-    config = get_config()
+    settings, config = get_settings(), get_config()
+    configure_logging(settings.log_format, level=log_level, show_text=settings.log_text)
+    log = get_logger("parjanya.api")
     host = host or config.api.host
     port = port or config.api.port
-    typer.echo(f"Parjanya API on http://{host}:{port} (OpenAPI at /docs)")
-    exposition = serve_api_metrics(get_settings(), config, metrics_port)
-    if exposition is not None:
-        typer.echo(f"metrics on {exposition.url}")
+    log.info("listening", url=f"http://{host}:{port}", openapi="/docs")
+    serve_api_metrics(settings, config, metrics_port)  # logs its URL (`metrics_serve.serve`)
     uvicorn.run(
-        create_app(get_settings(), config),
+        create_app(settings, config),
         host=host,
         port=port,
-        log_level="warning",
-        access_log=False,
+        log_config=None,  # uvicorn's records reach the root handler `configure_logging` set
+        log_level=log_level.lower(),
+        access_log=False,  # `api/access_log.py` logs each request instead, by route template
     )
 
 

@@ -15,11 +15,31 @@ def up(
     tier_concurrency: Annotated[
         int, typer.Option(min=1, help="Model calls in flight per tier pool.")
     ] = 200,
-    flower: Annotated[bool, typer.Option(help="Start Flower on :5555.")] = True,
+    flower: Annotated[
+        bool, typer.Option(help="Start Flower (--no-flower: do not; workers send no events).")
+    ] = True,
     flower_port: Annotated[int, typer.Option()] = 5555,
     sim_latency_scale: Annotated[float, typer.Option()] = 1.0,
+    api_port: Annotated[
+        int, typer.Option(min=1, max=65_535, help="Port of the HTTP API (parjanya api).")
+    ] = 8000,
+    metrics_port_base: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65_530,
+            help="Serve /metrics from this port up: classifier +0, low/mid/high +1..3, API +4. "
+            "Default: the metrics config (9808 up).",
+        ),
+    ] = None,
 ) -> None:
-    """Start broker (embedded if none answers), sim, classifier, low/mid/high pools and Flower."""
+    """Start broker (embedded if none answers), sim, classifier, low/mid/high pools, API and Flower.
+
+    The broker and store is PARJANYA_BROKER_URL (default redis://127.0.0.1:6379/0): a Redis that
+    answers there is used, otherwise an embedded redis-server is started on that port, with its
+    data, the logs and the local API key under PARJANYA_DATA_DIR (default ./.parjanya). Ctrl-C or
+    SIGTERM stops every process it started.
+    """
     options = UpOptions(
         demo_tasks=demo,
         exit_after_demo=exit_after_demo,
@@ -27,5 +47,7 @@ def up(
         flower=flower,
         flower_port=flower_port,
         sim_latency_scale=sim_latency_scale,
+        api_port=api_port,
+        metrics_port_base=metrics_port_base,
     )
     raise typer.Exit(run_up(options))

@@ -161,4 +161,4 @@ def expire(
     if committed:
         store.count("expired")
         store.count(f"expired_{where}")
-    return committed
+    return bool(committed)

@@ -37,6 +37,24 @@ class UpOptions:
     sim_port: int = DEFAULT_SIM_PORT
     sim_latency_scale: float = 1.0
     api_port: int = 8000
+    #: Serve /metrics from here up (classifier +0, low/mid/high +1..3, API +4) instead of the
+    #: metrics config's ports: a second `parjanya up` on one host (a test, a demo) needs its own.
+    metrics_port_base: int | None = None
+
+
+def metrics_of(options: UpOptions) -> MetricsConfig:
+    """The metrics ports this `up` serves: the config's, or every pool's from `metrics_port_base`."""
+    config = get_config().metrics
+    if options.metrics_port_base is None:
+        return config
+    return config.model_copy(update={"port_base": options.metrics_port_base, "ports": {}})
+
+
+def _metrics_flag(metrics: MetricsConfig, options: UpOptions, child: str) -> list[str]:
+    """`--metrics-port` for a child when `up` was given a base; otherwise it reads the config."""
+    if options.metrics_port_base is None or not metrics.enabled:
+        return []
+    return ["--metrics-port", str(metrics.port_for(METRICS_POOLS[child]))]
 
 
 def _port_free(port: int) -> bool:
@@ -80,9 +98,19 @@ def _start_children(sup: Supervisor, options: UpOptions, sim_port: int) -> None:
         url=f"http://127.0.0.1:{sim_port}/v1",
     )
     events = ["--events"] if options.flower else []
+    metrics = metrics_of(options)
     sup.start(
         "classifier",
-        [*python, "parjanya", "worker", "--classifier", "-c", "2", *events],
+        [
+            *python,
+            "parjanya",
+            "worker",
+            "--classifier",
+            "-c",
+            "2",
+            *events,
+            *_metrics_flag(metrics, options, "classifier"),
+        ],
         url="queue parjanya.intake",
     )
     for tier in TIERS:
@@ -99,12 +127,20 @@ def _start_children(sup: Supervisor, options: UpOptions, sim_port: int) -> None:
                 "-c",
                 str(options.tier_concurrency),
                 *events,
+                *_metrics_flag(metrics, options, f"worker-{tier}"),
             ],
             url=f"queue parjanya.tier.{tier}",
         )
     sup.start(
         "api",
-        [*python, "parjanya", "api", "--port", str(options.api_port)],
+        [
+            *python,
+            "parjanya",
+            "api",
+            "--port",
+            str(options.api_port),
+            *_metrics_flag(metrics, options, "api"),
+        ],
         url=f"http://127.0.0.1:{options.api_port}/v1 (OpenAPI: /docs)",
     )
     if options.flower:
@@ -124,7 +160,7 @@ def _start_children(sup: Supervisor, options: UpOptions, sim_port: int) -> None:
         )
 
 
-def _print_where(sup: Supervisor, settings: Settings) -> None:
+def _print_where(sup: Supervisor, settings: Settings, metrics: MetricsConfig | None = None) -> None:
     """Where each part runs, for the operator; every URL in it masked."""
     table = Table(title="Parjanya is up")
     for column in ("component", "pid", "where", "log"):
@@ -138,7 +174,7 @@ def _print_where(sup: Supervisor, settings: Settings) -> None:
         pid = str(child.process.pid) if child.process else "-"
         table.add_row(child.name, pid, child.url, str(child.log_path))
     console.print(table)
-    _print_metrics(sup)
+    _print_metrics(sup, metrics or get_config().metrics)
     for child in sup.children:
         if child.name == "flower":
             console.print(f"Flower (workers, every hop, queue lengths): {child.url}")
@@ -191,8 +227,8 @@ def metrics_urls(config: MetricsConfig, names: list[str]) -> dict[str, str]:
     }
 
 
-def _print_metrics(sup: Supervisor) -> None:
-    urls = metrics_urls(get_config().metrics, [c.name for c in sup.children])
+def _print_metrics(sup: Supervisor, metrics: MetricsConfig) -> None:
+    urls = metrics_urls(metrics, [c.name for c in sup.children])
     if not urls:
         return
     table = Table(title="Prometheus metrics (deploy/prometheus/ scrapes these)")
@@ -231,7 +267,7 @@ def run_up(options: UpOptions) -> int:
         if not all(sup.wait_for_log(c, "ready.", 90) for c in workers):
             console.print(f"[red]a worker did not start; see {sup.log_dir}[/red]")
             return 1
-        _print_where(sup, settings)
+        _print_where(sup, settings, metrics_of(options))
         _print_key(settings, options.api_port)
         if options.demo_tasks > 0:
             code = run_demo(options.demo_tasks)

@@ -2,6 +2,7 @@
 
 from parjanya.store.creation import Created, IdempotencyConflict
 from parjanya.store.deadletters import DeadLetterStore
-from parjanya.store.tasks import Claim, TaskStore
+from parjanya.store.tasks import TaskStore
+from parjanya.store.verdicts import Claim, Committed
 
-__all__ = ["Claim", "Created", "DeadLetterStore", "IdempotencyConflict", "TaskStore"]
+__all__ = ["Claim", "Committed", "Created", "DeadLetterStore", "IdempotencyConflict", "TaskStore"]

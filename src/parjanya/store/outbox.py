@@ -26,6 +26,7 @@ from parjanya.queues import SlaClass
 from parjanya.schema import HopMessage, TaskRequest
 from parjanya.store.creation import Created
 from parjanya.store.tasks import TaskStore
+from parjanya.store.verdicts import Committed
 
 
 class Outbox:
@@ -39,14 +40,18 @@ class Outbox:
         """The message the store's script pushes itself, or None when it cannot (a store apart)."""
         return None if self._envelopes is None else self._envelopes.for_hop(message)
 
-    def hand_off(self, message: HopMessage, commit: Callable[[Enqueue | None], bool]) -> bool:
-        """Run `commit` (a store write that makes `message` owed), then make sure it is queued."""
+    def hand_off(
+        self, message: HopMessage, commit: Callable[[Enqueue | None], Committed]
+    ) -> Committed:
+        """Run `commit` (a store write that makes `message` owed), then make sure it is queued.
+
+        A commit that ended the task `cancelled` instead owes no hop, so nothing is published.
+        """
         enqueue = self.message_for(message)
-        if not commit(enqueue):
-            return False
-        if enqueue is None:
+        committed = commit(enqueue)
+        if committed == Committed.written and enqueue is None:
             publish_hop(self.app, message)
-        return True
+        return committed
 
     def create(self, store: TaskStore, request: TaskRequest, *, requeue_after_s: float) -> Created:
         """Record a new task and queue its intake hop; a failed publish withdraws the record."""

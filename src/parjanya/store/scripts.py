@@ -15,7 +15,8 @@ should run; these scripts decide whether it may. See docs/RELIABILITY.md § Idem
 - CANCEL ends a queued task at once (fenced on its hop and token, so a hop that moved on in the
   meantime is read again) and marks a held one `cancel_requested` (its result TTL): CLAIM and
   TRANSITION turn such a task `cancelled` at its next hop boundary instead of running or queueing
-  another hop.
+  another hop, and say so (CLAIM's `terminal` reply carries the doc, TRANSITION returns 2), so the
+  worker that ended it counts it once (`worker/observe.py`).
 - CLAIM and REAP end a task whose `deadline_at` has passed `expired` (counted) instead of running
   or republishing its hop: a task past its deadline is never executed late.
 - Every terminal write (TRANSITION, the cancels of CLAIM and CANCEL, the expiries of CLAIM and
@@ -133,6 +134,8 @@ return 0
 
 # KEYS: task, inflight, done, counters, webhook outbox
 # ARGV: id, hop, stage, now, lease ttl, max deliveries, holding state, ttl of an expired task
+# A task this claim ends (cancel requested, deadline passed) is {'terminal', state, doc}; one that
+# was terminal already is {'terminal', state}.
 CLAIM = (
     _TERMINAL
     + _END_CANCELLED
@@ -148,11 +151,11 @@ local now = tonumber(ARGV[4])
 if is_held(state) and tonumber(h[4]) > now then return {'busy', h[4]} end
 if h[5] then
   end_cancelled(KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(h[5]), KEYS[5])
-  return {'terminal', 'cancelled'}
+  return {'terminal', 'cancelled', redis.call('HGET', KEYS[1], 'doc')}
 end
 if past_deadline(h[6], now) then
   end_expired(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], tonumber(ARGV[8]), 'claim', KEYS[5])
-  return {'terminal', 'expired'}
+  return {'terminal', 'expired', redis.call('HGET', KEYS[1], 'doc')}
 end
 local deliveries = redis.call('HINCRBY', KEYS[1], 'deliveries', 1)
 local token = redis.call('HINCRBY', KEYS[1], 'token', 1)
@@ -199,6 +202,8 @@ return 1
 #       queue list of the next hop ('' when publishing after, or none), webhook outbox
 # ARGV: id, token, new state, new hop, new stage, doc, deadline, ttl (0: keep forever),
 #       dead-letter entry JSON ('' when not dead-lettering), now, queue message
+# Returns 0 (fenced off, or terminal already), 1 (written as asked) or 2 (ended `cancelled`
+# instead: the caller cancelled the task while this hop ran).
 TRANSITION = (
     _TERMINAL
     + _OWE_CALLBACK
@@ -207,9 +212,11 @@ local h = redis.call('HMGET', KEYS[1], 'token', 'state', 'hop', 'cancel_requeste
 if h[1] ~= ARGV[2] or is_terminal(h[2]) then return 0 end
 local state = ARGV[3]
 local ttl = tonumber(ARGV[8])
+local written = 1
 if h[4] and not is_terminal(state) then
   state = 'cancelled'  -- a hop boundary of a task the caller cancelled: queue nothing more
   ttl = tonumber(h[4])
+  written = 2
 end
 redis.call('HSET', KEYS[1], 'state', state, 'doc', ARGV[6], 'lease_until', 0)
 if tonumber(h[3]) ~= tonumber(ARGV[4]) then
@@ -236,7 +243,7 @@ else
   redis.call('ZADD', KEYS[2], ARGV[7], ARGV[1])
   if KEYS[7] ~= '' then redis.call('LPUSH', KEYS[7], ARGV[11]) end
 end
-return 1
+return written
 """
 )
 

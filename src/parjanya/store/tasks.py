@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import redis
 from redis.commands.core import Script
@@ -30,26 +29,7 @@ from parjanya.schema import (
 from parjanya.store import scripts
 from parjanya.store.batch import ScriptCall, run_batch
 from parjanya.store.creation import Created, create_call, created_of, new_task_id, result_of
-
-ClaimVerdict = Literal["claimed", "poison", "terminal", "stale", "busy", "missing"]
-#: What a cancel did: ended a queued task, marked a held one for its next hop boundary, found it
-#: already terminal, or found no such task.
-CancelVerdict = Literal["cancelled", "requested", "terminal", "missing"]
-
-
-@dataclass(frozen=True)
-class Claim:
-    """The answer to 'may I run this hop?'. Only `claimed` and `poison` carry a token and data."""
-
-    verdict: ClaimVerdict
-    token: str = ""
-    request: TaskRequest | None = None
-    doc: TaskResult | None = None
-    deliveries: int = 0
-
-    @property
-    def granted(self) -> bool:
-        return self.verdict in ("claimed", "poison")
+from parjanya.store.verdicts import CancelVerdict, Claim, Committed, claim_of
 
 
 def _text(value: Any) -> str:
@@ -230,18 +210,10 @@ class TaskStore:
         return [self._claim_of(reply) for reply in run_batch(self.redis, self._claim, calls)]
 
     def _claim_of(self, reply: list[Any]) -> Claim:
-        verdict = _text(reply[0])
-        if verdict not in ("claimed", "poison"):
-            if verdict in ("terminal", "stale", "busy"):
-                self.count(f"dedup_{verdict}")
-            return Claim(verdict=verdict)  # type: ignore[arg-type]
-        return Claim(
-            verdict=verdict,  # type: ignore[arg-type]
-            token=_text(reply[1]),
-            request=TaskRequest.model_validate_json(reply[2]),
-            doc=TaskResult.model_validate_json(reply[3]),
-            deliveries=int(reply[4]),
-        )
+        claim = claim_of(reply)
+        if claim.verdict in ("terminal", "stale", "busy"):
+            self.count(f"dedup_{claim.verdict}")
+        return claim
 
     def heartbeat(self, task_id: str, token: str, lease_ttl_s: float) -> bool:
         return self.heartbeat_many([(task_id, token)], lease_ttl_s)[0]
@@ -272,11 +244,12 @@ class TaskStore:
         ttl_s: int = 0,
         dead_letter: DeadLetter | None = None,
         enqueue: Enqueue | None = None,
-    ) -> bool:
-        """Write the next state if `token` is still current. False: fenced off, do nothing more.
+    ) -> Committed:
+        """Write the next state if `token` is still current. Refused: fenced off, do nothing more.
 
         `enqueue`, for a non-terminal next state, is the next hop's queue message, pushed in the
-        same atomic step.
+        same atomic step. A non-terminal next state of a task whose cancel was requested is not
+        written: the task ends `cancelled` (`Committed.cancelled`) and nothing is pushed.
         """
         call_keys, call_args = self.transition_call(
             doc,
@@ -288,7 +261,7 @@ class TaskStore:
             dead_letter=dead_letter,
             enqueue=enqueue,
         )
-        return bool(self._transition(keys=call_keys, args=call_args))
+        return Committed(int(self._transition(keys=call_keys, args=call_args)))
 
     @property
     def transition_script(self) -> Script:

@@ -14,7 +14,7 @@ from parjanya.governance.budgets import tenant_cap, with_tenant_cap
 from parjanya.governance.deadlines import expire, route_in_time
 from parjanya.queues import INTAKE_QUEUE, INTAKE_TASK
 from parjanya.schema import Attempt, ErrorInfo, HopMessage, TaskStatus, utcnow
-from parjanya.store import Claim
+from parjanya.store import Claim, Committed
 from parjanya.worker import observe
 from parjanya.worker.admission import Admission
 from parjanya.worker.context import WorkerContext, context
@@ -61,7 +61,7 @@ def classify_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
     late = route_in_time(ctx.latency, ctx.store.redis, claim.request, doc, decision)
     if late is not None:
         ttl = ctx.config.reliability.result_ttl_s
-        expire(
+        if expire(
             ctx.store,
             doc,
             token=claim.token,
@@ -70,7 +70,8 @@ def classify_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
             why=late,
             where="route",
             ttl_s=ttl,
-        )
+        ):
+            observe.ended(doc, "intake")
         return
     results.record(
         doc,
@@ -105,6 +106,9 @@ def classify_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> None:
     )
     if handed:
         observe.classified(decision)
+    if handed == Committed.cancelled:  # cancelled while it was classified: it ends here
+        results.cancelled_at_boundary(doc)
+        observe.ended(doc, "intake")
 
 
 #: The classifier hop as observers see it (logs, Flower's task events; `worker/observed.py`).

@@ -31,7 +31,7 @@ from parjanya.schema import (
     TaskResult,
     TaskStatus,
 )
-from parjanya.store import Claim
+from parjanya.store import Claim, Committed
 from parjanya.worker import observe
 from parjanya.worker.admission import Admission
 from parjanya.worker.context import WorkerContext, context
@@ -156,7 +156,7 @@ def _record_latency(ctx: WorkerContext, message: HopMessage, claim: Claim, run_s
 
 def _expire(ctx: WorkerContext, message: HopMessage, claim: Claim, why: str) -> None:
     assert claim.doc is not None
-    expire(
+    if expire(
         ctx.store,
         claim.doc,
         token=claim.token,
@@ -165,7 +165,8 @@ def _expire(ctx: WorkerContext, message: HopMessage, claim: Claim, why: str) -> 
         why=why,
         where="tier",
         ttl_s=ctx.config.reliability.result_ttl_s,
-    )
+    ):
+        observe.ended(claim.doc, message.stage)
 
 
 async def _call(
@@ -318,7 +319,7 @@ def _escalate(
     results.open_hop(doc, following.hop, following.stage)
     limits = ctx.config.reliability
 
-    def commit(enqueue: Enqueue | None) -> bool:
+    def commit(enqueue: Enqueue | None) -> Committed:
         # Retried through a store blip while the lease holds (`worker/persist.py`). A retry of a
         # write that landed is refused by the fence: with the store apart nothing is published
         # then, and the reaper republishes the owed hop after `requeue_after_s`.
@@ -334,7 +335,11 @@ def _escalate(
             limits.lease_ttl_s,
         )
 
-    if ctx.outbox.hand_off(following, commit):
+    committed = ctx.outbox.hand_off(following, commit)
+    if committed == Committed.cancelled:  # cancelled while this hop ran: it ends here, on `tier`
+        results.cancelled_at_boundary(doc)
+        observe.ended(doc, tier)
+    elif committed:
         ctx.store.count(f"escalations_{reason}")
         observe.escalated(tier, higher, reason)
 

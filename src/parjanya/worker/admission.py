@@ -10,8 +10,10 @@ tier dispatch; `worker/strategy.py`).
 Total (docs/RELIABILITY.md modes 8 and 11): a message that does not decode is dead-lettered raw, once,
 with its reason; a hop that is terminal, stale or held elsewhere is acknowledged without work; a
 hop delivered too often is dead-lettered without running; a store that cannot be reached leaves the
-hop to the reaper (the store's outbox deadline or lease brings it back). Nothing here raises into
-a feeder loop or into Celery, so one hostile message can neither stop a pool nor loop.
+hop to the reaper (the store's outbox deadline or lease brings it back); a claim that itself ends
+the task (its cancel requested while a worker held it, its deadline passed) is counted here. Nothing
+here raises into a feeder loop or into Celery, so one hostile message can neither stop a pool nor
+loop.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from parjanya.broker.decode import DecodeLimits, Undecodable, decode_args, decode_raw
 from parjanya.schema import ErrorInfo, HopMessage, TaskStatus
 from parjanya.store import Claim
+from parjanya.worker import observe
 from parjanya.worker.deadletter import dead_letter
 
 if TYPE_CHECKING:
@@ -43,6 +46,12 @@ def judge(ctx: WorkerContext, queue: str | None, message: HopMessage, claim: Cla
             queue, f"no task {message.task_id} in the store", message.model_dump_json()
         )
         return "missing"
+    if claim.ended is not None and claim.doc is not None:
+        # This claim ended the task (cancelled at its hop boundary, or past its deadline): the
+        # one place that sees it end, so the one that counts it.
+        log.info("hop %s/%s not run: the task ended %s", message.task_id, message.hop, claim.ended)
+        observe.ended(claim.doc, message.stage)
+        return claim.ended.value
     if not claim.granted:
         log.info("hop %s/%s skipped: %s", message.task_id, message.hop, claim.verdict)
         return claim.verdict

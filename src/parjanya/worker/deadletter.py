@@ -69,7 +69,7 @@ def dead_letter(
         store.count(f"dead_letters_{stage}")
         observe.ended(doc, stage)
         observe.dead_lettered(entry.queue)
-    return committed
+    return bool(committed)
 
 
 @dataclass(frozen=True)
