@@ -1,15 +1,16 @@
 """Task state and results in Redis: the source of truth for every hop of every task.
 
 The one place that writes task state. Callers get typed results (`Claim`, `Created`) instead of the
-raw Lua replies, and every write is a compare-and-set from `scripts.py`.
+raw Lua replies, and every write is a compare-and-set from `scripts.py`. Each script's keys,
+arguments and reply are built in `creation.py` (CREATE) and `hops.py` (the hop scripts); this
+class runs them.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import redis
 from redis.commands.core import Script
@@ -18,42 +19,26 @@ from parjanya import keys
 from parjanya.broker.envelope import Enqueue
 from parjanya.connect import redis_client
 from parjanya.queues import Stage, dead_letter_queue_for
-from parjanya.schema import (
-    DeadLetter,
-    ErrorInfo,
-    HopMessage,
-    TaskRequest,
-    TaskResult,
-    TaskStatus,
-    utcnow,
-)
+from parjanya.schema import DeadLetter, HopMessage, TaskRequest, TaskResult, TaskStatus
 from parjanya.store import scripts
 from parjanya.store.batch import ScriptCall, run_batch
 from parjanya.store.creation import Created, create_call, created_of, new_task_id, result_of
+from parjanya.store.hops import (
+    CancelVerdict,
+    Claim,
+    ClaimVerdict,
+    cancel_call,
+    claim_call,
+    claim_of,
+    heartbeat_call,
+    owed_of,
+    reap_call,
+    transition_call,
+)
+from parjanya.store.hops import text as _text
 
-ClaimVerdict = Literal["claimed", "poison", "terminal", "stale", "busy", "missing"]
-#: What a cancel did: ended a queued task, marked a held one for its next hop boundary, found it
-#: already terminal, or found no such task.
-CancelVerdict = Literal["cancelled", "requested", "terminal", "missing"]
-
-
-@dataclass(frozen=True)
-class Claim:
-    """The answer to 'may I run this hop?'. Only `claimed` and `poison` carry a token and data."""
-
-    verdict: ClaimVerdict
-    token: str = ""
-    request: TaskRequest | None = None
-    doc: TaskResult | None = None
-    deliveries: int = 0
-
-    @property
-    def granted(self) -> bool:
-        return self.verdict in ("claimed", "poison")
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+# `Claim` and the verdicts live in store/hops.py and stay importable from here.
+__all__ = ["CancelVerdict", "Claim", "ClaimVerdict", "TaskStore"]
 
 
 class TaskStore:
@@ -152,21 +137,8 @@ class TaskStore:
             hop, token, doc = self.redis.hmget(keys.task(task_id), ["hop", "token", "doc"])
             if doc is None:
                 return "missing"
-            result = TaskResult.model_validate_json(doc)
-            result.status = TaskStatus.cancelled
-            result.error = ErrorInfo(type="cancelled", message="cancelled by the caller")
-            result.finished_at = utcnow()
-            verdict = _text(
-                self._cancel(
-                    keys=[
-                        keys.task(task_id),
-                        keys.INFLIGHT,
-                        keys.done(task_id),
-                        keys.WEBHOOK_OUTBOX,
-                    ],
-                    args=[task_id, _text(hop), _text(token), result.model_dump_json(), ttl_s],
-                )[0]
-            )
+            call_keys, call_args = cancel_call(task_id, hop, token, doc, ttl_s)
+            verdict = _text(self._cancel(keys=call_keys, args=call_args)[0])
             if verdict != "moved":
                 self.count(f"cancel_{verdict}")
                 return verdict  # type: ignore[return-value]
@@ -206,42 +178,23 @@ class TaskStore:
         """
         now = time.time()
         calls = [
-            (
-                [
-                    keys.task(message.task_id),
-                    keys.INFLIGHT,
-                    keys.done(message.task_id),
-                    keys.COUNTERS,
-                    keys.WEBHOOK_OUTBOX,
-                ],
-                [
-                    message.task_id,
-                    message.hop,
-                    message.stage,
-                    now,
-                    lease_ttl_s,
-                    max_deliveries,
-                    holding.value,
-                    expired_ttl_s,
-                ],
+            claim_call(
+                message,
+                now=now,
+                holding=holding,
+                lease_ttl_s=lease_ttl_s,
+                max_deliveries=max_deliveries,
+                expired_ttl_s=expired_ttl_s,
             )
             for message in messages
         ]
         return [self._claim_of(reply) for reply in run_batch(self.redis, self._claim, calls)]
 
     def _claim_of(self, reply: list[Any]) -> Claim:
-        verdict = _text(reply[0])
-        if verdict not in ("claimed", "poison"):
-            if verdict in ("terminal", "stale", "busy"):
-                self.count(f"dedup_{verdict}")
-            return Claim(verdict=verdict)  # type: ignore[arg-type]
-        return Claim(
-            verdict=verdict,  # type: ignore[arg-type]
-            token=_text(reply[1]),
-            request=TaskRequest.model_validate_json(reply[2]),
-            doc=TaskResult.model_validate_json(reply[3]),
-            deliveries=int(reply[4]),
-        )
+        claim = claim_of(reply)
+        if claim.verdict in ("terminal", "stale", "busy"):
+            self.count(f"dedup_{claim.verdict}")
+        return claim
 
     def heartbeat(self, task_id: str, token: str, lease_ttl_s: float) -> bool:
         return self.heartbeat_many([(task_id, token)], lease_ttl_s)[0]
@@ -255,10 +208,7 @@ class TaskStore:
     def heartbeat_many(self, held: list[tuple[str, str]], lease_ttl_s: float) -> list[bool]:
         """Renew many leases in one round trip: a process may hold a thousand hops."""
         until = time.time() + lease_ttl_s
-        calls = [
-            ([keys.task(task_id), keys.INFLIGHT], [task_id, token, until])
-            for task_id, token in held
-        ]
+        calls = [heartbeat_call(task_id, token, until) for task_id, token in held]
         return [bool(renewed) for renewed in run_batch(self.redis, self._heartbeat, calls)]
 
     def transition(
@@ -307,32 +257,16 @@ class TaskStore:
         enqueue: Enqueue | None = None,
     ) -> ScriptCall:
         """The keys and arguments of `transition`, for a caller that batches its round trips."""
-        entry = "" if dead_letter is None else dead_letter.model_dump_json()
-        now = time.time()
-        return (
-            [
-                keys.task(doc.id),
-                keys.INFLIGHT,
-                keys.done(doc.id),
-                dead_letter_queue_for(stage),
-                keys.DEAD_LETTER_INDEX,
-                keys.dead_letter(doc.id),
-                enqueue.queue if enqueue else "",
-                keys.WEBHOOK_OUTBOX,
-            ],
-            [
-                doc.id,
-                token,
-                doc.status.value,
-                hop,
-                stage,
-                doc.model_dump_json(),
-                now + deadline_s,
-                ttl_s,
-                entry,
-                now,
-                enqueue.payload if enqueue else "",
-            ],
+        return transition_call(
+            doc,
+            now=time.time(),
+            token=token,
+            hop=hop,
+            stage=stage,
+            deadline_s=deadline_s,
+            ttl_s=ttl_s,
+            dead_letter=dead_letter,
+            enqueue=enqueue,
         )
 
     def reap_due(
@@ -345,25 +279,12 @@ class TaskStore:
         owed: list[HopMessage] = []
         for raw_id in due:
             task_id = _text(raw_id)
-            reply = self._reap(
-                keys=[
-                    keys.task(task_id),
-                    keys.INFLIGHT,
-                    keys.done(task_id),
-                    keys.COUNTERS,
-                    keys.WEBHOOK_OUTBOX,
-                ],
-                args=[task_id, now, requeue_after_s, expired_ttl_s],
+            call_keys, call_args = reap_call(
+                task_id, now=now, requeue_after_s=requeue_after_s, expired_ttl_s=expired_ttl_s
             )
-            if _text(reply[0]) == "republish":
-                owed.append(
-                    HopMessage(
-                        task_id=task_id,
-                        hop=int(reply[1]),
-                        stage=_text(reply[2]),
-                        sla=_text(reply[4]),
-                    )
-                )
+            message = owed_of(task_id, self._reap(keys=call_keys, args=call_args))
+            if message is not None:
+                owed.append(message)
         return owed
 
     # -- dead letters (the store half; `store.deadletters` adds listing and replay) -------------
