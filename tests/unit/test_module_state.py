@@ -8,7 +8,9 @@ fails on what would bring module state back:
 - a lower-case module name bound to an object, a container, or None (a slot to fill later);
 - a module-level container mutated from inside a function (`_CACHE[key] = ...`, `.append(...)`).
 Constants (upper-case names, literals, tuples), compiled patterns, frozen tables, type aliases,
-loggers and context variables (their value is per context, not shared) stay allowed.
+loggers and context variables (their value is per context, not shared) stay allowed, and so do
+memoised loaders of immutable data (`functools.cache` on `get_config`, the bundled models, the
+sim's frozen answers): a cache of a pure function is not state a caller can observe.
 """
 
 from __future__ import annotations
