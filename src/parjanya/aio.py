@@ -1,15 +1,15 @@
-"""One asyncio event loop per worker process, in a background thread, for the model calls.
+"""An asyncio event loop in a background thread, for a worker process's model calls.
 
-Celery's task bodies are synchronous; providers are async httpx clients whose connection pools must
-live on one loop. A process-wide loop thread lets every task (from any pool thread) run coroutines on
-that loop and keeps connections alive between tasks. It is created lazily after fork, so a prefork
+Celery's task bodies are synchronous; providers are async clients whose connection pools must
+live on one loop. One loop thread per process lets every task (from any pool thread) run
+coroutines on that loop and keeps connections alive between tasks. The worker context owns it
+(`WorkerContext.loop`, started on first use), and the context is built per process, so a prefork
 child never inherits its parent's loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from concurrent.futures import ThreadPoolExecutor
@@ -48,18 +48,6 @@ class LoopThread:
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
-
-
-_lock = threading.Lock()
-_current: tuple[int, LoopThread] | None = None
-
-
-def loop_thread() -> LoopThread:
-    global _current
-    with _lock:
-        if _current is None or _current[0] != os.getpid():
-            _current = (os.getpid(), LoopThread())
-        return _current[1]
 
 
 class SharedReads(Generic[K, T]):

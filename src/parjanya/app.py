@@ -20,6 +20,7 @@ from parjanya.broker.amqp import AMQP_SCHEMES
 from parjanya.broker.connection import TRANSPORT_PATH
 from parjanya.config import ParjanyaConfig, Settings, get_config, get_settings
 from parjanya.queues import ALL_WORK_QUEUES, INTAKE_QUEUE, INTAKE_TASK
+from parjanya.worker.process import WorkerProcess
 
 #: The anonymous exchange routes straight to the list named by the routing key, so delivery never
 #: depends on binding records in Redis (which a flush or a restart without persistence would lose).
@@ -64,12 +65,21 @@ def _broker_conf(scheme: str, config: ParjanyaConfig) -> dict[str, object]:
     }
 
 
-def create_app(settings: Settings | None = None, config: ParjanyaConfig | None = None) -> Celery:
+class ParjanyaCelery(Celery):
+    """Celery's app, carrying what one worker process keeps between Celery's calls
+    (`worker/process.py`): the one global Celery requires is then the only one there is."""
+
+    worker_process: WorkerProcess
+
+
+def create_app(
+    settings: Settings | None = None, config: ParjanyaConfig | None = None
+) -> ParjanyaCelery:
     settings = settings or get_settings()
     config = config or get_config()
     limits = config.reliability
     # `amqp`: connections that report the Redis transport as `redis://` (broker/connection.py).
-    app = Celery(
+    app = ParjanyaCelery(
         "parjanya",
         broker=settings.broker_url,
         amqp="parjanya.broker.connection:AMQP",
@@ -111,6 +121,7 @@ def create_app(settings: Settings | None = None, config: ParjanyaConfig | None =
         ),
         **_broker_conf(scheme, config),
     )
+    app.worker_process = WorkerProcess(app)
     return app
 
 

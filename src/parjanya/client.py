@@ -205,6 +205,8 @@ class Client:
 
     def close(self) -> None:
         self.store.redis.close()
+        if "outbox" in self.__dict__:
+            self.outbox.publisher.close()
         if self._app is not None:
             self._app.close()
 

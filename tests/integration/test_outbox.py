@@ -13,7 +13,7 @@ import redis
 from parjanya import keys
 from parjanya.app import create_app
 from parjanya.broker.envelope import SENT_AT_HEADER, HopEnvelopes, shares_one_redis
-from parjanya.broker.publish import publish_hop
+from parjanya.broker.publish import HopPublisher
 from parjanya.client import Client, TaskHandle
 from parjanya.config import Settings, load_config
 from parjanya.queues import INTAKE_QUEUE, class_list, queue_for
@@ -52,7 +52,7 @@ def test_the_store_message_is_the_one_kombu_publishes(redis_url: str, stage: str
     hop = HopMessage(task_id="t-1", hop=2, stage=stage, sla=sla)  # type: ignore[arg-type]
     queue = class_list(queue_for(hop.stage), hop.sla)
     try:
-        publish_hop(app, hop)
+        HopPublisher(app).publish(hop)
         by_kombu = server.rpop(queue)
         enqueue = HopEnvelopes(app).for_hop(hop)
         assert enqueue.queue == queue

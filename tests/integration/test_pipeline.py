@@ -92,7 +92,7 @@ def test_a_total_outage_dead_letters_with_history_and_replay_succeeds(
     for result in dead:
         outcome = replay(
             client.store,
-            client.app,
+            client.outbox.publisher,
             result.id,
             max_replays=limits.max_replays,
             requeue_after_s=limits.requeue_after_s,

@@ -59,6 +59,8 @@ def worker_ctx(
     yield ctx
     if "leases" in ctx.__dict__:
         ctx.leases.stop()
+    if "loop" in ctx.__dict__:  # the context owns its event loop thread
+        ctx.loop.stop()
 
 
 def submit(store: TaskStore, prompt: str = "Rename tmp to total.") -> str:

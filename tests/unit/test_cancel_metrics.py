@@ -13,7 +13,6 @@ from parjanya.queues import INTAKE_QUEUE, INTAKE_TASK, TIER_TASK, queue_for
 from parjanya.resilience.fallback import TierCall
 from parjanya.schema import HopMessage, TaskStatus
 from parjanya.store import Claim, Committed, TaskStore
-from parjanya.store import outbox as outbox_module
 from parjanya.tasks.intake import classify_hop
 from parjanya.tasks.tier import conclude
 from parjanya.worker.admission import Admission
@@ -101,7 +100,7 @@ def test_an_escalation_of_a_cancelled_task_ends_it_counted_and_publishes_nothing
     worker_ctx: WorkerContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     published: list[HopMessage] = []
-    monkeypatch.setattr(outbox_module, "publish_hop", lambda app, hop: published.append(hop))
+    monkeypatch.setattr(worker_ctx.outbox.publisher, "publish", published.append)
     message, claim = _held_on_low(worker_ctx.store, "Cancel me before I escalate.")
     assert worker_ctx.store.cancel(message.task_id, ttl_s=60) == "requested"
     before, moved, on_mid = counted("low"), escalations("low"), counted("mid")
@@ -130,7 +129,7 @@ def test_an_escalation_of_a_cancelled_task_ends_it_counted_and_publishes_nothing
 def test_a_route_of_a_task_cancelled_while_classified_is_counted_on_intake(
     worker_ctx: WorkerContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(outbox_module, "publish_hop", lambda app, hop: None)
+    monkeypatch.setattr(worker_ctx.outbox.publisher, "publish", lambda hop: None)
     task_id = submit(worker_ctx.store, "Cancel me while I am being classified.")
     message = HopMessage(task_id=task_id, hop=0, stage="intake")
     claim = worker_ctx.store.claim(

@@ -9,11 +9,11 @@ import pytest
 import redis
 
 from parjanya import results
+from parjanya.broker.publish import HopPublisher
 from parjanya.escalation import Escalate, GiveUp
 from parjanya.resilience.fallback import TierCall
 from parjanya.schema import HopMessage, TaskStatus
 from parjanya.store import Claim, TaskStore
-from parjanya.store import outbox as outbox_module
 from parjanya.tasks.tier import conclude
 from parjanya.worker.context import WorkerContext
 from parjanya.worker.persist import retrying_blocking
@@ -65,7 +65,7 @@ def test_an_escalation_commit_is_retried_through_a_blip_and_its_hop_published_on
     worker_ctx: WorkerContext, blip: Blip, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     published: list[HopMessage] = []
-    monkeypatch.setattr(outbox_module, "publish_hop", lambda app, hop: published.append(hop))
+    monkeypatch.setattr(HopPublisher, "publish", lambda self, hop: published.append(hop))
     message, claim = _held_on_low(worker_ctx.store)
     blip.armed = True
     conclude(worker_ctx, message, claim, TierCall(), None, Escalate(to="mid", reason="failover"))

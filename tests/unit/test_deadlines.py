@@ -232,6 +232,7 @@ def test_escalation_does_not_start_a_hop_that_cannot_finish_in_time(
 def test_replay_requeues_a_dead_task_in_its_class(
     store: TaskStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from parjanya.broker.publish import HopPublisher
     from parjanya.schema import ErrorInfo
     from parjanya.worker import deadletter
 
@@ -243,6 +244,7 @@ def test_replay_requeues_a_dead_task_in_its_class(
         store, claim.doc, token=claim.token, hop=0, stage="intake", error=error
     )
     sent: list[HopMessage] = []
-    monkeypatch.setattr(deadletter, "publish_hop", lambda app, message: sent.append(message))
-    outcome = deadletter.replay(store, None, task_id, max_replays=3, requeue_after_s=60)  # type: ignore[arg-type]
+    monkeypatch.setattr(HopPublisher, "publish", lambda self, message: sent.append(message))
+    publisher = HopPublisher(None)  # type: ignore[arg-type]
+    outcome = deadletter.replay(store, publisher, task_id, max_replays=3, requeue_after_s=60)
     assert outcome.replayed and [(m.stage, m.sla) for m in sent] == [("intake", "critical")]

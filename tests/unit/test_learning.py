@@ -10,11 +10,11 @@ import httpx
 import pytest
 
 from parjanya.app import create_app
+from parjanya.broker.publish import HopPublisher
 from parjanya.config import ParjanyaConfig, RoutingConfig, Settings
 from parjanya.queues import Tier
 from parjanya.schema import HopMessage, RoutingDecision, TaskRequest, TaskResult, TaskStatus
 from parjanya.store import TaskStore
-from parjanya.store import outbox as outbox_module
 from parjanya.store.outbox import Outbox
 from parjanya.store.outcomes import OutcomeLog
 from parjanya.worker.learning import Learning
@@ -64,7 +64,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> tuple[TaskStore, Learning, list[Ho
     server = fakeredis.FakeServer()
     store = TaskStore(fakeredis.FakeRedis(server=server))
     published: list[HopMessage] = []
-    monkeypatch.setattr(outbox_module, "publish_hop", lambda app, hop: published.append(hop))
+    monkeypatch.setattr(HopPublisher, "publish", lambda self, hop: published.append(hop))
     config = ParjanyaConfig(routing=RoutingConfig(shadow_rate=1.0))
     learning = Learning(
         store,

@@ -18,6 +18,7 @@ from parjanya.cli.main import app
 from parjanya.tasks import lifecycle
 from parjanya.worker.context import WorkerContext
 from parjanya.worker.liveness import PRUNE_AFTER, default_dir, default_path, prune
+from parjanya.worker.process import WorkerProcess
 
 HOST = socket.gethostname()
 STALE_S = 30.0
@@ -97,11 +98,10 @@ def test_a_worker_prunes_when_it_starts_its_heartbeat(
 ) -> None:
     worker_ctx.settings = worker_ctx.settings.model_copy(update={"data_dir": tmp_path})
     dead = _beat(default_dir(tmp_path), f"{HOST}-{_dead_pid()}.json")
-    monkeypatch.setattr(lifecycle._running, "feeders", [])
-    lifecycle._start_liveness(worker_ctx)
+    process = WorkerProcess(worker_ctx.app)
+    lifecycle._start_liveness(process, worker_ctx)
     try:
         assert not dead.exists() and default_path(tmp_path).exists()
     finally:
-        assert lifecycle._running.liveness is not None
-        lifecycle._running.liveness.stop()
-        lifecycle._running.liveness = None
+        assert process.running.liveness is not None
+        process.running.liveness.stop()

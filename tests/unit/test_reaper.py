@@ -11,10 +11,10 @@ import redis
 
 from parjanya import keys
 from parjanya.app import create_app
+from parjanya.broker.publish import HopPublisher
 from parjanya.config import ParjanyaConfig, Settings
 from parjanya.schema import HopMessage, TaskRequest, TaskStatus
 from parjanya.store import TaskStore
-from parjanya.worker import reaper as reaper_module
 from parjanya.worker.reaper import Reaper
 
 LEASE_TTL_S, INTERVAL_S = 6.0, 0.5
@@ -47,7 +47,7 @@ class Away:
 @pytest.fixture
 def published(monkeypatch: pytest.MonkeyPatch) -> list[HopMessage]:
     sent: list[HopMessage] = []
-    monkeypatch.setattr(reaper_module, "publish_hop", lambda app, hop: sent.append(hop))
+    monkeypatch.setattr(HopPublisher, "publish", lambda self, hop: sent.append(hop))
     return sent
 
 

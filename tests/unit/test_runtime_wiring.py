@@ -14,11 +14,10 @@ from parjanya.app import create_app
 from parjanya.config import ParjanyaConfig, ReliabilityConfig, Settings
 from parjanya.schema import HopMessage, TaskRequest, TaskStatus
 from parjanya.store import TaskStore
-from parjanya.worker import liveness as liveness_module
 from parjanya.worker.context import WorkerContext, build_context
 from parjanya.worker.dispatch import Dispatcher
 from parjanya.worker.guard import launch
-from parjanya.worker.liveness import EXIT_DEAF, Liveness, Watched, exit_deaf, read, went_deaf
+from parjanya.worker.liveness import EXIT_DEAF, Liveness, Watched, exit_deaf, read
 from parjanya.worker.strategy import AsyncDispatch, BlockingDispatch, strategy_for
 from parjanya.worker.topology import Unservable, check_topology
 
@@ -149,12 +148,12 @@ def test_the_liveness_probe_fails_on_an_old_a_bad_or_a_missing_heartbeat(tmp_pat
 def test_a_deaf_worker_asks_celery_to_stop_with_a_non_zero_status() -> None:
     from celery.worker import state
 
-    timer = exit_deaf("feeder parjanya.tier.low", grace_s=3600)
+    deaf = threading.Event()
+    timer = exit_deaf("feeder parjanya.tier.low", deaf, grace_s=3600)
     try:
         assert state.should_stop == EXIT_DEAF != 0
         assert timer.is_alive()  # the hard exit, should the warm shutdown hang
-        assert went_deaf()
+        assert deaf.is_set()
     finally:
         timer.cancel()
         state.should_stop = None
-        liveness_module._deaf.clear()

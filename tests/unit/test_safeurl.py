@@ -58,9 +58,7 @@ def test_provider_errors_never_carry_a_url_password() -> None:
 
 
 def _recording(monkeypatch: pytest.MonkeyPatch) -> Console:
-    console = Console(record=True, width=300)
-    monkeypatch.setattr(up, "console", console)
-    return console
+    return Console(record=True, width=300)
 
 
 def test_parjanya_up_prints_the_broker_without_its_password(
@@ -72,8 +70,8 @@ def test_parjanya_up_prints_the_broker_without_its_password(
         result_url=f"redis://:{SECRET}@127.0.0.1:6390/1",
     )
     monkeypatch.setattr(up, "is_listening", lambda url: True)
-    assert up._ensure_broker(settings) is None
-    up._print_where(Supervisor(tmp_path / "logs"), settings)
+    assert up._ensure_broker(settings, console) is None
+    up._print_where(Supervisor(tmp_path / "logs"), settings, console)
     shown = console.export_text()
     assert SECRET not in shown
     assert shown.count(f"redis://:{MASK}@127.0.0.1:6390/") == 3  # the line and both table rows
@@ -83,7 +81,7 @@ def test_an_unreachable_broker_is_reported_masked(monkeypatch: pytest.MonkeyPatc
     console = _recording(monkeypatch)
     monkeypatch.setattr(up, "is_listening", lambda url: False)
     with pytest.raises(SystemExit):
-        up._ensure_broker(Settings(broker_url=f"redis://:{SECRET}@192.0.2.1:6379/0"))
+        up._ensure_broker(Settings(broker_url=f"redis://:{SECRET}@192.0.2.1:6379/0"), console)
     shown = console.export_text()
     assert SECRET not in shown and f"redis://:{MASK}@192.0.2.1:6379/0" in shown
 
@@ -94,10 +92,12 @@ def test_parjanya_up_on_rabbitmq_uses_it_or_stops_but_never_embeds_a_redis_there
     console = _recording(monkeypatch)
     local = Settings(broker_url=f"amqp://guest:{SECRET}@127.0.0.1:5672/x", result_url="redis://a/0")
     monkeypatch.setattr(up.amqp, "answers", lambda url: True)
-    assert up._ensure_broker(local) is None
+    assert up._ensure_broker(local, console) is None
     monkeypatch.setattr(up.amqp, "answers", lambda url: False)
     with pytest.raises(SystemExit):
-        up._ensure_broker(local)  # local, yet no redis-server is started on RabbitMQ's port
+        up._ensure_broker(
+            local, console
+        )  # local, yet no redis-server is started on RabbitMQ's port
     shown = console.export_text()
     assert SECRET not in shown and "using the RabbitMQ at" in shown
     assert "no RabbitMQ answers at amqp://guest:" in shown

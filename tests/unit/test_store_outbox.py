@@ -10,12 +10,12 @@ import fakeredis
 import pytest
 
 from parjanya.app import create_app
+from parjanya.broker.publish import HopPublisher
 from parjanya.config import ParjanyaConfig, Settings
 from parjanya.governance.priority import queue_depth
 from parjanya.queues import INTAKE_QUEUE, class_list
 from parjanya.schema import HopMessage, TaskRequest
 from parjanya.store import TaskStore
-from parjanya.store import outbox as outbox_module
 from parjanya.store.outbox import Outbox
 
 ONE_REDIS = "redis://127.0.0.1:1/0"  # never connected: fakeredis stands in for it
@@ -28,7 +28,7 @@ def _outbox(config: ParjanyaConfig, store_url: str) -> Outbox:
 @pytest.fixture
 def published(monkeypatch: pytest.MonkeyPatch) -> list[HopMessage]:
     sent: list[HopMessage] = []
-    monkeypatch.setattr(outbox_module, "publish_hop", lambda app, hop: sent.append(hop))
+    monkeypatch.setattr(HopPublisher, "publish", lambda self, hop: sent.append(hop))
     return sent
 
 
@@ -67,7 +67,7 @@ def test_a_failed_publish_withdraws_the_record_and_raises(
     def down(*_: object) -> None:
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(outbox_module, "publish_hop", down)
+    monkeypatch.setattr(HopPublisher, "publish", down)
     request = TaskRequest(prompt="Rename tmp to total.", idempotency_key="req-1")
     with pytest.raises(ConnectionError):
         _outbox(config, "redis://127.0.0.1:1/1").create(store, request, requeue_after_s=30)

@@ -28,7 +28,7 @@ from kombu import Queue
 
 from parjanya.broker.amqp import Refusals, is_amqp, message_queue
 from parjanya.broker.decode import DecodeLimits, Undecodable
-from parjanya.broker.poison import divert
+from parjanya.broker.poison import RawDeadLetters, from_settings
 from parjanya.broker.transport import MAX_BYTES_OPTION, MAX_DEPTH_OPTION
 
 log = logging.getLogger("parjanya.poison")
@@ -66,6 +66,17 @@ class Consumer(CeleryConsumer):
         super().__init__(*args, **kwargs)
         #: Queues a batch feeder serves in this consumer's place, by name (kept across reconnects).
         self.fed_queues: dict[str, Queue] = {}
+        self._dead_letters: RawDeadLetters | None = None
+
+    def divert(self, message: Any, reason: str, raw: object) -> None:
+        """Record a message Celery would drop or loop on (a sink built on first use; never raises)."""
+        if self._dead_letters is None:
+            try:
+                self._dead_letters = from_settings()
+            except Exception:
+                log.exception("no dead-letter store for a poison message (%s)", reason)
+                return
+        self._dead_letters.divert(_queue_of(message), reason, raw)
 
     def hand_to_feeder(self, queue: str) -> None:
         """Stop consuming `queue` here (a feeder pops it), and go on reporting it as served."""
@@ -95,11 +106,11 @@ class Consumer(CeleryConsumer):
             try:
                 refusals.hop(message)
             except Undecodable as exc:
-                divert(_queue_of(message), exc.reason, message.body)
+                self.divert(message, exc.reason, message.body)
                 _reject(message)
                 return
             except Exception as exc:  # total: whatever the check did, the message is recorded
-                divert(_queue_of(message), f"undecodable message ({type(exc).__name__})", b"")
+                self.divert(message, f"undecodable message ({type(exc).__name__})", b"")
                 _reject(message)
                 return
             handler(message)
@@ -107,22 +118,22 @@ class Consumer(CeleryConsumer):
         return on_task_received
 
     def on_decode_error(self, message: Any, exc: Exception) -> None:
-        divert(_queue_of(message), f"body could not be decoded: {exc}", message.body)
+        self.divert(message, f"body could not be decoded: {exc}", message.body)
         if _refusals(self.app) is not None:
             _reject(message)
             return
         super().on_decode_error(message, exc)
 
     def on_unknown_message(self, body: Any, message: Any) -> None:
-        divert(_queue_of(message), "not a Celery task message", message.body)
+        self.divert(message, "not a Celery task message", message.body)
         super().on_unknown_message(body, message)
 
     def on_unknown_task(self, body: Any, message: Any, exc: Exception) -> None:
-        divert(_queue_of(message), f"unknown task: {exc}", message.body)
+        self.divert(message, f"unknown task: {exc}", message.body)
         super().on_unknown_task(body, message, exc)
 
     def on_invalid_task(self, body: Any, message: Any, exc: Exception) -> None:
-        divert(_queue_of(message), f"invalid task message: {exc}", message.body)
+        self.divert(message, f"invalid task message: {exc}", message.body)
         super().on_invalid_task(body, message, exc)
 
 

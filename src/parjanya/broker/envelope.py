@@ -5,7 +5,7 @@ hop's message itself (`store.tasks`): the state change and the enqueue become on
 true outbox with no moment where a hop is owed but not queued, and one round trip instead of two.
 It also skips kombu's publish path, about a quarter of a classifier hop's CPU (bench/pipeline.py).
 
-The message is what `publish.publish_hop` would have sent through kombu: Celery protocol 2 headers
+The message is what `publish.HopPublisher.publish` would have sent through kombu: Celery protocol 2 headers
 (built once by Celery's own `as_task_v2`, then only the ids and the argument repr change), the JSON
 body base64-encoded, and `delivery_info` naming the queue, as kombu's `Channel._put` writes it. A
 unit test compares the two field by field, so a Celery or kombu upgrade that changes the format

@@ -5,15 +5,14 @@ Celery's consumer silently acks bodies it cannot decode or route, and a feeder p
 of them end here instead, so a poison message is kept for inspection (its first bytes, text when
 they are UTF-8, else base64) and never stops a worker or loops.
 
-A worker installs its sink at start (`install`), so dead letters go through the store it built;
-a process that installed none (a bare `celery worker`) builds one from the settings on first use.
+A worker's admission writes through its context's sink (`WorkerContext.dead_letters`); kombu's
+channel and Celery's consumer, which have no context, each build one from the settings on first
+use (`from_settings`). No sink is kept at module level.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import threading
 
 from parjanya import metrics
 from parjanya.broker.decode import raw_text
@@ -40,29 +39,8 @@ class RawDeadLetters:
             log.exception("could not dead-letter a poison message from %s (%s)", queue, reason)
 
 
-_lock = threading.Lock()
-_sink: tuple[int, RawDeadLetters] | None = None
-
-
-def install(sink: RawDeadLetters) -> None:
-    """Make `sink` the dead-letter writer of this process (kombu's hooks have no context)."""
-    global _sink
-    with _lock:
-        _sink = (os.getpid(), sink)
-
-
-def _current() -> RawDeadLetters:
-    global _sink
-    with _lock:
-        if _sink is None or _sink[0] != os.getpid():
-            limit = get_config().reliability.dead_letter_raw_bytes
-            _sink = (
-                os.getpid(),
-                RawDeadLetters(TaskStore.from_url(get_settings().store_url), limit),
-            )
-        return _sink[1]
-
-
-def divert(queue: str | None, reason: str, raw: bytes | str | object) -> None:
-    """Record a poison message through this process's sink. Never raises."""
-    _current().divert(queue, reason, raw)
+def from_settings() -> RawDeadLetters:
+    """A sink on the configured store, for kombu's channel and Celery's consumer, whose hooks get
+    no worker context: each builds its own on first use (it connects only when it writes)."""
+    limit = get_config().reliability.dead_letter_raw_bytes
+    return RawDeadLetters(TaskStore.from_url(get_settings().store_url), limit)

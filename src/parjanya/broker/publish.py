@@ -6,7 +6,8 @@ Messages are ordinary Celery protocol-2 task messages (built by `app.amqp.as_tas
 Celery worker, Flower and `celery inspect` understand them. They are published with a kombu
 producer kept per thread instead of `Celery.send_task`, which spends about three times the CPU
 on routing, signals and pool checkout (bench/pipeline.py: 440 against 140 microseconds per message),
-and a task costs two or three publishes.
+and a task costs two or three publishes. The producers belong to a `HopPublisher`, which its owner
+(an outbox, a reaper, a replay) holds and passes: there is no module-level cache of them.
 """
 
 from __future__ import annotations
@@ -29,46 +30,60 @@ _RETRY_POLICY = {"max_retries": 5, "interval_start": 0.1, "interval_step": 0.5, 
 
 
 class _Producers(threading.local):
-    """A producer per (thread, process, app): kombu channels are not shared across threads."""
+    """This thread's producer: kombu channels are not shared across threads."""
 
-    def __init__(self) -> None:
-        self.by_app: dict[tuple[int, int], tuple[Any, Producer, Declares]] = {}
-
-
-_producers = _Producers()
-
-
-def _producer(app: Celery) -> tuple[Producer, Declares]:
-    key = (os.getpid(), id(app))
-    entry = _producers.by_app.get(key)
-    if entry is None:
-        connection = app.connection_for_write()
-        entry = (connection, Producer(connection.default_channel), declares_for(app))
-        _producers.by_app[key] = entry
-    return entry[1], entry[2]
-
-
-def publish_hop(app: Celery, message: HopMessage) -> None:
-    """Send one hop. The store already says the hop is owed, so a lost publish is republished.
-
-    Its SLA class is its kombu priority, so kombu's Redis transport puts it on the class's list.
-    """
-    queue = queue_for(message.stage)
-    task = app.amqp.as_task_v2(
-        uuid.uuid4().hex,
-        task_for(message.stage),
-        args=(message.model_dump(exclude_none=True),),
+    entry: tuple[int, Any, Producer, Declares] | None = (
+        None  # (pid, connection, producer, declares)
     )
-    producer, declares = _producer(app)
-    producer.publish(
-        task.body,
-        exchange="",
-        routing_key=queue,
-        headers={**task.headers, SENT_AT_HEADER: round(time.time(), 3)},
-        serializer="json",
-        retry=True,
-        retry_policy=_RETRY_POLICY,
-        priority=CLASS_PRIORITY[message.sla],
-        declare=declares.get(queue),
-        **task.properties,
-    )
+
+
+class HopPublisher:
+    """Publishes hops of one Celery app, with a producer per thread and process."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+        self._producers = _Producers()
+
+    def _producer(self) -> tuple[Producer, Declares]:
+        entry = self._producers.entry
+        if entry is None or entry[0] != os.getpid():  # a forked child opens its own connection
+            connection = self.app.connection_for_write()
+            entry = (
+                os.getpid(),
+                connection,
+                Producer(connection.default_channel),
+                declares_for(self.app),
+            )
+            self._producers.entry = entry
+        return entry[2], entry[3]
+
+    def publish(self, message: HopMessage) -> None:
+        """Send one hop. The store already says the hop is owed, so a lost publish is republished.
+
+        Its SLA class is its kombu priority, so kombu's Redis transport puts it on the class's list.
+        """
+        queue = queue_for(message.stage)
+        task = self.app.amqp.as_task_v2(
+            uuid.uuid4().hex,
+            task_for(message.stage),
+            args=(message.model_dump(exclude_none=True),),
+        )
+        producer, declares = self._producer()
+        producer.publish(
+            task.body,
+            exchange="",
+            routing_key=queue,
+            headers={**task.headers, SENT_AT_HEADER: round(time.time(), 3)},
+            serializer="json",
+            retry=True,
+            retry_policy=_RETRY_POLICY,
+            priority=CLASS_PRIORITY[message.sla],
+            declare=declares.get(queue),
+            **task.properties,
+        )
+
+    def close(self) -> None:
+        """Release this thread's connection (others' go with their threads)."""
+        entry, self._producers.entry = self._producers.entry, None
+        if entry is not None and entry[0] == os.getpid():
+            entry[1].release()

@@ -18,7 +18,7 @@ from kombu.transport import redis as kombu_redis
 from kombu.utils.encoding import bytes_to_str
 
 from parjanya.broker.decode import DecodeLimits, Undecodable, envelope_of, hop_of
-from parjanya.broker.poison import divert
+from parjanya.broker.poison import RawDeadLetters, from_settings
 from parjanya.queues import INTAKE_QUEUE, INTAKE_TASK, TIER_TASK, stage_of_queue
 
 #: Transport options (set by `app.py`) that bound one message; absent, `DecodeLimits`' defaults.
@@ -34,7 +34,9 @@ def _work_task(queue: str) -> str | None:
     return TIER_TASK if stage is not None and queue.startswith("parjanya.tier.") else None
 
 
-def checked(raw: bytes | str, queue: str, limits: DecodeLimits) -> dict[str, Any] | None:
+def checked(
+    raw: bytes | str, queue: str, limits: DecodeLimits, dead_letters: RawDeadLetters
+) -> dict[str, Any] | None:
     """The envelope to deliver, or None once the entry has been dead-lettered (never raises)."""
     try:
         payload = envelope_of(raw, limits)
@@ -43,9 +45,9 @@ def checked(raw: bytes | str, queue: str, limits: DecodeLimits) -> dict[str, Any
             hop_of(payload, task, limits)
         return payload
     except Undecodable as exc:
-        divert(queue, exc.reason, raw)
+        dead_letters.divert(queue, exc.reason, raw)
     except Exception as exc:  # total: whatever the decoder did, the entry is recorded, not fatal
-        divert(queue, f"undecodable message ({type(exc).__name__})", raw)
+        dead_letters.divert(queue, f"undecodable message ({type(exc).__name__})", raw)
     return None
 
 
@@ -63,6 +65,14 @@ class Channel(kombu_redis.Channel):
             )
             self.__dict__["_parjanya_limits"] = cached
         return cached
+
+    @property
+    def _dead_letters(self) -> RawDeadLetters:
+        """This channel's dead-letter sink, built on first use (kombu passes it no context)."""
+        sink: RawDeadLetters | None = self.__dict__.get("_parjanya_dead_letters")
+        if sink is None:
+            sink = self.__dict__["_parjanya_dead_letters"] = from_settings()
+        return sink
 
     def _create_client(self, asynchronous: bool = False) -> Any:
         """Reuse one synchronous client per connection pool.
@@ -93,7 +103,7 @@ class Channel(kombu_redis.Channel):
             dest, item = dest_item
             dest = bytes_to_str(dest).rsplit(self.sep, 1)[0]
             self._queue_cycle.rotate(dest)
-            payload = checked(item, dest, self._limits)
+            payload = checked(item, dest, self._limits, self._dead_letters)
             if payload is None:
                 return True
             self.connection._deliver(payload, dest)
@@ -110,7 +120,7 @@ class Channel(kombu_redis.Channel):
                 item = client.rpop(self._q_for_pri(queue, pri))
                 if item:
                     self._maybe_update_queues_expire(client, queue)
-                    payload = checked(item, queue, self._limits)
+                    payload = checked(item, queue, self._limits, self._dead_letters)
                     if payload is None:
                         continue
                     return payload

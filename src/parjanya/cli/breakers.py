@@ -20,8 +20,6 @@ from parjanya.resilience.breaker_store import BreakerStore, RedisBreakerStore
 
 __all__ = ["breaker_rows", "breakers"]
 
-console = Console()
-
 
 def _connect(url: str) -> aioredis.Redis:
     return async_redis_client(url, socket_timeout=5)
@@ -81,6 +79,7 @@ def _table(rows: list[dict[str, Any]]) -> Table:
 
 
 async def _run(url: str, config: ParjanyaConfig, as_json: bool, reset: str | None) -> int:
+    console = Console()
     client = _connect(url)
     try:
         store = RedisBreakerStore(client)
@@ -106,6 +105,7 @@ def breakers(
     ] = None,
 ) -> None:
     """Show every configured deployment's shared circuit breaker, or force-close one."""
+    console = Console()
     config = get_config()
     names = {d.name for tier in config.tiers.values() for d in tier.deployments}
     if reset is not None and reset not in names:

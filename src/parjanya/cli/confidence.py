@@ -17,8 +17,6 @@ from parjanya.confidence import answer_confidence
 
 __all__ = ["confidence"]
 
-console = Console()
-
 
 def confidence(
     prompt: Annotated[str, typer.Option("--prompt", help="The question the answer replies to.")],
@@ -34,6 +32,7 @@ def confidence(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Print the default confidence checker's value and signals for an answer without logprobs."""
+    console = Console()
     text = sys.stdin.read() if answer == "-" else answer
     verdict = answer_confidence(prompt, text, response_format=response_format)
     if as_json:

@@ -21,8 +21,6 @@ from rich.table import Table
 from parjanya.client import Client
 from parjanya.governance.budgets import SpendLedger, today
 
-console = Console()
-
 _DAYS = re.compile(r"^(\d+)d$")
 
 
@@ -85,6 +83,7 @@ def costs(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Cost per tenant, tier and model, and the saving against sending every task to the top tier."""
+    console = Console()
     start = parse_since(since)
     with Client() as client:
         ledger = SpendLedger(client.config.governance.budgets, sync=client.store.redis)

@@ -24,9 +24,6 @@ def _shown(entry: DeadLetter, client: Client) -> DeadLetter:
     return entry.model_copy(update={"raw": conceal(entry.raw, allowed)})
 
 
-console = Console()
-
-
 @app.command("list")
 def list_dead(
     limit: Annotated[int, typer.Option()] = 50,
@@ -34,6 +31,7 @@ def list_dead(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Dead letters, newest first."""
+    console = Console()
     with Client() as client:
         store = DeadLetterStore(client.store.redis)
         entries = [_shown(e, client) for e in store.list(limit=limit, queue=queue)]
@@ -55,6 +53,7 @@ def list_dead(
 @app.command("show")
 def show(dead_letter_id: str) -> None:
     """One dead letter, with the task's whole history when there is a task behind it."""
+    console = Console()
     with Client() as client:
         entry = DeadLetterStore(client.store.redis).get(dead_letter_id)
         entry = None if entry is None else _shown(entry, client)
@@ -74,6 +73,7 @@ def replay(
     replay_all: Annotated[bool, typer.Option("--all")] = False,
 ) -> None:
     """Send dead tasks back through the classifier; their history is kept."""
+    console = Console()
     if (dead_letter_id is None) == (not replay_all):
         raise typer.BadParameter("give an ID or --all")
     with Client() as client:
@@ -88,7 +88,7 @@ def replay(
         for task_id in ids:
             outcome = replay_task(
                 client.store,
-                client.app,
+                client.outbox.publisher,
                 task_id,
                 max_replays=limits.max_replays,
                 requeue_after_s=limits.requeue_after_s,
@@ -105,6 +105,7 @@ def replay(
 @app.command("purge")
 def purge(yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False) -> None:
     """Forget every dead letter (the tasks stay readable as dead_lettered)."""
+    console = Console()
     if not yes:
         typer.confirm("Purge every dead letter?", abort=True)
     with Client() as client:

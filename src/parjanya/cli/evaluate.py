@@ -27,8 +27,6 @@ if TYPE_CHECKING:  # numpy and scikit-learn load only when the command runs (not
 
 __all__ = ["evaluate_command"]
 
-console = Console()
-
 
 def _scorers(config: ParjanyaConfig, models: list[Path]) -> list[NamedScorer]:
     from parjanya.classify.learned import load_model
@@ -107,6 +105,7 @@ def evaluate_command(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """AUROC, strong share, cost and saving at 95 % of all-strong quality, for every scorer."""
+    console = Console()
     from parjanya.classify.scorer import bundled_points
     from parjanya.learn.calibrate import calibrate
     from parjanya.learn.confidence_eval import evaluate_checkers

@@ -16,7 +16,6 @@ from parjanya.connect import async_redis_client
 from parjanya.store.apikeys import ApiKeyStore
 
 app = typer.Typer(no_args_is_help=True)
-console = Console()
 T = TypeVar("T")
 
 
@@ -43,6 +42,7 @@ def create(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Make a key for TENANT; it is shown once, here (the store keeps only its SHA-256)."""
+    console = Console()
     if not tenant.strip() or len(tenant) > 128:
         raise typer.BadParameter("a tenant is 1 to 128 characters", param_hint="--tenant")
     made = _run(lambda store: store.create(tenant, rate_per_minute=rate))
@@ -61,6 +61,7 @@ def list_keys(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Every key's id, tenant and rate (never the key)."""
+    console = Console()
     records = _run(lambda store: store.list(tenant))
     if as_json:
         typer.echo(json.dumps([r.__dict__ for r in records]))
@@ -79,6 +80,7 @@ def revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id (parjanya keys list).")],
 ) -> None:
     """Delete a key; API processes refuse it within api.key_cache_s."""
+    console = Console()
     revoked = _run(lambda store: store.revoke(key_id))
     if revoked is None:
         console.print(f"[red]no key {key_id}[/red]")

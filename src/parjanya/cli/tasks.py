@@ -13,8 +13,6 @@ from rich.table import Table
 
 from parjanya.schema import Sla, TaskRequest, TaskResult
 
-console = Console()
-
 
 def _request(
     text: str,
@@ -24,6 +22,7 @@ def _request(
     budget: float | None,
     idempotency_key: str | None,
 ) -> TaskRequest:
+    console = Console()
     fields = {
         "prompt": text,
         "sla": sla,
@@ -40,6 +39,7 @@ def _request(
 
 
 def _print_result(result: TaskResult) -> None:
+    console = Console()
     table = Table(show_header=False, box=None)
     rows = {
         "id": result.id,
@@ -87,6 +87,7 @@ def submit(
     ] = 120.0,
 ) -> None:
     """Submit one task (its id at once, or its result with --wait), or a JSONL file of them."""
+    console = Console()
     from parjanya.client import Client, Overloaded
 
     if (text is None) == (file is None):
@@ -119,6 +120,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show a task's state and result."""
+    console = Console()
     from parjanya.client import Client, TaskNotFound
 
     with Client() as client:
@@ -140,6 +142,7 @@ def classify_text(
     context_tokens: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """Score a prompt and show the tier it would go to. No broker needed."""
+    console = Console()
     from parjanya.classify import PolicyRejection, classify
     from parjanya.config import get_config
 

@@ -10,7 +10,6 @@ from rich.console import Console
 
 __all__ = ["train"]
 
-console = Console()
 
 #: Written into a model fitted to the shipped data: whatever is derived from it names its sources.
 SHIPPED_NOTICE = (
@@ -45,6 +44,7 @@ def train(
     """Fit a scorer; load it with `routing.scorer: learned` and `routing.scorer_model: PATH`."""
     # scikit-learn, scipy and numpy load here, when the command runs: every `parjanya` command
     # (a worker too) imports this module to register it.
+    console = Console()
     from parjanya.learn.fit import TrainOptions, fit_model
     from parjanya.learn.heuristic import fit_points
     from parjanya.learn.outcomes import (

@@ -16,8 +16,6 @@ from parjanya import keys
 from parjanya.connect import async_redis_client
 from parjanya.webhooks.outbox import Outbox, Record
 
-console = Console()
-
 
 async def _read(url: str, limit: int) -> tuple[list[Record], int]:
     client = async_redis_client(url, socket_timeout=None)
@@ -32,6 +30,7 @@ def webhooks(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Finished callback deliveries, newest first, and how many are still owed."""
+    console = Console()
     from parjanya.config import get_settings
 
     records, owed = asyncio.run(_read(get_settings().store_url, limit))

@@ -91,9 +91,9 @@ def worker(
     from parjanya.metrics_serve import remove_pool_dir
 
     remove_pool_dir(get_settings().data_dir, stage)
-    from parjanya.worker.liveness import EXIT_DEAF, went_deaf
+    from parjanya.worker.liveness import EXIT_DEAF
 
-    if went_deaf():  # a supervisor must see the failure and start a fresh worker
+    if celery_app.worker_process.deaf.is_set():  # a supervisor must restart it
         raise typer.Exit(EXIT_DEAF)
 
 

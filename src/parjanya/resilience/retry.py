@@ -13,13 +13,16 @@ also counts failures per error type against `RetryConfig.budgets`. A 429 whose R
 most `max_retry_after_s` waits that long plus a little jitter (so workers told the same instant do
 not return together); a longer one gives the deployment up at once.
 
-`set_testing()` removes all waits process-wide (tests keep the attempt counts and the decisions, and
-lose only the time); `on_retry` still sees every wait that would have happened.
+`set_testing()` removes all waits in the current context and the asyncio tasks started from it
+(tests keep the attempt counts and the decisions, and lose only the time); `on_retry` still sees
+every wait that would have happened. The switch is a context variable, not a module global, so
+one test's switch never leaks into another thread's calls.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -63,11 +66,9 @@ class RetryDetails:
 OnRetry = Callable[[RetryDetails], None]
 
 
-class _Switch:
-    testing = False
-
-
-_switch = _Switch()
+_testing: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "parjanya_retry_testing", default=False
+)
 
 
 class _Restore:
@@ -85,17 +86,18 @@ class _Restore:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        _switch.testing = self._previous
+        _testing.set(self._previous)
 
 
 def set_testing(testing: bool = True) -> _Restore:
     """Turn waits off (or back on). Call it, or use it as `with set_testing(): ...`."""
-    previous, _switch.testing = _switch.testing, testing
+    previous = _testing.get()
+    _testing.set(testing)
     return _Restore(previous)
 
 
 def is_testing() -> bool:
-    return _switch.testing
+    return _testing.get()
 
 
 def backoff_delay(
@@ -153,7 +155,7 @@ async def retry_call(
                 raise
             if on_retry is not None:
                 on_retry(RetryDetails(attempt=attempt, delay_s=delay, error=exc))
-            if delay > 0 and not _switch.testing:
+            if delay > 0 and not _testing.get():
                 await sleep(delay)
 
 

@@ -12,8 +12,6 @@ from parjanya.config import get_config
 from parjanya.runtime.workload import demo_workload
 from parjanya.schema import TaskResult, TaskStatus
 
-console = Console()
-
 
 def _all_high_cost(result: TaskResult) -> float:
     """What the same tokens would have cost on the high tier's first deployment."""
@@ -21,7 +19,8 @@ def _all_high_cost(result: TaskResult) -> float:
     return high.cost_usd(result.tokens_in, result.tokens_out)
 
 
-def run_demo(count: int, timeout_s: float = 120.0) -> int:
+def run_demo(count: int, timeout_s: float = 120.0, console: Console | None = None) -> int:
+    console = console or Console()
     workload = demo_workload(count)
     console.print(
         f"demo: submitting {len(workload)} tasks (60% routine / 30% architectural / "

@@ -24,8 +24,6 @@ from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port, is_listeni
 from parjanya.runtime.supervisor import Supervisor
 from parjanya.safeurl import mask_url
 
-console = Console()
-
 
 @dataclass(frozen=True)
 class UpOptions:
@@ -64,7 +62,7 @@ def _port_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def _ensure_broker(settings: Settings) -> EmbeddedRedis | None:
+def _ensure_broker(settings: Settings, console: Console) -> EmbeddedRedis | None:
     shown = mask_url(settings.broker_url)  # what is printed never carries the password
     kind = "RabbitMQ" if is_amqp(settings.broker_url) else "Redis"
     if (amqp.answers if kind == "RabbitMQ" else is_listening)(settings.broker_url):
@@ -160,7 +158,9 @@ def _start_children(sup: Supervisor, options: UpOptions, sim_port: int) -> None:
         )
 
 
-def _print_where(sup: Supervisor, settings: Settings, metrics: MetricsConfig | None = None) -> None:
+def _print_where(
+    sup: Supervisor, settings: Settings, console: Console, metrics: MetricsConfig | None = None
+) -> None:
     """Where each part runs, for the operator; every URL in it masked."""
     table = Table(title="Parjanya is up")
     for column in ("component", "pid", "where", "log"):
@@ -174,13 +174,13 @@ def _print_where(sup: Supervisor, settings: Settings, metrics: MetricsConfig | N
         pid = str(child.process.pid) if child.process else "-"
         table.add_row(child.name, pid, child.url, str(child.log_path))
     console.print(table)
-    _print_metrics(sup, metrics or get_config().metrics)
+    _print_metrics(sup, metrics or get_config().metrics, console)
     for child in sup.children:
         if child.name == "flower":
             console.print(f"Flower (workers, every hop, queue lengths): {child.url}")
 
 
-def _print_key(settings: Settings, api_port: int) -> None:
+def _print_key(settings: Settings, api_port: int, console: Console) -> None:
     """The local API key and a request to paste, as Jupyter prints its token."""
     from parjanya.config import get_config
     from parjanya.runtime.localkey import key_file, local_key
@@ -227,7 +227,7 @@ def metrics_urls(config: MetricsConfig, names: list[str]) -> dict[str, str]:
     }
 
 
-def _print_metrics(sup: Supervisor, metrics: MetricsConfig) -> None:
+def _print_metrics(sup: Supervisor, metrics: MetricsConfig, console: Console) -> None:
     urls = metrics_urls(metrics, [c.name for c in sup.children])
     if not urls:
         return
@@ -240,10 +240,11 @@ def _print_metrics(sup: Supervisor, metrics: MetricsConfig) -> None:
 
 
 def run_up(options: UpOptions) -> int:
+    console = Console()
     from parjanya.runtime.demo import run_demo
 
     settings = Settings()
-    embedded = _ensure_broker(settings)
+    embedded = _ensure_broker(settings, console)
     sim_port = options.sim_port if _port_free(options.sim_port) else free_port()
     sup = Supervisor(
         settings.data_dir / "logs",
@@ -267,10 +268,10 @@ def run_up(options: UpOptions) -> int:
         if not all(sup.wait_for_log(c, "ready.", 90) for c in workers):
             console.print(f"[red]a worker did not start; see {sup.log_dir}[/red]")
             return 1
-        _print_where(sup, settings, metrics_of(options))
-        _print_key(settings, options.api_port)
+        _print_where(sup, settings, console, metrics_of(options))
+        _print_key(settings, options.api_port, console)
         if options.demo_tasks > 0:
-            code = run_demo(options.demo_tasks)
+            code = run_demo(options.demo_tasks, console=console)
         if options.exit_after_demo:
             return code
         console.print("Running. Ctrl-C stops everything.")

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from celery import Celery
 
 from parjanya.broker.envelope import Enqueue, HopEnvelopes, shares_one_redis
-from parjanya.broker.publish import publish_hop
+from parjanya.broker.publish import HopPublisher
 from parjanya.observe.tracing import ambient_traceparent
 from parjanya.queues import SlaClass
 from parjanya.schema import HopMessage, TaskRequest
@@ -34,6 +34,7 @@ class Outbox:
 
     def __init__(self, app: Celery, store_url: str) -> None:
         self.app = app
+        self.publisher = HopPublisher(app)  # for a store apart from the broker
         self._envelopes = HopEnvelopes(app) if shares_one_redis(store_url, app) else None
 
     def message_for(self, message: HopMessage) -> Enqueue | None:
@@ -50,7 +51,7 @@ class Outbox:
         enqueue = self.message_for(message)
         committed = commit(enqueue)
         if committed == Committed.written and enqueue is None:
-            publish_hop(self.app, message)
+            self.publisher.publish(message)
         return committed
 
     def create(self, store: TaskStore, request: TaskRequest, *, requeue_after_s: float) -> Created:
@@ -79,4 +80,4 @@ class Outbox:
                 sla=sla,
                 traceparent=ambient_traceparent(),  # the producer's trace, when it has one
             )
-            publish_hop(self.app, first)
+            self.publisher.publish(first)

@@ -1,7 +1,9 @@
 """Task state and results in Redis: the source of truth for every hop of every task.
 
 The one place that writes task state. Callers get typed results (`Claim`, `Created`) instead of the
-raw Lua replies, and every write is a compare-and-set from `scripts.py`.
+raw Lua replies, and every write is a compare-and-set from `scripts.py`. Each script's keys,
+arguments and reply are built in `creation.py` (CREATE) and `hops.py` (the hop scripts); this
+class runs them.
 """
 
 from __future__ import annotations
@@ -17,23 +19,23 @@ from parjanya import keys
 from parjanya.broker.envelope import Enqueue
 from parjanya.connect import redis_client
 from parjanya.queues import Stage, dead_letter_queue_for
-from parjanya.schema import (
-    DeadLetter,
-    ErrorInfo,
-    HopMessage,
-    TaskRequest,
-    TaskResult,
-    TaskStatus,
-    utcnow,
-)
+from parjanya.schema import DeadLetter, HopMessage, TaskRequest, TaskResult, TaskStatus
 from parjanya.store import scripts
 from parjanya.store.batch import ScriptCall, run_batch
 from parjanya.store.creation import Created, create_call, created_of, new_task_id, result_of
-from parjanya.store.verdicts import CancelVerdict, Claim, Committed, claim_of
+from parjanya.store.hops import (
+    cancel_call,
+    claim_call,
+    heartbeat_call,
+    owed_of,
+    reap_call,
+    transition_call,
+)
+from parjanya.store.hops import text as _text
+from parjanya.store.verdicts import CancelVerdict, Claim, ClaimVerdict, Committed, claim_of
 
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+# `Claim` and the verdicts live in store/verdicts.py and stay importable from here.
+__all__ = ["CancelVerdict", "Claim", "ClaimVerdict", "Committed", "TaskStore"]
 
 
 class TaskStore:
@@ -132,21 +134,8 @@ class TaskStore:
             hop, token, doc = self.redis.hmget(keys.task(task_id), ["hop", "token", "doc"])
             if doc is None:
                 return "missing"
-            result = TaskResult.model_validate_json(doc)
-            result.status = TaskStatus.cancelled
-            result.error = ErrorInfo(type="cancelled", message="cancelled by the caller")
-            result.finished_at = utcnow()
-            verdict = _text(
-                self._cancel(
-                    keys=[
-                        keys.task(task_id),
-                        keys.INFLIGHT,
-                        keys.done(task_id),
-                        keys.WEBHOOK_OUTBOX,
-                    ],
-                    args=[task_id, _text(hop), _text(token), result.model_dump_json(), ttl_s],
-                )[0]
-            )
+            call_keys, call_args = cancel_call(task_id, hop, token, doc, ttl_s)
+            verdict = _text(self._cancel(keys=call_keys, args=call_args)[0])
             if verdict != "moved":
                 self.count(f"cancel_{verdict}")
                 return verdict  # type: ignore[return-value]
@@ -186,24 +175,13 @@ class TaskStore:
         """
         now = time.time()
         calls = [
-            (
-                [
-                    keys.task(message.task_id),
-                    keys.INFLIGHT,
-                    keys.done(message.task_id),
-                    keys.COUNTERS,
-                    keys.WEBHOOK_OUTBOX,
-                ],
-                [
-                    message.task_id,
-                    message.hop,
-                    message.stage,
-                    now,
-                    lease_ttl_s,
-                    max_deliveries,
-                    holding.value,
-                    expired_ttl_s,
-                ],
+            claim_call(
+                message,
+                now=now,
+                holding=holding,
+                lease_ttl_s=lease_ttl_s,
+                max_deliveries=max_deliveries,
+                expired_ttl_s=expired_ttl_s,
             )
             for message in messages
         ]
@@ -227,10 +205,7 @@ class TaskStore:
     def heartbeat_many(self, held: list[tuple[str, str]], lease_ttl_s: float) -> list[bool]:
         """Renew many leases in one round trip: a process may hold a thousand hops."""
         until = time.time() + lease_ttl_s
-        calls = [
-            ([keys.task(task_id), keys.INFLIGHT], [task_id, token, until])
-            for task_id, token in held
-        ]
+        calls = [heartbeat_call(task_id, token, until) for task_id, token in held]
         return [bool(renewed) for renewed in run_batch(self.redis, self._heartbeat, calls)]
 
     def transition(
@@ -280,32 +255,16 @@ class TaskStore:
         enqueue: Enqueue | None = None,
     ) -> ScriptCall:
         """The keys and arguments of `transition`, for a caller that batches its round trips."""
-        entry = "" if dead_letter is None else dead_letter.model_dump_json()
-        now = time.time()
-        return (
-            [
-                keys.task(doc.id),
-                keys.INFLIGHT,
-                keys.done(doc.id),
-                dead_letter_queue_for(stage),
-                keys.DEAD_LETTER_INDEX,
-                keys.dead_letter(doc.id),
-                enqueue.queue if enqueue else "",
-                keys.WEBHOOK_OUTBOX,
-            ],
-            [
-                doc.id,
-                token,
-                doc.status.value,
-                hop,
-                stage,
-                doc.model_dump_json(),
-                now + deadline_s,
-                ttl_s,
-                entry,
-                now,
-                enqueue.payload if enqueue else "",
-            ],
+        return transition_call(
+            doc,
+            now=time.time(),
+            token=token,
+            hop=hop,
+            stage=stage,
+            deadline_s=deadline_s,
+            ttl_s=ttl_s,
+            dead_letter=dead_letter,
+            enqueue=enqueue,
         )
 
     def reap_due(
@@ -318,25 +277,12 @@ class TaskStore:
         owed: list[HopMessage] = []
         for raw_id in due:
             task_id = _text(raw_id)
-            reply = self._reap(
-                keys=[
-                    keys.task(task_id),
-                    keys.INFLIGHT,
-                    keys.done(task_id),
-                    keys.COUNTERS,
-                    keys.WEBHOOK_OUTBOX,
-                ],
-                args=[task_id, now, requeue_after_s, expired_ttl_s],
+            call_keys, call_args = reap_call(
+                task_id, now=now, requeue_after_s=requeue_after_s, expired_ttl_s=expired_ttl_s
             )
-            if _text(reply[0]) == "republish":
-                owed.append(
-                    HopMessage(
-                        task_id=task_id,
-                        hop=int(reply[1]),
-                        stage=_text(reply[2]),
-                        sla=_text(reply[4]),
-                    )
-                )
+            message = owed_of(task_id, self._reap(keys=call_keys, args=call_args))
+            if message is not None:
+                owed.append(message)
         return owed
 
     # -- dead letters (the store half; `store.deadletters` adds listing and replay) -------------

@@ -17,9 +17,10 @@ from parjanya.schema import Attempt, ErrorInfo, HopMessage, TaskStatus, utcnow
 from parjanya.store import Claim, Committed
 from parjanya.worker import observe
 from parjanya.worker.admission import Admission
-from parjanya.worker.context import WorkerContext, context
+from parjanya.worker.context import WorkerContext
 from parjanya.worker.guard import run_claimed
 from parjanya.worker.observed import observed
+from parjanya.worker.process import process_of
 
 log = logging.getLogger(__name__)
 
@@ -140,4 +141,4 @@ def intake_admission(ctx: WorkerContext, queue: str = INTAKE_QUEUE) -> Admission
 @app.task(name=INTAKE_TASK, bind=True, typing=False, send_events=False)
 def intake(self: Task[Any, Any], *args: Any, **kwargs: Any) -> str:
     queue = (self.request.delivery_info or {}).get("routing_key") or INTAKE_QUEUE
-    return intake_admission(context(), queue).admit_args(args, kwargs)
+    return intake_admission(process_of(self.app).context(), queue).admit_args(args, kwargs)

@@ -1,8 +1,9 @@
 """Worker start-up and shutdown hooks shared by every pool (Celery signals).
 
 Celery's signals take no arguments of ours, so what a worker starts (reaper, feeders, liveness
-monitor, webhook sender) is kept in one `_Running` record per process, filled at `worker_ready`
-and emptied at shutdown.
+monitor, webhook sender) is kept in the `Running` record of its app's `WorkerProcess`
+(`worker/process.py`), filled at `worker_ready` and emptied at shutdown. The app is the signal's
+sender's where it has one, else the one Celery app (`parjanya.app`); this module keeps nothing.
 """
 
 from __future__ import annotations
@@ -10,21 +11,20 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 from celery import signals
 
 from parjanya import keys
-from parjanya.broker import amqp, poison
+from parjanya.app import app as default_app
+from parjanya.broker import amqp
 from parjanya.config import get_config, get_settings
 from parjanya.connect import redis_client
-from parjanya.observe.task_events import TaskEvents
 from parjanya.webhooks.sender import WebhookSender
-from parjanya.worker.context import WorkerContext, context, current_context
+from parjanya.worker.context import WorkerContext
 from parjanya.worker.dispatch import Dispatcher
-from parjanya.worker.feeding import Feeder, build_feeder
+from parjanya.worker.feeding import build_feeder
 from parjanya.worker.liveness import (
     PRUNE_AFTER,
     Liveness,
@@ -34,6 +34,7 @@ from parjanya.worker.liveness import (
     exit_deaf,
     prune,
 )
+from parjanya.worker.process import Running, WorkerProcess, process_of
 from parjanya.worker.reaper import Reaper
 from parjanya.worker.topology import Unservable, check_topology, describe, is_redis
 from parjanya.worker.watch import watch_child_hops, watch_hops
@@ -41,18 +42,9 @@ from parjanya.worker.watch import watch_child_hops, watch_hops
 log = logging.getLogger("parjanya.worker")
 
 
-@dataclass
-class _Running:
-    reaper: Reaper | None = None
-    liveness: Liveness | None = None
-    feeders: list[Feeder] = field(default_factory=list)
-    webhooks: WebhookSender | None = None
-    task_events: TaskEvents | None = None
-    #: The worker sends task events (-E): its prefork children send their hops' events too.
-    children_send_events: bool = False
-
-
-_running = _Running()
+def _process(sender: Any) -> WorkerProcess:
+    """The worker state of the sender's app, or of the one Celery app (a hostname sends some)."""
+    return process_of(getattr(sender, "app", None) or default_app)
 
 
 class VisibilityTimeoutMismatch(RuntimeError):
@@ -94,14 +86,15 @@ def _on_worker_init(sender: Any = None, **_: Any) -> None:
         log.critical("%s", exc)
         raise SystemExit(f"parjanya: refusing to start: {exc}") from exc
     log.info("%s", describe(settings))
-    _running.children_send_events = bool(getattr(sender, "task_events", False))
+    _process(sender).running.children_send_events = bool(getattr(sender, "task_events", False))
 
 
 @signals.worker_process_init.connect
 def _on_worker_process_init(sender: Any = None, **_: Any) -> None:
     """A prefork child (the classifier's) reports the hops it runs, when its worker sends events."""
-    if _running.children_send_events and sender:
-        _running.task_events = watch_child_hops(context(), str(sender))
+    process = _process(sender)
+    if process.running.children_send_events and sender:
+        process.running.task_events = watch_child_hops(process.context(), str(sender))
 
 
 @signals.worker_ready.connect
@@ -109,15 +102,15 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     app = sender.app if sender is not None else None
     if app is None:
         return
-    ctx = context()
-    poison.install(ctx.dead_letters)
+    process = process_of(app)
+    running, ctx = process.running, process.context()
     try:
         amqp.prepare(app, ctx.config.amqp)  # RabbitMQ: dead-letter queues exist before any reject
     except amqp.QuorumUnsupported as exc:
         log.critical("%s", exc)
         raise SystemExit(f"parjanya: refusing to start: {exc}") from exc
     limits = ctx.config.reliability
-    _running.reaper = Reaper(
+    running.reaper = Reaper(
         ctx.store,
         app,
         interval_s=limits.reaper_interval_s,
@@ -125,13 +118,13 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
         lease_ttl_s=limits.lease_ttl_s,
         expired_ttl_s=limits.result_ttl_s,
     )
-    _running.reaper.start()
+    running.reaper.start()
     log.info("reaper started (every %.1fs)", limits.reaper_interval_s)
-    _running.task_events = watch_hops(ctx, sender)  # before the feeders: every hop is seen
-    _start_feeders(ctx, sender)
+    running.task_events = watch_hops(ctx, sender)  # before the feeders: every hop is seen
+    _start_feeders(running, ctx, sender)
     # Every worker sends owed result callbacks; the outbox's leases keep them from doubling up.
-    _running.webhooks = WebhookSender(ctx.settings.store_url, ctx.config.webhooks).start()
-    _start_liveness(ctx)
+    running.webhooks = WebhookSender(ctx.settings.store_url, ctx.config.webhooks).start()
+    _start_liveness(process, ctx)
     _quiet_garbage_collector()
 
 
@@ -155,7 +148,7 @@ def _quiet_garbage_collector() -> None:
     gc.set_threshold(YOUNG_GENERATION, *gc.get_threshold()[1:])
 
 
-def _start_feeders(ctx: WorkerContext, consumer: Any) -> None:
+def _start_feeders(running: Running, ctx: WorkerContext, consumer: Any) -> None:
     """Batch admission for the queues this worker consumes.
 
     A tier queue is then the feeder's alone: Celery's consumer stops taking from it. Each message
@@ -194,19 +187,20 @@ def _start_feeders(ctx: WorkerContext, consumer: Any) -> None:
         ]
     for feeder in feeders:
         feeder.start()
-        _running.feeders.append(feeder)
+        running.feeders.append(feeder)
         log.info("batch feeder started on %s", feeder.queue)
         if feeder.queue != INTAKE_QUEUE:
             consumer.hand_to_feeder(feeder.queue)  # still reported in `active_queues`
 
 
-def _start_liveness(ctx: WorkerContext) -> None:
+def _start_liveness(process: WorkerProcess, ctx: WorkerContext) -> None:
     """Watch the threads this worker cannot serve without (`worker/liveness.py`)."""
+    running = process.running
     stale_s = ctx.config.reliability.liveness_stale_s
     prune(default_dir(ctx.settings.data_dir), PRUNE_AFTER * stale_s)  # kill -9'd workers' files
     path = ctx.settings.liveness_file or default_path(ctx.settings.data_dir)
-    liveness = Liveness(path, stale_s, on_dead=_deaf)
-    for feeder in _running.feeders:
+    liveness = Liveness(path, stale_s, on_dead=lambda reason: _deaf(process, reason))
+    for feeder in running.feeders:
         liveness.watch(
             Watched(
                 f"feeder {feeder.queue}",
@@ -218,55 +212,62 @@ def _start_liveness(ctx: WorkerContext) -> None:
     leases = ctx.leases
     liveness.watch(Watched("lease renewer", leases.thread, stopping=leases.stopping))
     liveness.start()
-    _running.liveness = liveness
+    running.liveness = liveness
     log.info("liveness heartbeat at %s", path)
 
 
-def _deaf(reason: str) -> None:
+def _deaf(process: WorkerProcess, reason: str) -> None:
     """A thread this worker needs is gone: stop admitting and exit non-zero for a restart."""
-    _stop_admitting()
-    exit_deaf(reason)
+    _stop_admitting(process)
+    exit_deaf(reason, process.deaf)
 
 
-def _started_dispatcher() -> Dispatcher | None:
-    ctx = current_context()
+def _started_dispatcher(process: WorkerProcess) -> Dispatcher | None:
+    ctx = process.current()
     return ctx.dispatcher if ctx is not None and "dispatcher" in ctx.__dict__ else None
 
 
-def _stop_admitting() -> None:
+def _stop_admitting(process: WorkerProcess) -> None:
     """Pop no more, and give back now the hops admitted but not started (idempotent)."""
-    for feeder in _running.feeders:
+    for feeder in process.running.feeders:
         feeder.stop(wait=False)
-    dispatcher = _started_dispatcher()
+    dispatcher = _started_dispatcher(process)
     if dispatcher is not None:
         dispatcher.close()
 
 
 @signals.worker_shutting_down.connect
-def _on_worker_shutting_down(**_: Any) -> None:
+def _on_worker_shutting_down(sender: Any = None, **_: Any) -> None:
     """At the SIGTERM itself, not once Celery has wound down its consumer and pool: a hop waiting
     for a slot then goes to another worker at the reaper's next sweep. This runs in a signal
     handler, so the store writes of giving back run in a thread of their own."""
-    threading.Thread(target=_stop_admitting, name="parjanya-stop-admitting", daemon=True).start()
+    threading.Thread(
+        target=_stop_admitting,
+        args=(_process(sender),),
+        name="parjanya-stop-admitting",
+        daemon=True,
+    ).start()
 
 
 @signals.worker_shutdown.connect
 @signals.worker_process_shutdown.connect
-def _on_worker_shutdown(**_: Any) -> None:
+def _on_worker_shutdown(sender: Any = None, **_: Any) -> None:
     """Let in-flight hops finish (bounded); whatever is left, the reaper recovers after its lease."""
-    if _running.liveness is not None:
-        _running.liveness.stop()
-    if _running.reaper is not None:
-        _running.reaper.stop()
-    if _running.webhooks is not None:
-        _running.webhooks.stop()
-    _stop_admitting()
-    dispatcher = _started_dispatcher()
-    for feeder in _running.feeders:
+    process = _process(sender)
+    running = process.running
+    if running.liveness is not None:
+        running.liveness.stop()
+    if running.reaper is not None:
+        running.reaper.stop()
+    if running.webhooks is not None:
+        running.webhooks.stop()
+    _stop_admitting(process)
+    dispatcher = _started_dispatcher(process)
+    for feeder in running.feeders:
         feeder.stop()
         log.info("batch feeder on %s admitted %d hops", feeder.queue, feeder.admitted)
     if dispatcher is not None:
         dispatcher.drain(timeout_s=30.0)
-    if _running.task_events is not None:
-        _running.task_events.stop()  # after the drain: the last hops' events go out too
-        _running.task_events = None
+    if running.task_events is not None:
+        running.task_events.stop()  # after the drain: the last hops' events go out too
+        running.task_events = None

@@ -34,10 +34,11 @@ from parjanya.schema import (
 from parjanya.store import Claim, Committed
 from parjanya.worker import observe
 from parjanya.worker.admission import Admission
-from parjanya.worker.context import WorkerContext, context
+from parjanya.worker.context import WorkerContext
 from parjanya.worker.deadletter import dead_letter
 from parjanya.worker.observed import observed_async
 from parjanya.worker.persist import retrying, retrying_blocking
+from parjanya.worker.process import process_of
 from parjanya.worker.strategy import ADMIT_WAIT_S
 
 log = logging.getLogger("parjanya.worker")
@@ -362,7 +363,7 @@ def tier_admission(ctx: WorkerContext, queue: str) -> Admission:
 # send_events=False: the hop's own events stand for it on Flower (worker/watch.py).
 @app.task(name=TIER_TASK, bind=True, typing=False, send_events=False)
 def tier_task(self: Task[Any, Any], *args: Any, **kwargs: Any) -> str:
-    ctx = context()
+    ctx = process_of(self.app).context()
     queue = (self.request.delivery_info or {}).get("routing_key") or TIER_TASK
     with ctx.dispatch.admitting(ctx, ADMIT_WAIT_S):
         return tier_admission(ctx, queue).admit_args(args, kwargs)

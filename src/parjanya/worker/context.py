@@ -8,14 +8,14 @@ saw empty lists while Celery's consumer of tier queues was cancelled, so tier ho
 
 The dispatch strategy and the fault-injection hook are decided here once, from config and
 settings (`build_context`); nothing on the hop path reads the environment or compares the mode.
+The context is built once per process and passed explicitly; Celery's entry points (task bodies,
+signal handlers) reach it through their app (`worker/process.py`), never a module global.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -25,12 +25,12 @@ import redis
 import redis.asyncio as aioredis
 from celery import Celery
 
-from parjanya.aio import LoopThread, loop_thread
+from parjanya.aio import LoopThread
 from parjanya.broker.poison import RawDeadLetters
 from parjanya.checkers import build_checker
 from parjanya.classify import Scorer, build_scorer
 from parjanya.confidence import AsyncConfidenceChecker
-from parjanya.config import Deployment, ParjanyaConfig, Settings, get_config, get_settings
+from parjanya.config import Deployment, ParjanyaConfig, Settings
 from parjanya.governance.budgets import SpendLedger
 from parjanya.governance.consensus import Consensus
 from parjanya.governance.deadlines import RECORD, LatencyBook
@@ -113,9 +113,11 @@ class WorkerContext:
         renewals = TaskStore.from_url(self.settings.store_url, socket_timeout=max(0.5, ttl / 3))
         return LeaseRenewer(renewals.heartbeat_many, ttl)
 
-    @property
+    @cached_property
     def loop(self) -> LoopThread:
-        return loop_thread()
+        """The event loop of this process's model calls, started on first use. The context is
+        built once per process (`worker/process.py`), so a forked child gets a loop of its own."""
+        return LoopThread()
 
     @cached_property
     def dispatcher(self) -> Dispatcher:
@@ -210,25 +212,3 @@ def build_context(settings: Settings, config: ParjanyaConfig, app: Celery) -> Wo
     return WorkerContext(
         settings, config, app, dispatch=strategy_for(config.reliability), before_hop=before_hop
     )
-
-
-# Celery calls task functions with no room for our arguments, so each process keeps its one
-# context here, keyed by pid so that a forked child builds its own.
-_lock = threading.Lock()
-_contexts: dict[int, WorkerContext] = {}
-
-
-def current_context() -> WorkerContext | None:
-    """This process's context if one was built (shutdown hooks must not build one)."""
-    with _lock:
-        return _contexts.get(os.getpid())
-
-
-def context() -> WorkerContext:
-    from parjanya.app import app
-
-    with _lock:
-        ctx = _contexts.get(os.getpid())
-        if ctx is None:
-            ctx = _contexts[os.getpid()] = build_context(get_settings(), get_config(), app)
-        return ctx

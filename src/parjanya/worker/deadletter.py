@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from celery import Celery
-
 from parjanya import results
-from parjanya.broker.publish import publish_hop
+from parjanya.broker.publish import HopPublisher
 from parjanya.queues import Stage, dead_letter_queue_for
 from parjanya.schema import (
     Attempt,
@@ -80,7 +78,12 @@ class ReplayOutcome:
 
 
 def replay(
-    store: TaskStore, app: Celery, task_id: str, *, max_replays: int, requeue_after_s: float
+    store: TaskStore,
+    publisher: HopPublisher,
+    task_id: str,
+    *,
+    max_replays: int,
+    requeue_after_s: float,
 ) -> ReplayOutcome:
     """Send a dead task back through the classifier on a new hop; its history is kept."""
     doc = store.get(task_id)
@@ -105,6 +108,6 @@ def replay(
         return ReplayOutcome(task_id, False, "replayed concurrently by someone else")
     request = store.get_request(task_id)
     sla = request.sla.klass if request is not None else "standard"
-    publish_hop(app, HopMessage(task_id=task_id, hop=new_hop, stage="intake", sla=sla))
+    publisher.publish(HopMessage(task_id=task_id, hop=new_hop, stage="intake", sla=sla))
     store.count("replays")
     return ReplayOutcome(task_id, True, f"queued on hop {new_hop}")

@@ -179,20 +179,14 @@ def read(path: Path, max_age_s: float) -> tuple[bool, str]:
     return True, f"alive: pid {report.get('pid')}, heartbeat {age:.1f}s old"
 
 
-_deaf = threading.Event()
+def exit_deaf(reason: str, deaf: threading.Event, *, grace_s: float = 45.0) -> threading.Timer:
+    """End a worker that cannot serve: Celery's warm shutdown with `EXIT_DEAF`, then a hard exit.
 
-
-def went_deaf() -> bool:
-    """Whether this process is ending because it could not serve (`parjanya worker` then exits
-    with `EXIT_DEAF`: Celery's `worker_main` returns instead of exiting with its status)."""
-    return _deaf.is_set()
-
-
-def exit_deaf(reason: str, *, grace_s: float = 45.0) -> threading.Timer:
-    """End a worker that cannot serve: Celery's warm shutdown with `EXIT_DEAF`, then a hard exit."""
+    `deaf` is set first (the worker process's, `worker/process.py`): Celery's `worker_main`
+    returns instead of exiting with its status, and `parjanya worker` then exits `EXIT_DEAF`."""
     from celery.worker import state
 
-    _deaf.set()
+    deaf.set()
     log.critical("a thread this worker needs has died (%s); exiting for a restart", reason)
     setattr(state, "should_stop", EXIT_DEAF)  # noqa: B010 (the stubs type it None)
     timer = threading.Timer(grace_s, os._exit, args=(EXIT_DEAF,))

@@ -30,19 +30,19 @@ from collections.abc import Callable
 from celery import Celery
 
 from parjanya import keys
-from parjanya.broker.publish import publish_hop
+from parjanya.broker.publish import HopPublisher
 from parjanya.store import TaskStore
 
 log = logging.getLogger("parjanya.reaper")
 
 
 def reap_once(
-    store: TaskStore, app: Celery, *, requeue_after_s: float, expired_ttl_s: int = 0
+    store: TaskStore, publisher: HopPublisher, *, requeue_after_s: float, expired_ttl_s: int = 0
 ) -> int:
     """Republish what is owed, each hop in its SLA class; a task past its deadline ends expired."""
     owed = store.reap_due(requeue_after_s=requeue_after_s, expired_ttl_s=expired_ttl_s)
     for message in owed:
-        publish_hop(app, message)
+        publisher.publish(message)
         log.warning(
             "republished %s hop %s (%s): lease expired or never picked up",
             message.task_id,
@@ -67,6 +67,7 @@ class Reaper:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store, self.app = store, app
+        self.publisher = HopPublisher(app)
         self.interval_s, self.requeue_after_s = interval_s, requeue_after_s
         self.expired_ttl_s = expired_ttl_s
         self.grace_s = lease_ttl_s / 2  # after the store was away: time for holders to renew
@@ -96,7 +97,7 @@ class Reaper:
             return 0
         return reap_once(
             self.store,
-            self.app,
+            self.publisher,
             requeue_after_s=self.requeue_after_s,
             expired_ttl_s=self.expired_ttl_s,
         )

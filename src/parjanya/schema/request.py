@@ -1,22 +1,18 @@
-"""The data that crosses a boundary: what producers submit, what the store keeps, what callers read.
+"""What producers submit: a task's request, its messages and tools, bounded as a whole.
 
-Everything here is a pydantic v2 model so that bad input fails at the producer with a message that
-names the field, before anything is enqueued. Models are strict about unknown fields: a typo in an
-option (`max_teir`) must be an error, not a silently ignored setting. A `TaskRequest` is also
-bounded as a whole (`limits.py`: its serialised size, metadata, identifiers, tools, stop sequences,
-JSON depth) and refuses NaN and infinity anywhere, since JSON would store them as null.
+Bad input fails at the producer with a message that names the field, before anything is
+enqueued. A `TaskRequest` is bounded as a whole (`limits.py`: its serialised size, metadata,
+identifiers, tools, stop sequences, JSON depth) and refuses NaN and infinity anywhere, since JSON
+would store them as null.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Field,
     JsonValue,
@@ -26,50 +22,11 @@ from pydantic import (
 from pydantic_core import to_json
 
 from parjanya.limits import DEFAULT_LIMITS, RequestLimits, json_problem
-from parjanya.queues import TIERS, SlaClass, Tier
+from parjanya.queues import TIERS, Tier
+from parjanya.schema.base import Sla, Strict
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class Sla(StrEnum):
-    critical = "critical"  # user-facing or business-critical: never the cheapest tier
-    standard = "standard"
-    batch = "batch"  # throughput over latency: cheapest capable tier, no rush
-
-    @property
-    def klass(self) -> SlaClass:
-        """The same value typed as the queues' class (`queues.SlaClass`)."""
-        return self.value
-
-
-class TaskStatus(StrEnum):
-    queued = "queued"  # accepted and waiting on a queue (intake or a tier)
-    classifying = "classifying"  # a classifier worker holds it
-    running = "running"  # a tier worker holds it and is calling a model
-    succeeded = "succeeded"  # terminal: an answer is stored (maybe flagged low_confidence)
-    dead_lettered = "dead_lettered"  # terminal until replayed: failed everywhere, history kept
-    failed = "failed"  # terminal: refused by policy (e.g. no tier fits the budget); not replayable
-    cancelled = "cancelled"  # terminal: the caller cancelled it; no further hop runs or is billed
-    expired = "expired"  # terminal: its deadline_s passed (or could not be met) before an answer
-
-    @property
-    def terminal(self) -> bool:
-        return self in (
-            TaskStatus.succeeded,
-            TaskStatus.dead_lettered,
-            TaskStatus.failed,
-            TaskStatus.cancelled,
-            TaskStatus.expired,
-        )
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ToolCall(_Strict):
+class ToolCall(Strict):
     """A function call a model made. Accepts OpenAI's nested wire shape as well as this flat one."""
 
     id: str
@@ -91,7 +48,7 @@ class ToolCall(_Strict):
         return data
 
 
-class ChatMessage(_Strict):
+class ChatMessage(Strict):
     """One message in OpenAI chat format: text, an assistant's tool calls, or a tool's result.
 
     A multi-turn tool conversation is what agent frameworks send: the assistant message carries
@@ -144,7 +101,7 @@ def _callback_url(url: str) -> str:
 CallbackUrl = Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(_callback_url)]
 
 
-class Constraints(_Strict):
+class Constraints(Strict):
     """Hard requirements on the deployment that may answer (governance/capabilities.py).
 
     Tools and JSON mode are implied by the request (`tools`, `response_format`); list others
@@ -159,7 +116,7 @@ class Constraints(_Strict):
     max_latency_s: float | None = Field(default=None, gt=0)  # the deployment's expected latency
 
 
-class TaskRequest(_Strict):
+class TaskRequest(Strict):
     """What a producer submits. Exactly one of `messages` or `prompt`.
 
     Validation takes the bounds from the validation context (`context={"limits": RequestLimits}`,
@@ -281,177 +238,3 @@ class TaskRequest(_Strict):
         if self.prompt is not None:
             return len(self.prompt)
         return sum(len(m.content) for m in self.messages or [])
-
-
-Score = Annotated[float, Field(ge=0, le=10)]
-
-
-class DimensionScores(_Strict):
-    """The five complexity dimensions, each 0-10."""
-
-    structural: Score
-    cognitive: Score
-    context: Score
-    ambiguity: Score
-    risk: Score
-
-
-class Complexity(_Strict):
-    score: float = Field(ge=1, le=10)
-    dimensions: DimensionScores
-    domain: str
-    pii: list[str] = Field(default_factory=list)
-    scorer: str = "features-v1"
-
-
-class RoutingDecision(_Strict):
-    """What the classifier decided, and why: kept with the result so a route can be audited."""
-
-    tier: Tier
-    complexity: Complexity
-    reasons: list[str] = Field(default_factory=list)
-    max_tier: Tier = "high"
-    estimated_input_tokens: int = 0
-
-
-class ErrorInfo(_Strict):
-    type: str
-    message: str
-
-
-class Attempt(_Strict):
-    """One try at one deployment (or one classifier pass): the unit of a task's history."""
-
-    hop: int
-    stage: str  # "intake" or a tier name
-    tier: Tier | None = None
-    deployment: str | None = None
-    model: str | None = None
-    outcome: Literal[
-        "ok", "cached", "low_confidence", "error", "classified", "rejected", "dead_lettered"
-    ]
-    error_type: str | None = None
-    error: str | None = None
-    confidence: float | None = None
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cost_usd: float = 0.0
-    started_at: datetime
-    finished_at: datetime
-
-
-class HopTiming(_Strict):
-    hop: int
-    stage: str
-    queued_at: datetime
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-
-    @property
-    def wait_s(self) -> float | None:
-        return (
-            None if self.started_at is None else (self.started_at - self.queued_at).total_seconds()
-        )
-
-    @property
-    def run_s(self) -> float | None:
-        if self.started_at is None or self.finished_at is None:
-            return None
-        return (self.finished_at - self.started_at).total_seconds()
-
-
-class PriorAnswer(_Strict):
-    """A cheaper tier's answer, carried up an escalation so the caller can compare."""
-
-    tier: Tier
-    model: str
-    output: str
-    confidence: float
-
-
-class Truncation(_Strict):
-    """The prompt was cut to fit a deployment: what policy, and how much."""
-
-    policy: str
-    dropped_messages: int
-    tokens_before: int
-    tokens_after: int
-
-
-class TaskResult(_Strict):
-    """The one document per task id, across all hops. The store holds it; clients read it."""
-
-    id: str
-    status: TaskStatus
-    output: str | None = None
-    tool_calls: list[ToolCall] = Field(default_factory=list)
-    cached: bool = False  # answered from the response cache: cost 0
-    truncated: Truncation | None = None
-    model: str | None = None
-    deployment: str | None = None
-    tier_path: list[Tier] = Field(default_factory=list)
-    complexity: Complexity | None = None
-    routing: RoutingDecision | None = None
-    confidence: float | None = None
-    low_confidence: bool = False
-    escalations: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cost_usd: float = 0.0
-    timings: list[HopTiming] = Field(default_factory=list)
-    attempts: list[Attempt] = Field(default_factory=list)
-    previous_answers: list[PriorAnswer] = Field(default_factory=list)
-    error: ErrorInfo | None = None
-    replays: int = 0
-    tenant: str | None = None
-    metadata: dict[str, JsonValue] = Field(default_factory=dict)
-    created_at: datetime = Field(default_factory=utcnow)
-    finished_at: datetime | None = None
-    # Set on a shadow run (learn/shadow.py): the task it re-asks one tier up. A task of its own, with
-    # its own state and fencing token, so it can never write the original's; billed, compared,
-    # never returned to the original's caller.
-    shadow_of: str | None = None
-
-    @property
-    def done(self) -> bool:
-        return self.status.terminal
-
-
-class HopMessage(_Strict):
-    """The body of every Parjanya Celery message: a pointer into the store, never the payload.
-
-    Keeping the request in the store (written once, before the first publish) means a redelivered or
-    republished message can never carry stale data, and messages stay tiny on the broker.
-    """
-
-    task_id: str = Field(min_length=1, max_length=64)
-    hop: int = Field(ge=0)
-    stage: Literal["intake", "low", "mid", "high"]
-    # The task's SLA class: which of the queue's class lists the hop goes on (queues.class_list).
-    sla: SlaClass = "standard"
-    # W3C trace context of the hop that sent this one, when tracing is on (observe/tracing.py).
-    # Left out of the message when None, so messages without tracing are unchanged on the wire.
-    traceparent: str | None = Field(
-        default=None, pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
-    )
-
-
-class DeadLetter(_Strict):
-    """One entry of the dead-letter store: a failed task, or a message that could not be read."""
-
-    id: str
-    queue: str
-    reason: str
-    task_id: str | None = None
-    error: ErrorInfo | None = None
-    raw: str | None = None  # the undecodable body (truncated) when there is no task behind it
-    dead_at: datetime = Field(default_factory=utcnow)
-    replays: int = 0
-
-
-def dump_json(model: BaseModel) -> str:
-    return model.model_dump_json(exclude_none=False)
-
-
-def jsonable(model: BaseModel) -> dict[str, Any]:
-    return model.model_dump(mode="json")
