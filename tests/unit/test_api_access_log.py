@@ -70,9 +70,9 @@ def test_each_request_is_one_event_with_its_route_template_tenant_and_task(
     client, _ = api
     task_id = client.post("/v1/tasks", json={"prompt": f"Say {SECRET}"}).json()["id"]
     assert client.get(f"/v1/tasks/{task_id}").status_code == 200
-    assert client.get("/healthz").status_code == 200
+    assert client.get("/healthz").status_code == 200  # a passing probe: debug, below info
 
-    submitted, read, health = requests(out)
+    submitted, read = requests(out)
     assert submitted.keys() >= FIELDS
     assert submitted["logger"] == "parjanya.api" and submitted["level"] == "info"
     assert (submitted["method"], submitted["route"], submitted["status"]) == (
@@ -84,7 +84,37 @@ def test_each_request_is_one_event_with_its_route_template_tenant_and_task(
     assert isinstance(submitted["ms"], float) and submitted["ms"] >= 0
     assert (read["method"], read["route"], read["status"]) == ("GET", "/v1/tasks/{task_id}", 200)
     assert read["tenant"] == "acme" and read["task_id"] == task_id
-    assert health["route"] == "/healthz" and health["tenant"] is None and health["task_id"] is None
+
+
+def test_a_passing_probe_is_logged_at_debug_and_a_failing_one_as_a_warning(out: io.StringIO) -> None:
+    from starlette.types import Message, Receive, Scope, Send
+
+    from parjanya.api.access_log import AccessLog
+
+    configure_logging("json", level="DEBUG", stream=out)
+
+    def answering(status: int) -> AccessLog:
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            await send({"type": "http.response.start", "status": status, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+        return AccessLog(app)
+
+    class Route:
+        path = "/readyz"
+
+    async def nothing() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def ignore(message: Message) -> None:
+        return None
+
+    scope: Scope = {"type": "http", "method": "GET", "path": "/readyz", "route": Route()}
+    asyncio.run(answering(200)(dict(scope), nothing, ignore))
+    asyncio.run(answering(503)(dict(scope), nothing, ignore))
+    passed, failed = requests(out)
+    assert (passed["route"], passed["level"], passed["tenant"]) == ("/readyz", "debug", None)
+    assert (failed["status"], failed["level"]) == (503, "warning")
 
 
 def test_prompt_text_never_reaches_the_log_whatever_the_route_answers(

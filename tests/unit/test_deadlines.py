@@ -146,6 +146,33 @@ def test_the_reaper_expires_an_owed_hop_past_its_deadline_and_keeps_the_class_of
     assert store.counters()["expired_reaper"] == 1
 
 
+def test_the_reaper_counts_the_task_it_expires_on_its_own_metrics_once(store: TaskStore) -> None:
+    from prometheus_client import REGISTRY
+
+    from parjanya.worker.reaper import reap_once
+
+    def expired_on(stage: str) -> float:
+        sample = {"tier": stage, "status": "expired"}
+        return REGISTRY.get_sample_value("parjanya_tasks_total", sample) or 0
+
+    class Publisher:
+        def __init__(self) -> None:
+            self.sent: list[str] = []
+
+        def publish(self, message: object) -> None:
+            self.sent.append(str(message))
+
+    late = _submit(store, deadline_s=0.05)
+    store.redis.zadd(keys.INFLIGHT, {late: 0})
+    time.sleep(0.1)
+    before, publisher = expired_on("intake"), Publisher()
+    assert reap_once(store, publisher, requeue_after_s=30, expired_ttl_s=60) == 0  # type: ignore[arg-type]
+    assert expired_on("intake") - before == 1 and publisher.sent == []
+    store.redis.zadd(keys.INFLIGHT, {late: 0})  # swept again: terminal, gone, not counted twice
+    assert reap_once(store, publisher, requeue_after_s=30, expired_ttl_s=60) == 0  # type: ignore[arg-type]
+    assert expired_on("intake") - before == 1
+
+
 def test_a_worker_expires_a_held_task_with_its_reason(store: TaskStore) -> None:
     task_id = _submit(store, deadline_s=60)
     claim = _claim(store, task_id)

@@ -7,6 +7,7 @@ was checked; `current_caller` leaves it in the request's state) and task_id wher
 named or made one (the path, the `x-parjanya-task-id` header, or a 202's `Location`). Nothing of
 a request's body or query string is logged, so prompt text never is. A request that raised is
 logged with status 500, and one whose client went away before an answer with 499 (nginx's code).
+Health probes that pass are logged at debug level, so probes do not drown the log.
 
 A pure ASGI middleware, not Starlette's `BaseHTTPMiddleware`: no task or body copy per request.
 It replaces uvicorn's access log (off in `parjanya api`), whose lines carry the raw path.
@@ -24,6 +25,8 @@ from parjanya.observe.logs import get_logger
 #: The request state key `current_caller` writes the caller's tenant to (`request.state.tenant`).
 TENANT = "tenant"
 _TASKS = "/v1/tasks/"
+#: Probes answered well are logged at debug: a kubelet asks every few seconds, per pod.
+PROBES = frozenset({"/healthz", "/readyz"})
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
@@ -97,5 +100,7 @@ class AccessLog:
             fields = request_fields(scope, status, (time.perf_counter() - began) * 1000.0, headers)
             if status >= 500:
                 self.log.warning("request", **fields)
+            elif fields["route"] in PROBES and status < 400:
+                self.log.debug("request", **fields)
             else:
                 self.log.info("request", **fields)

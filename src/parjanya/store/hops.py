@@ -23,6 +23,7 @@ from parjanya.schema import (
     utcnow,
 )
 from parjanya.store.batch import ScriptCall
+from parjanya.store.creation import result_of
 
 
 def text(value: Any) -> str:
@@ -117,6 +118,16 @@ def reap_call(
         ],
         [task_id, now, requeue_after_s, expired_ttl_s],
     )
+
+
+def expired_of(reply: list[Any]) -> tuple[TaskResult, Stage] | None:
+    """The task REAP ended `expired`, as it ended, and the stage it waited on; else None."""
+    if text(reply[0]) != "expired" or len(reply) < 3:
+        return None
+    ended = result_of("expired", reply[2])
+    if ended.finished_at is None:
+        ended.finished_at = utcnow()
+    return ended, text(reply[1])  # type: ignore[return-value]
 
 
 def owed_of(task_id: str, reply: list[Any]) -> HopMessage | None:

@@ -293,7 +293,7 @@ end
 local now = tonumber(ARGV[2])
 if past_deadline(h[6], now) and not (is_held(h[1]) and tonumber(h[4]) > now) then
   end_expired(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], tonumber(ARGV[4]), 'reaper', KEYS[5])
-  return {'expired'}
+  return {'expired', h[3], redis.call('HGET', KEYS[1], 'doc')}
 end
 if is_held(h[1]) then
   if tonumber(h[4]) > now then

@@ -26,6 +26,7 @@ from parjanya.store.creation import Created, create_call, created_of, new_task_i
 from parjanya.store.hops import (
     cancel_call,
     claim_call,
+    expired_of,
     heartbeat_call,
     owed_of,
     reap_call,
@@ -268,10 +269,16 @@ class TaskStore:
         )
 
     def reap_due(
-        self, *, requeue_after_s: float, limit: int = 200, expired_ttl_s: int = 0
+        self,
+        *,
+        requeue_after_s: float,
+        limit: int = 200,
+        expired_ttl_s: int = 0,
+        on_expired: Callable[[TaskResult, Stage], None] | None = None,
     ) -> list[HopMessage]:
         """Hops owed a (re)publish: lease expired (holder died) or queued for too long, each
-        in its task's SLA class. A task past its deadline ends `expired` instead."""
+        in its task's SLA class. A task past its deadline ends `expired` instead, and is handed
+        to `on_expired` (with the stage it waited on) so the reaping process counts it once."""
         now = time.time()
         due = self.redis.zrangebyscore(keys.INFLIGHT, "-inf", now, start=0, num=limit)
         owed: list[HopMessage] = []
@@ -280,9 +287,12 @@ class TaskStore:
             call_keys, call_args = reap_call(
                 task_id, now=now, requeue_after_s=requeue_after_s, expired_ttl_s=expired_ttl_s
             )
-            message = owed_of(task_id, self._reap(keys=call_keys, args=call_args))
+            reply = self._reap(keys=call_keys, args=call_args)
+            message = owed_of(task_id, reply)
             if message is not None:
                 owed.append(message)
+            elif on_expired is not None and (ended := expired_of(reply)) is not None:
+                on_expired(*ended)
         return owed
 
     # -- dead letters (the store half; `store.deadletters` adds listing and replay) -------------

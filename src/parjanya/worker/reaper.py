@@ -32,6 +32,7 @@ from celery import Celery
 from parjanya import keys
 from parjanya.broker.publish import HopPublisher
 from parjanya.store import TaskStore
+from parjanya.worker import observe
 
 log = logging.getLogger("parjanya.reaper")
 
@@ -39,8 +40,11 @@ log = logging.getLogger("parjanya.reaper")
 def reap_once(
     store: TaskStore, publisher: HopPublisher, *, requeue_after_s: float, expired_ttl_s: int = 0
 ) -> int:
-    """Republish what is owed, each hop in its SLA class; a task past its deadline ends expired."""
-    owed = store.reap_due(requeue_after_s=requeue_after_s, expired_ttl_s=expired_ttl_s)
+    """Republish what is owed, each hop in its SLA class; a task past its deadline ends expired
+    and is counted by this process (`parjanya_tasks_total{status="expired"}`), once."""
+    owed = store.reap_due(
+        requeue_after_s=requeue_after_s, expired_ttl_s=expired_ttl_s, on_expired=observe.ended
+    )
     for message in owed:
         publisher.publish(message)
         log.warning(
