@@ -120,11 +120,13 @@ def created_of(
 def result_of(state: bytes | str, doc: bytes | str) -> TaskResult:
     """A stored doc with the hash's `state` as the truth about its status (read by both stores).
 
-    CLAIM and REAP end a task `cancelled` or `expired` without rewriting its doc, so an expired
-    task's error is named here.
+    CLAIM, TRANSITION and REAP end a task `cancelled` or `expired` without rewriting its doc, so
+    its error is named here, as CANCEL names a queued task's.
     """
     result = TaskResult.model_validate_json(doc)
     result.status = TaskStatus(state.decode() if isinstance(state, bytes) else state)
     if result.status == TaskStatus.expired and result.error is None:
         result.error = ErrorInfo(type="expired", message="deadline_s passed before an answer")
+    elif result.status == TaskStatus.cancelled and result.error is None:
+        result.error = ErrorInfo(type="cancelled", message="cancelled by the caller")
     return result
