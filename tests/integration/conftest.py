@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 import yaml
 
 from parjanya.client import Client
@@ -240,6 +241,32 @@ def make_cluster(
     }
     env.pop("PARJANYA_RESULT_URL", None)
     return Cluster(env=env, log_dir=tmp, config=load_config(config_path))
+
+
+def place_store(
+    cluster: Cluster, broker_url: str, db: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Put the store on database `db` of the broker's server (None: the broker's own database),
+    for the cluster's workers and for every `Client` the test builds (`PARJANYA_RESULT_URL`)."""
+    if db is None:
+        return
+    url = broker_url.rsplit("/", 1)[0] + f"/{db}"
+    cluster.env["PARJANYA_RESULT_URL"] = url
+    monkeypatch.setenv("PARJANYA_RESULT_URL", url)
+
+
+def assert_store_placed(broker_url: str, db: int | None) -> None:
+    """The tasks are where `place_store` put them, and only there."""
+    if db is None:
+        return
+    base = broker_url.rsplit("/", 1)[0]
+    broker, store = (redis.Redis.from_url(f"{base}/{n}") for n in (0, db))
+    try:
+        assert not list(broker.scan_iter(match="parjanya:task:*", count=1000))
+        assert any(True for _ in store.scan_iter(match="parjanya:task:*", count=1000))
+    finally:
+        broker.close()
+        store.close()
 
 
 @pytest.fixture(scope="module")

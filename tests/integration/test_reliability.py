@@ -22,7 +22,14 @@ from parjanya.sim.ledger import prompt_key
 from parjanya.sim.server import SimServer
 from parjanya.worker import chaos
 
-from .conftest import Cluster, SimControl, make_cluster, write_test_config
+from .conftest import (
+    Cluster,
+    SimControl,
+    assert_store_placed,
+    make_cluster,
+    place_store,
+    write_test_config,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +41,13 @@ def small_cluster(
     running = make_cluster(redis_url, sim, tmp_path_factory.mktemp("reliability"))
     with running.serving("intake", "low"):
         yield running
+
+
+@pytest.fixture
+def store_db() -> int | None:
+    """Where the scenarios with a broker of their own keep the store: None, in the broker's own
+    database; `test_store_apart.py` collects them again with 1, another database of it."""
+    return None
 
 
 def _calls(sim_control: SimControl, prompt: str) -> int:
@@ -168,12 +182,19 @@ def test_plain_celery_worker_command_serves_a_tier_queue(
 
 
 def _kill_broker_mid_flight(
-    sim: SimServer, tmp_path: Path, *, appendonly: bool
+    sim: SimServer,
+    tmp_path: Path,
+    *,
+    appendonly: bool,
+    store_db: int | None = None,
+    monkeypatch: pytest.MonkeyPatch | None = None,
 ) -> list[TaskStatus | str]:
     data = tmp_path / "redis"
     broker = EmbeddedRedis(free_port(), data, appendonly=appendonly).start()
     (tmp_path / "cluster").mkdir()
     cluster = make_cluster(broker.url, sim, tmp_path / "cluster")
+    if monkeypatch is not None:
+        place_store(cluster, broker.url, store_db, monkeypatch)
     outcomes: list[TaskStatus | str] = []
     try:
         cluster.start("intake")
@@ -195,6 +216,7 @@ def _kill_broker_mid_flight(
             except TaskNotFound:
                 outcomes.append("lost")
         client.close()
+        assert_store_placed(broker.url, store_db)
     finally:
         cluster.stop()
         broker.stop()
@@ -202,10 +224,12 @@ def _kill_broker_mid_flight(
 
 
 def test_broker_kill_9_with_aof_loses_nothing_queued_or_running(
-    sim: SimServer, tmp_path: Path
+    sim: SimServer, tmp_path: Path, store_db: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """docs/RELIABILITY.md T7: redis-server SIGKILL, tasks queued and running; restart; lost = 0."""
-    outcomes = _kill_broker_mid_flight(sim, tmp_path, appendonly=True)
+    outcomes = _kill_broker_mid_flight(
+        sim, tmp_path, appendonly=True, store_db=store_db, monkeypatch=monkeypatch
+    )
     assert outcomes == [TaskStatus.succeeded] * 20
 
 
@@ -267,7 +291,11 @@ def _wait_backed_up(broker: redis.Redis, queue: str, timeout_s: float) -> None:
 
 
 def test_a_rolling_restart_under_load_loses_nothing_and_runs_nothing_twice(
-    sim: SimServer, sim_control: SimControl, tmp_path: Path
+    sim: SimServer,
+    sim_control: SimControl,
+    tmp_path: Path,
+    store_db: int | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """docs/RELIABILITY.md T8: SIGTERM each tier pool in turn while calls are in flight and queued.
 
@@ -283,6 +311,7 @@ def test_a_rolling_restart_under_load_loses_nothing_and_runs_nothing_twice(
     broker = EmbeddedRedis(free_port(), tmp_path / "redis", appendonly=False).start()
     redis_url = broker.url  # its own broker: no other test's pools may take these hops
     cluster = make_cluster(redis_url, sim, tmp_path)
+    place_store(cluster, redis_url, store_db, monkeypatch)
     soft_shutdown_s = 30.0  # the worker's drain bound (tasks/lifecycle.py)
     slots, backlog = 40, 4  # -c 40, and the dispatcher's backlog of a tenth (worker/dispatch.py)
     queue, queues = queue_for("low"), redis.Redis.from_url(redis_url)
@@ -319,6 +348,7 @@ def test_a_rolling_restart_under_load_loses_nothing_and_runs_nothing_twice(
             assert "hops still running at shutdown" not in log
             # the hops admitted beyond the slots went back at the SIGTERM, not to a lease
             assert log.count("given back: worker shutting down") >= 1, old.log
+        assert_store_placed(redis_url, store_db)
     finally:
         cluster.stop()
         broker.stop()
@@ -330,7 +360,11 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def test_a_task_that_kills_its_worker_every_time_is_dead_lettered_as_poison(
-    sim: SimServer, sim_control: SimControl, tmp_path: Path
+    sim: SimServer,
+    sim_control: SimControl,
+    tmp_path: Path,
+    store_db: int | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """docs/RELIABILITY.md T3: a hop whose worker dies on it (SIGKILL, as an OOM kill), every time.
 
@@ -343,6 +377,7 @@ def test_a_task_that_kills_its_worker_every_time_is_dead_lettered_as_poison(
     broker = EmbeddedRedis(free_port(), tmp_path / "redis", appendonly=False).start()
     redis_url = broker.url  # its own broker: only the chaos pool may take the poison hop
     cluster = make_cluster(redis_url, sim, tmp_path)
+    place_store(cluster, redis_url, store_db, monkeypatch)
     try:
         cluster.start("intake")
         cluster.env[chaos.KILL_ON_ENV] = "KILL-THIS-WORKER"
@@ -382,6 +417,7 @@ def test_a_task_that_kills_its_worker_every_time_is_dead_lettered_as_poison(
         before = _cpu_seconds(survivor.process.pid)
         time.sleep(2.0)
         assert _cpu_seconds(survivor.process.pid) - before < 1.0  # idle, not pinned
+        assert_store_placed(redis_url, store_db)
     finally:
         cluster.stop()
         broker.stop()

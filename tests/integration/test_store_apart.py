@@ -1,8 +1,10 @@
 """RELIABILITY scenarios again, with the store apart from the broker (`PARJANYA_RESULT_URL` on db 1).
 
-The scenarios are the ones of `test_reliability.py`, collected here a second time: this module
-gives them a broker of their own, a cluster whose store is another database of it, and sets
-`PARJANYA_RESULT_URL` for the test process, so every `Client` they build reads that store too.
+The scenarios are the ones of `test_reliability.py`, collected here a second time: kill -9, the
+connection blip, the broker's own kill -9, the rolling SIGTERM and poison. This module gives the
+first two a broker of its own and a cluster whose store is another database of it; the last three
+start their own broker and, through `store_db`, put their store on its database 1. Either way
+`PARJANYA_RESULT_URL` is set for the test process, so every `Client` they build reads that store.
 """
 
 from __future__ import annotations
@@ -17,10 +19,19 @@ from parjanya.sim.server import SimServer
 from .conftest import Cluster, make_cluster
 from .test_reliability import (  # noqa: F401 (collected again here, with the store apart)
     test_a_connection_blip_mid_call_runs_nothing_twice,
+    test_a_rolling_restart_under_load_loses_nothing_and_runs_nothing_twice,
+    test_a_task_that_kills_its_worker_every_time_is_dead_lettered_as_poison,
+    test_broker_kill_9_with_aof_loses_nothing_queued_or_running,
     test_kill_9_of_an_async_tier_pool_mid_call_then_restart_gives_exactly_one_result,
 )
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def store_db() -> int:
+    """The scenarios that start a broker of their own keep the store on its database 1."""
+    return 1
 
 
 @pytest.fixture(scope="module")
