@@ -170,3 +170,29 @@ def test_quorum_queues_need_rabbitmq_3_8_and_classic_ones_do_not() -> None:
         connection = Raw()
 
     assert server_version(Conn()) == (3, 10, 8)  # type: ignore[arg-type]
+
+
+def test_kedas_rabbitmq_scaler_counts_every_class_queue_of_its_pool_and_nothing_else() -> None:
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from parjanya.queues import ALL_DEAD_LETTER_QUEUES, ALL_WORK_QUEUES
+
+    path = Path(__file__).parents[2] / "deploy/kubernetes/keda/scaledobjects-rabbitmq.yaml"
+    objects = [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    every_queue = [name for queue in ALL_WORK_QUEUES for name in class_lists(queue)]
+    every_queue += list(ALL_DEAD_LETTER_QUEUES)
+    counted = {}
+    for scaled in objects:
+        (trigger,) = scaled["spec"]["triggers"]
+        meta = trigger["metadata"]
+        assert trigger["type"] == "rabbitmq" and meta["protocol"] == "http"
+        assert meta["useRegex"] == "true" and meta["operation"] == "sum"
+        pattern = re.compile(meta["queueName"])  # PCRE on the server; the same syntax here
+        counted[scaled["metadata"]["name"]] = {q for q in every_queue if pattern.search(q)}
+    stage_of = {"classifier": "intake", **{f"worker-{t}": t for t in ("low", "mid", "high")}}
+    assert set(counted) == set(stage_of)
+    for name, stage in stage_of.items():
+        assert counted[name] == set(class_lists(queue_for(stage))), name  # type: ignore[arg-type]
