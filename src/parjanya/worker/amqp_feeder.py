@@ -47,7 +47,7 @@ from parjanya.worker.feeder_thread import FeederThread, no_wait
 
 log = logging.getLogger("parjanya.feeder")
 
-#: The default weights when none are given (`admission.class_weights` has the same).
+#: The weights when none are given: every class alike (a worker passes `admission.class_weights`).
 EVEN: dict[SlaClass, int] = dict.fromkeys(SLA_CLASSES, 1)
 
 
