@@ -15,9 +15,9 @@ from pathlib import Path
 import redis
 from kombu import Connection
 
-from parjanya.broker.amqp import DEAD_LETTER_EXCHANGE, is_amqp
+from parjanya.broker.amqp import DEAD_LETTER_EXCHANGE, is_amqp, ready_depth
 from parjanya.governance.priority import queue_depth
-from parjanya.queues import ALL_DEAD_LETTER_QUEUES, ALL_WORK_QUEUES
+from parjanya.queues import ALL_DEAD_LETTER_QUEUES, ALL_WORK_QUEUES, class_lists
 from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port
 
 
@@ -50,19 +50,17 @@ class BenchBroker:
         if self._watch is None:
             self._watch = Connection(self.url)
         try:
-            channel = self._watch.channel()  # a failed passive declare closes its channel
-            declared = channel.queue_declare(queue, passive=True)
-            channel.close()
+            return ready_depth(self._watch, queue)  # every SLA class's queue of it
         except Exception:  # not declared yet: nothing on it
             return 0
-        return int(declared.message_count)
 
     def close(self, extra_queues: tuple[str, ...] = ()) -> None:
         if self._watch is not None:
             self._watch.release()
         if is_amqp(self.url):
             with Connection(self.url) as connection:
-                for queue in (*ALL_WORK_QUEUES, *ALL_DEAD_LETTER_QUEUES, *extra_queues):
+                classes = [name for queue in ALL_WORK_QUEUES for name in class_lists(queue)]
+                for queue in (*classes, *ALL_DEAD_LETTER_QUEUES, *extra_queues):
                     with suppress(Exception):  # never declared in this run
                         connection.channel().queue_delete(queue)
                 connection.channel().exchange_delete(DEAD_LETTER_EXCHANGE.name)

@@ -18,7 +18,8 @@ SLA_CLASSES: tuple[SlaClass, ...] = get_args(SlaClass)
 #: per class, named as kombu's Redis transport names its priority sub-lists (`queue`, then
 #: `queue` + SEP + step for the non-zero steps of its default `priority_steps` [0, 3, 6, 9]), so
 #: Celery's own consumer, Flower's queue lengths and kombu's restore of unacked messages all read
-#: the classes as priorities; the feeders pop them by weight (`worker/feeder.py`).
+#: the classes as priorities; the feeders pop them by weight (`worker/feeder.py`). On RabbitMQ each
+#: class is a queue of its own under the same name (`broker/amqp.py`), consumed by the same weights.
 CLASS_PRIORITY: dict[SlaClass, int] = {"critical": 0, "standard": 3, "batch": 6}
 PRIORITY_STEPS: tuple[int, ...] = (0, 3, 6, 9)
 PRIORITY_SEP = "\x06\x16"
@@ -42,8 +43,15 @@ def class_list(queue: str, sla: SlaClass) -> str:
 
 
 def class_lists(queue: str) -> tuple[str, ...]:
-    """`queue`'s lists, most urgent class first (the order a blocking pop must name them in)."""
+    """`queue`'s lists, most urgent class first (the order a blocking pop must name them in).
+
+    On RabbitMQ each is a queue of its own, with the same name (`broker/amqp.py`)."""
     return tuple(class_list(queue, sla) for sla in SLA_CLASSES)
+
+
+def base_queue(name: str) -> str:
+    """The queue a class list (or class queue) belongs to: `name` without its class suffix."""
+    return name.split(PRIORITY_SEP, 1)[0]
 
 
 def task_for(stage: Stage) -> str:
@@ -57,6 +65,8 @@ def dead_letter_queue_for(stage: Stage) -> str:
 
 
 def stage_of_queue(queue: str) -> Stage | None:
+    """The stage of a work queue, a class list or queue of one, or a dead-letter queue."""
+    queue = base_queue(queue)
     for stage in STAGES:
         if queue in (queue_for(stage), dead_letter_queue_for(stage)):
             return stage

@@ -7,12 +7,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
+from kombu import Connection
 
+from parjanya.broker.amqp import is_amqp, ready_depth
 from parjanya.client import Client, TaskNotFound
 from parjanya.governance.priority import queue_depth
 from parjanya.queues import queue_for
@@ -275,13 +277,22 @@ def test_a_connection_blip_mid_call_runs_nothing_twice(
     ]
 
 
-def _wait_backed_up(broker: redis.Redis, queue: str, timeout_s: float) -> None:
+def _depth_of(broker_url: str, queue: str) -> Callable[[], int]:
+    """How many messages wait on `queue`, every SLA class together, on Redis or RabbitMQ."""
+    if is_amqp(broker_url):
+        connection = Connection(broker_url)
+        return lambda: ready_depth(connection, queue)
+    broker = redis.Redis.from_url(broker_url)
+    return lambda: queue_depth(broker, queue)
+
+
+def _wait_backed_up(depth: Callable[[], int], queue: str, timeout_s: float) -> None:
     """Wait until `queue` keeps a backlog: then every pool on it has its slots and its admission
     backlog full (a feeder pops whenever its dispatcher has room, `worker/feeder.py`), so a
     stopping pool holds hops it claimed but has not started."""
     deadline, since = time.monotonic() + timeout_s, None
     while True:
-        backed_up = queue_depth(broker, queue) > 0  # every SLA class's list of it
+        backed_up = depth() > 0  # every SLA class's list (or RabbitMQ queue) of it
         now = time.monotonic()
         since = (since or now) if backed_up else None
         if since is not None and now - since >= 0.3:
@@ -314,7 +325,8 @@ def test_a_rolling_restart_under_load_loses_nothing_and_runs_nothing_twice(
     place_store(cluster, redis_url, store_db, monkeypatch)
     soft_shutdown_s = 30.0  # the worker's drain bound (tasks/lifecycle.py)
     slots, backlog = 40, 4  # -c 40, and the dispatcher's backlog of a tenth (worker/dispatch.py)
-    queue, queues = queue_for("low"), redis.Redis.from_url(redis_url)
+    queue = queue_for("low")
+    depth = _depth_of(redis_url, queue)  # the scenario runs on RabbitMQ too (test_rabbitmq.py)
     try:
         cluster.start("intake")
         first = cluster.start("low", concurrency=slots)
@@ -330,7 +342,7 @@ def test_a_rolling_restart_under_load_loses_nothing_and_runs_nothing_twice(
                 ]
                 handles += [client.submit({"prompt": p, "max_tier": "low"}) for p in more]
                 prompts += more
-                _wait_backed_up(queues, queue, timeout_s=60)
+                _wait_backed_up(depth, queue, timeout_s=60)
                 stopping_since = time.monotonic()
                 os.killpg(old.process.pid, signal.SIGTERM)
                 cluster.start("low", concurrency=slots)

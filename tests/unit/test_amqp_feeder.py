@@ -1,4 +1,5 @@
-"""The AMQP feeder's batch step, with fake deliveries: admitted, acked after the claim, or rejected."""
+"""The AMQP feeder's batch step, with fake deliveries: admitted, acked after the claim, or rejected;
+its classes served by weight, and what it holds handed back when it stops."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from kombu import Queue
 
 from parjanya.broker.amqp import Refusals
 from parjanya.broker.decode import DecodeLimits
-from parjanya.queues import TIER_TASK
+from parjanya.queues import SLA_CLASSES, TIER_TASK, class_list
 from parjanya.schema import HopMessage
 from parjanya.worker.amqp_feeder import AmqpFeeder
 
@@ -52,19 +53,20 @@ class FakeAdmission:
         return len(hops)
 
 
-def _hop(n: int) -> bytes:
-    hop = {"task_id": f"{n:032x}", "hop": 1, "stage": "low"}
+def _hop(n: int, sla: str = "standard") -> bytes:
+    hop = {"task_id": f"{n:032x}", "hop": 1, "stage": "low", "sla": sla}
     return json.dumps([[hop], {}, {}]).encode()
 
 
-def _feeder(admission: FakeAdmission, room: int) -> AmqpFeeder:
+def _feeder(admission: FakeAdmission, room: int, batch: int = 8) -> AmqpFeeder:
     return AmqpFeeder(
         app=None,  # type: ignore[arg-type]  # step() never touches the connection
-        queue=Queue("parjanya.tier.low"),
+        queues={sla: Queue(class_list("parjanya.tier.low", sla)) for sla in SLA_CLASSES},
         admission=admission,  # type: ignore[arg-type]
         refusals=Refusals(DecodeLimits()),
-        batch=8,
+        batch=batch,
         room=lambda wanted: min(wanted, room),
+        weights={"critical": 8, "standard": 3, "batch": 1},
     )
 
 
@@ -73,7 +75,7 @@ def test_a_batch_is_claimed_in_one_call_then_acked_and_poison_is_rejected_once()
     feeder = _feeder(admission, room=8)
     good = [Delivery(_hop(i)) for i in range(3)]
     poison = Delivery(b"\x00 not json", headers={"task": TIER_TASK})
-    feeder._pending.extend([good[0], poison, *good[1:]])
+    feeder._pending["standard"].extend([good[0], poison, *good[1:]])
 
     assert feeder.step() == 4
     assert len(admission.batches) == 1 and [h.task_id for h in admission.batches[0]] == [
@@ -92,13 +94,49 @@ def test_only_what_the_dispatcher_has_room_for_is_taken_the_rest_stays_unacked()
     admission = FakeAdmission()
     feeder = _feeder(admission, room=2)
     deliveries = [Delivery(_hop(i)) for i in range(5)]
-    feeder._pending.extend(deliveries)
+    feeder._pending["standard"].extend(deliveries)
     assert feeder.step() == 2
     assert [d.state for d in deliveries] == ["received", "acked-multiple"] + ["received"] * 3
-    assert len(feeder._pending) == 3
+    assert feeder.pending == 3
     full = _feeder(admission, room=0)
-    full._pending.extend([Delivery(_hop(9))])
-    assert full.step() == 0 and full._pending[0].state == "received"
+    full._pending["batch"].extend([Delivery(_hop(9))])
+    assert full.step() == 0 and full._pending["batch"][0].state == "received"
+
+
+def test_the_classes_are_admitted_by_weight_and_each_class_channel_acked_once() -> None:
+    """A full pool taking one hop at a time from a batch flood and a critical burst: critical
+    gets 8 of every 12 turns, batch still 1, and each step acks only what it took."""
+    admission = FakeAdmission()
+    feeder = _feeder(admission, room=1)
+    buffered = {
+        "critical": [Delivery(_hop(100 + i, "critical")) for i in range(40)],
+        "batch": [Delivery(_hop(i, "batch")) for i in range(40)],
+    }
+    for sla, deliveries in buffered.items():
+        feeder._pending[sla].extend(deliveries)  # type: ignore[index]
+    for _ in range(24):
+        assert feeder.step() == 1
+    order = [hop.sla for batch in admission.batches for hop in batch]
+    assert order.count("critical") >= 20 and 2 <= order.count("batch") <= 4, order
+    assert all(d.state == "acked-multiple" for d in buffered["critical"][: order.count("critical")])
+    assert buffered["critical"][order.count("critical")].state == "received"
+    # With room for everything, each class's batch is acked by its last message alone.
+    wide = _feeder(FakeAdmission(), room=64, batch=64)
+    mixed = {sla: [Delivery(_hop(i, sla)) for i in range(3)] for sla in SLA_CLASSES}
+    for sla, deliveries in mixed.items():
+        wide._pending[sla].extend(deliveries)
+    assert wide.step() == 9 and wide.pending == 0
+    for deliveries in mixed.values():
+        assert [d.state for d in deliveries] == ["received", "received", "acked-multiple"]
+
+
+def test_what_a_stopping_feeder_holds_unclaimed_goes_back_to_rabbitmq() -> None:
+    feeder = _feeder(FakeAdmission(), room=0)
+    held = [Delivery(_hop(i, "batch")) for i in range(3)] + [Delivery(_hop(7, "critical"))]
+    feeder._pending["batch"].extend(held[:3])
+    feeder._pending["critical"].append(held[3])
+    feeder._hand_back()
+    assert [d.state for d in held] == ["requeued"] * 4 and feeder.pending == 0
 
 
 def test_the_broker_picks_the_feeder_and_a_small_pool_gets_a_small_window() -> None:
@@ -118,6 +156,10 @@ def test_the_broker_picks_the_feeder_and_a_small_pool_gets_a_small_window() -> N
         assert isinstance(small, kind)
         if isinstance(small, Amqp):
             assert small.prefetch == 44  # 40 slots and their backlog, not 128
-            assert small.amqp_queue.queue_arguments["x-queue-type"] == "quorum"
+            assert list(small.class_queues) == list(SLA_CLASSES)
+            assert [q.name for q in small.class_queues.values()] == [
+                class_list("parjanya.tier.low", sla) for sla in SLA_CLASSES
+            ]
+            assert small.class_queues["batch"].queue_arguments["x-queue-type"] == "quorum"
             big = build_feeder(ctx, admission, batch=64)  # type: ignore[arg-type]
             assert isinstance(big, Amqp) and big.prefetch == config.amqp.feeder_prefetch

@@ -86,7 +86,9 @@ def test_each_request_is_one_event_with_its_route_template_tenant_and_task(
     assert read["tenant"] == "acme" and read["task_id"] == task_id
 
 
-def test_a_passing_probe_is_logged_at_debug_and_a_failing_one_as_a_warning(out: io.StringIO) -> None:
+def test_a_passing_probe_is_logged_at_debug_and_a_failing_one_as_a_warning(
+    out: io.StringIO,
+) -> None:
     from starlette.types import Message, Receive, Scope, Send
 
     from parjanya.api.access_log import AccessLog

@@ -16,11 +16,14 @@ from parjanya.broker.consumer import Consumer, active_queues, served_queues
 from parjanya.config import ParjanyaConfig, Settings
 from parjanya.observe.hops import HopEnd, HopStart
 from parjanya.observe.task_events import TaskEvents, ended_event, received_fields
-from parjanya.queues import ALL_DEAD_LETTER_QUEUES, ALL_WORK_QUEUES
+from parjanya.queues import ALL_DEAD_LETTER_QUEUES, ALL_WORK_QUEUES, class_list, class_lists
 from parjanya.runtime.flower import (
+    ClassesFolded,
     ParjanyaBrokerView,
     ParjanyaFlower,
     ParjanyaQueueLengths,
+    fold_classes,
+    for_parjanya,
     queue_names,
 )
 from parjanya.worker.watch import sends_task_events
@@ -71,6 +74,12 @@ def test_handing_a_queue_to_a_feeder_cancels_celery_and_keeps_reporting_it() -> 
     consumer.task_consumer = SimpleNamespace(queues=[])  # what Celery's cancel leaves
     assert cancelled == ["parjanya.tier.mid"]
     assert [q.name for q in served_queues(consumer)] == ["parjanya.tier.mid"]
+    # On RabbitMQ Celery consumes each class queue of it (`broker/connection.py`): all cancelled.
+    classes = [Queue(name, routing_key=name) for name in class_lists("parjanya.tier.high")]
+    consumer.task_consumer = SimpleNamespace(queues=classes)
+    cancelled.clear()
+    consumer.hand_to_feeder("parjanya.tier.high")
+    assert cancelled == list(class_lists("parjanya.tier.high"))
 
 
 def test_a_hop_becomes_celery_task_events_with_a_readable_name_and_no_text() -> None:
@@ -130,6 +139,59 @@ def test_flowers_broker_page_inspects_every_parjanya_queue_dead_letters_included
     names = queue_names(["parjanya.tier.low", "celery"])
     assert set(ALL_WORK_QUEUES + ALL_DEAD_LETTER_QUEUES) <= set(names)
     assert "celery" in names and names == sorted(names)
+
+
+def test_on_rabbitmq_a_work_queues_class_queues_are_shown_as_one_with_their_sum() -> None:
+    low = "parjanya.tier.low"
+    listed = [
+        {"name": low, "messages": 2, "messages_ready": 1, "messages_unacknowledged": 1},
+        {"name": class_list(low, "batch"), "messages": 40, "messages_ready": 40, "consumers": 1},
+        {"name": class_list(low, "standard")},  # the API has no stats for it yet
+        {"name": "parjanya.dlq.low", "messages": 3},
+    ]
+    assert fold_classes(listed) == [
+        {"name": "parjanya.dlq.low", "messages": 3},
+        {
+            "name": low,
+            "messages": 42,
+            "messages_ready": 41,
+            "messages_unacknowledged": 1,
+            "consumers": 1,
+        },
+    ]
+    # A worker's report of a class queue (Celery's consumer on RabbitMQ) names its work queue.
+    assert class_list(low, "batch") not in queue_names([class_list(low, "batch")])
+
+
+def test_flowers_rabbitmq_client_is_asked_for_every_class_queue() -> None:
+    import asyncio
+
+    asked: list[list[str]] = []
+
+    class Api:
+        async def queues(self, names: list[str]) -> list[dict[str, Any]]:
+            asked.append(names)
+            return [{"name": name, "messages": 1} for name in names]
+
+    shown = asyncio.run(ClassesFolded(Api()).queues(["parjanya.intake", "parjanya.dlq.intake"]))
+    assert set(asked[0]) == {*class_lists("parjanya.intake"), "parjanya.dlq.intake"}
+    assert shown == [
+        {"name": "parjanya.dlq.intake", "messages": 1},
+        {"name": "parjanya.intake", "messages": 3},
+    ]
+
+
+def test_the_default_vhost_is_asked_for_as_the_management_api_names_it() -> None:
+    from flower.utils.broker import Broker, RabbitMQ
+
+    api = "http://guest:guest@rabbit:15672/api/"
+    default = for_parjanya(Broker("amqp://guest:guest@rabbit:5672//", http_api=api))
+    assert isinstance(default, ClassesFolded) and isinstance(default.broker, RabbitMQ)
+    assert default.broker.vhost == "%2F"  # Flower's own URL would list every vhost's queues
+    named = for_parjanya(Broker("amqp://guest:guest@rabbit:5672/parjanya", http_api=api))
+    assert named.broker.vhost == "parjanya"
+    redis_client = Broker("redis://127.0.0.1:6379/0")
+    assert for_parjanya(redis_client) is redis_client
 
 
 def test_parjanya_flower_routes_the_queue_views_to_its_handlers() -> None:

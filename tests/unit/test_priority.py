@@ -82,6 +82,20 @@ def test_turns_a_class_cannot_use_go_to_the_others_most_urgent_first() -> None:
     assert queue_depth(broker, "q") == 4
 
 
+def test_taking_from_delivered_messages_follows_the_same_rule_as_the_pop() -> None:
+    """`take` (RabbitMQ's class buffers) deals as `POP` does: by weight, then the turns a class
+    cannot use to the others, most urgent first."""
+    full = {"critical": 30, "standard": 30, "batch": 30}
+    assert WeightedTurns(WEIGHTS).take(24, full) == {"critical": 16, "standard": 6, "batch": 2}
+    short = {"critical": 0, "standard": 2, "batch": 10}
+    assert WeightedTurns(WEIGHTS).take(8, short) == {"critical": 0, "standard": 2, "batch": 6}
+    assert WeightedTurns(WEIGHTS).take(5, {"batch": 3}) == {
+        "critical": 0,
+        "standard": 0,
+        "batch": 3,
+    }
+
+
 def test_an_idle_queue_blocks_on_every_class_list_most_urgent_first() -> None:
     broker = fakeredis.FakeRedis()
     asked: list[object] = []

@@ -3,15 +3,20 @@
 On Redis, a queue is a list and a poison entry is diverted by Parjanya's transport
 (`broker.transport`). On RabbitMQ the server does both jobs natively, and this module asks it to:
 
-- every work queue is a **quorum queue** (replicated, `amqp.queue_type`) with
+- every work queue is one queue per SLA class (`queues.class_lists`: `parjanya.tier.low` for
+  critical, then the Redis sub-list names for standard and batch), since a quorum queue has no
+  message priorities; a hop is published to its class's queue (`broker/publish.py`) and a feeder
+  consumes the three by weight (`worker/amqp_feeder.py`);
+- each of them is a **quorum queue** (replicated, `amqp.queue_type`) with
   `x-dead-letter-exchange` set to `parjanya.dlx`, which routes a message the consumer rejects
   (or one redelivered past `x-delivery-limit`) to `parjanya.dlq.<stage>`: a message that kills
   every consumer before the store sees it still cannot loop;
 - publishes wait for the broker's **confirm** (`confirm_publish`), so a hop the store says is
   owed is on the broker before the commit that owes it returns;
 - prefetch stays bounded: Celery's `worker_prefetch_multiplier` (1) times its threads, and a tier
-  feeder's own consumer holds at most `amqp.feeder_prefetch` (`worker/amqp_feeder.py`). Quorum
-  queues refuse a global QoS, which Celery's `worker_detect_quorum_queues` (on) already avoids.
+  feeder's own consumers hold at most `amqp.feeder_prefetch` per class queue
+  (`worker/amqp_feeder.py`). Quorum queues refuse a global QoS, which Celery's
+  `worker_detect_quorum_queues` (on) already avoids.
 
 Declarations must be identical wherever a queue is declared (RabbitMQ refuses a redeclaration
 with other arguments), so every declaration is built here, from the config, once.
@@ -35,6 +40,10 @@ from parjanya.queues import (
     INTAKE_TASK,
     STAGES,
     TIER_TASK,
+    SlaClass,
+    base_queue,
+    class_list,
+    class_lists,
     dead_letter_queue_for,
     queue_for,
 )
@@ -94,8 +103,19 @@ def dead_letter_queue(name: str, policy: AmqpConfig) -> Queue:
 
 
 def work_queues(policy: AmqpConfig) -> list[Queue]:
-    """The four work queues, as Celery's `task_queues` and every producer declare them."""
-    return [work_queue(queue_for(stage), dead_letter_queue_for(stage), policy) for stage in STAGES]
+    """The class queues of the four work queues, as Celery's `task_queues` and every producer
+    declare them; all of a stage's classes dead-letter to its one `parjanya.dlq.<stage>`."""
+    return [
+        work_queue(name, dead_letter_queue_for(stage), policy)
+        for stage in STAGES
+        for name in class_lists(queue_for(stage))
+    ]
+
+
+def routing_key(app: Any, queue: str, sla: SlaClass) -> str:
+    """Where a hop of class `sla` for `queue` is published: its class queue on RabbitMQ, the
+    queue itself on Redis (where kombu puts it on the class's list by its priority)."""
+    return class_list(queue, sla) if is_amqp(app.conf.broker_url or "") else queue
 
 
 def dead_letter_queues(policy: AmqpConfig) -> list[Queue]:
@@ -187,6 +207,21 @@ def purge_dead_letter_queues(app: Any) -> int:
     return purged
 
 
+def ready_depth(connection: Connection, queue: str) -> int:
+    """Messages ready on `queue` (a work queue: every class queue of it), as `queue_depth`
+    counts a Redis queue's class lists; what consumers hold unacked is not counted."""
+    names = class_lists(queue) if queue in ALL_WORK_QUEUES else (queue,)
+    total = 0
+    for name in names:
+        channel: Any = connection.channel()  # a passive declare of a missing queue closes it
+        try:
+            total += int(channel.queue_declare(name, passive=True).message_count)
+        finally:
+            with suppress(Exception):
+                channel.close()
+    return total
+
+
 def transport_options(policy: AmqpConfig, reliability_bytes: int, depth: int) -> dict[str, Any]:
     return {
         "confirm_publish": policy.confirm_publish,
@@ -197,7 +232,8 @@ def transport_options(policy: AmqpConfig, reliability_bytes: int, depth: int) ->
 
 
 def task_of_queue(queue: str | None) -> str | None:
-    """The task a Parjanya work queue serves (None for Celery's own queues)."""
+    """The task a Parjanya work queue (or class queue of one) serves (None for Celery's own)."""
+    queue = base_queue(queue) if queue else None
     if queue == INTAKE_QUEUE:
         return INTAKE_TASK
     if queue in ALL_WORK_QUEUES:
@@ -206,9 +242,10 @@ def task_of_queue(queue: str | None) -> str | None:
 
 
 def message_queue(message: Any) -> str | None:
+    """The queue a message was routed to; for a class queue, the work queue it is a class of."""
     info = getattr(message, "delivery_info", None) or {}
     queue = info.get("routing_key") or info.get("queue")
-    return str(queue) if queue else None
+    return base_queue(str(queue)) if queue else None
 
 
 @dataclass(frozen=True)

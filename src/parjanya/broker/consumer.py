@@ -30,6 +30,7 @@ from parjanya.broker.amqp import Refusals, is_amqp, message_queue
 from parjanya.broker.decode import DecodeLimits, Undecodable
 from parjanya.broker.poison import RawDeadLetters, from_settings
 from parjanya.broker.transport import MAX_BYTES_OPTION, MAX_DEPTH_OPTION
+from parjanya.queues import class_lists
 
 log = logging.getLogger("parjanya.poison")
 
@@ -79,10 +80,15 @@ class Consumer(CeleryConsumer):
         self._dead_letters.divert(_queue_of(message), reason, raw)
 
     def hand_to_feeder(self, queue: str) -> None:
-        """Stop consuming `queue` here (a feeder pops it), and go on reporting it as served."""
-        declared = next((q for q in served_queues(self) if q.name == queue), None)
+        """Stop consuming `queue` here (a feeder pops it), and go on reporting it as served.
+
+        On RabbitMQ that is each of its class queues (`broker/amqp.py`), all the feeder's."""
+        served = served_queues(self)
+        declared = next((q for q in served if q.name == queue), None)
         self.fed_queues[queue] = declared or self.app.amqp.queues[queue]
-        self.cancel_task_queue(queue)
+        classes = set(class_lists(queue)) - {queue}
+        for name in [queue, *(q.name for q in served if q.name in classes)]:
+            self.cancel_task_queue(name)
 
     class Blueprint(_CeleryBlueprint):  # type: ignore[misc]
         """Celery's consumer steps without native delayed delivery.

@@ -21,7 +21,7 @@ from typing import Any
 from celery import Celery
 from kombu import Producer
 
-from parjanya.broker.amqp import Declares, declares_for
+from parjanya.broker.amqp import Declares, declares_for, routing_key
 from parjanya.broker.envelope import SENT_AT_HEADER
 from parjanya.queues import CLASS_PRIORITY, queue_for, task_for
 from parjanya.schema import HopMessage
@@ -60,9 +60,11 @@ class HopPublisher:
     def publish(self, message: HopMessage) -> None:
         """Send one hop. The store already says the hop is owed, so a lost publish is republished.
 
-        Its SLA class is its kombu priority, so kombu's Redis transport puts it on the class's list.
+        Its SLA class is its kombu priority, so kombu's Redis transport puts it on the class's list;
+        on RabbitMQ it is routed to the class's own queue (`broker/amqp.py`). A republish (reaper,
+        replay, escalation) carries the hop's class, so it lands in the same class again.
         """
-        queue = queue_for(message.stage)
+        queue = routing_key(self.app, queue_for(message.stage), message.sla)
         task = self.app.amqp.as_task_v2(
             uuid.uuid4().hex,
             task_for(message.stage),

@@ -23,6 +23,6 @@ class AmqpConfig(Strict):
     delivery_limit: int = Field(default=10, ge=1)
     # Wait for the broker's confirm of every publish (a hop is on disk before the commit returns).
     confirm_publish: bool = True
-    # Messages a feeder's own AMQP consumer holds unacked at once (its prefetch window; never
-    # more than its pool's slots and backlog).
+    # Messages a feeder's own AMQP consumer holds unacked at once, per SLA class queue (its
+    # prefetch window; never more than its pool's slots and backlog).
     feeder_prefetch: int = Field(default=128, ge=1, le=65_535)

@@ -11,9 +11,13 @@ as if it had taken them, so it neither hoards turns while idle nor bursts when w
 batch hop therefore waits at most about `sum(weights) / weight(batch)` (12) admissions behind a
 flood of critical work: overtaken, never starved.
 
+On RabbitMQ every class is a queue of its own (same names, `broker/amqp.py`), and the feeder deals
+among the messages the three consumers delivered by the same turns (`WeightedTurns.take`).
+
 Celery's own consumer (the intake queue beside its feeder, and tier pools with `feeder_batch: 0`
 or `tier_dispatch: blocking`) reads the same lists strictly in priority order, as kombu's Redis
-transport does with its priority steps.
+transport does with its priority steps; on RabbitMQ it consumes the three class queues side by
+side, in the order the server delivers (no priority between them).
 """
 
 from __future__ import annotations
@@ -43,6 +47,25 @@ class WeightedTurns:
             self.credit[best] -= self.total
             dealt[best] += 1
         return dealt
+
+    def take(self, room: int, available: Mapping[SlaClass, int]) -> dict[SlaClass, int]:
+        """How many of `room` to take from each class, of the `available` ones: each class's
+        dealt share, then the slots a class left unused to the others, most urgent first.
+
+        The rule `POP` applies to Redis lists, for messages already delivered (RabbitMQ's
+        class queues, `worker/amqp_feeder.py`). Credit moves as `deal` moves it, whatever was
+        available, so an idle class neither hoards turns nor bursts when work arrives.
+        """
+        dealt = self.deal(room)
+        taken = {sla: min(dealt[sla], available.get(sla, 0)) for sla in SLA_CLASSES}
+        left = room - sum(taken.values())
+        for sla in SLA_CLASSES:
+            if left <= 0:
+                break
+            more = min(left, available.get(sla, 0) - taken[sla])
+            taken[sla] += more
+            left -= more
+        return taken
 
 
 #: Pop each class's dealt share, then fill what is left of `room` from the lists that did not run

@@ -10,7 +10,11 @@ transport keeps). The handlers are added with tornado's `add_handlers`, whose ru
 precedence over the application's first ones; everything else is Flower's.
 
 On RabbitMQ Flower reads queue lengths from the management API: pass `--broker_api` as with
-`celery flower`.
+`celery flower`. There a work queue is one queue per SLA class (`broker/amqp.py`), so the
+handlers ask the API for every class queue and show their sum under the work queue's name, as
+Flower's Redis client sums the class lists (`ClassesFolded`). They also name the default vhost
+`/` as the API wants it (`%2F`): Flower 2.2 joins it into `/api/queues/`, which lists the queues
+of every vhost, so another vhost's `parjanya.intake` would be shown (and summed) as this one's.
 """
 
 from __future__ import annotations
@@ -24,28 +28,77 @@ from celery import Celery
 from flower import command
 from flower.api.tasks import GetQueueLengths
 from flower.app import Flower, rewrite_handler
+from flower.utils.broker import RabbitMQ
 from flower.views.broker import BrokerView
 from tornado.options import options
 
-from parjanya.queues import ALL_DEAD_LETTER_QUEUES, ALL_WORK_QUEUES
+from parjanya.queues import ALL_DEAD_LETTER_QUEUES, ALL_WORK_QUEUES, base_queue, class_lists
 
 #: Every queue Parjanya owns, as Flower's Broker page should list them.
 PARJANYA_QUEUES: tuple[str, ...] = ALL_WORK_QUEUES + ALL_DEAD_LETTER_QUEUES
+#: What the management API counts per queue; a class queue's are added to its work queue's.
+COUNTS = ("messages", "messages_ready", "messages_unacknowledged", "consumers")
 
 
 def queue_names(reported: list[str]) -> list[str]:
     """The queues workers report, and every Parjanya queue whether or not one is consumed."""
-    return sorted(set(reported) | set(PARJANYA_QUEUES))
+    return sorted({base_queue(name) for name in reported} | set(PARJANYA_QUEUES))
 
 
-class ParjanyaBrokerView(BrokerView):  # type: ignore[misc]
+def fold_classes(listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The management API's queues, with each work queue's class queues summed into one row."""
+    rows: dict[str, dict[str, Any]] = {}
+    for queue in listed:
+        name = base_queue(queue["name"])
+        row = rows.get(name)
+        if row is None:
+            rows[name] = {**queue, "name": name}
+            continue
+        for count in COUNTS:
+            if isinstance(queue.get(count), int):
+                row[count] = int(row.get(count) or 0) + queue[count]
+    return sorted(rows.values(), key=lambda row: str(row["name"]))
+
+
+class ClassesFolded:
+    """Flower's RabbitMQ client, asked for every class queue and answering with their sums."""
+
+    def __init__(self, broker: Any) -> None:
+        self.broker = broker
+
+    async def queues(self, names: list[str]) -> list[dict[str, Any]]:
+        asked = set(names) | {
+            name for queue in names if queue in ALL_WORK_QUEUES for name in class_lists(queue)
+        }
+        return fold_classes(list(await self.broker.queues(sorted(asked))))
+
+
+class _ParjanyaQueues:
+    """What both queue views change: the names they ask for, and the RabbitMQ client."""
+
     def get_active_queue_names(self) -> list[str]:
-        return queue_names(list(super().get_active_queue_names()))
+        return queue_names(list(super().get_active_queue_names()))  # type: ignore[misc]
+
+    def get_broker(self) -> Any:
+        return for_parjanya(super().get_broker())  # type: ignore[misc]
 
 
-class ParjanyaQueueLengths(GetQueueLengths):  # type: ignore[misc]
-    def get_active_queue_names(self) -> list[str]:
-        return queue_names(list(super().get_active_queue_names()))
+def for_parjanya(broker: Any) -> Any:
+    """Flower's broker client as Parjanya's views use it: unchanged on Redis; on RabbitMQ with
+    the class queues folded, and the default vhost named as the management API wants it."""
+    if not isinstance(broker, RabbitMQ):
+        return broker
+    if broker.vhost == "/":
+        broker.vhost = "%2F"
+    return ClassesFolded(broker)
+
+
+class ParjanyaBrokerView(_ParjanyaQueues, BrokerView):  # type: ignore[misc]
+    pass
+
+
+class ParjanyaQueueLengths(_ParjanyaQueues, GetQueueLengths):  # type: ignore[misc]
+    pass
 
 
 class ParjanyaFlower(Flower):  # type: ignore[misc]

@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol
 
 from parjanya.broker.amqp import Refusals, is_amqp
+from parjanya.queues import SLA_CLASSES, class_list
 from parjanya.worker.admission import Admission, limits_of
 from parjanya.worker.amqp_feeder import AmqpFeeder
 from parjanya.worker.feeder import QueueFeeder
@@ -47,18 +48,21 @@ def build_feeder(
     admitting: Callable[[], AbstractContextManager[None]] = no_wait,
 ) -> Feeder:
     if is_amqp(ctx.settings.broker_url):
+        declared = ctx.app.amqp.queues
         return AmqpFeeder(
             ctx.app,
-            ctx.app.amqp.queues[admission.queue],
+            {sla: declared[class_list(admission.queue, sla)] for sla in SLA_CLASSES},
             admission,
             Refusals(limits_of(ctx)),
             batch=batch,
-            # No more unacked than the pool can admit at once (its slots and backlog, read at
-            # start while the dispatcher is empty): a window beyond that hoards hops that idle
-            # pools, or a replacement started beside it, could be running.
+            # No more unacked per class than the pool can admit at once (its slots and backlog,
+            # read at start while the dispatcher is empty): a window beyond that hoards hops that
+            # idle pools, or a replacement started beside it, could be running. Each class has a
+            # window of its own, so a flood of one class never keeps another's hops from view.
             prefetch=max(1, min(ctx.config.amqp.feeder_prefetch, room(1 << 30))),
             room=room,
             admitting=admitting,
+            weights=ctx.config.admission.class_weights,
         )
     return QueueFeeder(
         ctx.broker,
