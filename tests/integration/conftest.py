@@ -31,6 +31,16 @@ from parjanya.sim.server import SimServer
 REPO = Path(__file__).resolve().parents[2]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark this folder's tests `no_cover`: under `pytest --cov` they pause coverage (pytest-cov),
+    so the floor measures the unit suite alone and the workers' in-process helpers (the sim's
+    thread, clients) are not slowed by tracing. What they test runs in worker subprocesses."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.no_cover)
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     given = os.environ.get("PARJANYA_TEST_REDIS_URL")

@@ -17,8 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from parjanya.client import Client
+from parjanya.governance.priority import queue_depth
+from parjanya.queues import queue_for
 from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port
 from parjanya.schema import TaskStatus
 from parjanya.sim.ledger import prompt_key
@@ -29,7 +32,8 @@ from .conftest import Cluster, Pool, SimControl, make_cluster
 pytestmark = pytest.mark.integration
 
 CHILDREN = 2
-TASKS = 400
+#: Tasks submitted whenever the intake queue runs low, before a kill.
+BATCH = 200
 #: Enough text that classifying it keeps a child busy for a few milliseconds per hop.
 FILLER = "The nightly export job logs a warning about a missing column in the report table. " * 60
 LOST = "WorkerLostError"
@@ -87,14 +91,23 @@ def test_sigkill_of_one_prefork_child_loses_nothing_and_calls_nothing_twice(
     classifier_apart: tuple[Cluster, Pool, str], sim_control: SimControl
 ) -> None:
     cluster, classifier, broker_url = classifier_apart
-    prompts = [f"Rename report column {i} in the export job. {FILLER}" for i in range(TASKS)]
+    broker = redis.Redis.from_url(broker_url)
+    prompts: list[str] = []
     killed: list[int] = []
     with Client(broker_url, config=cluster.config) as client:
-        handles = [client.submit({"prompt": p, "max_tier": "low"}) for p in prompts]
-        # Kill one child at a time while the intake queue is backed up, until the pool reports a
-        # child lost with a hop in its hands (Celery's WorkerLostError): that hop must survive.
+        handles = []
+        # Kill one child at a time while the intake queue is backed up (topped up before each
+        # kill, so both children are busy whatever the machine's speed), until the pool reports
+        # a child lost with a hop in its hands (Celery's WorkerLostError): that hop must survive.
         while LOST not in classifier.log.read_text(errors="replace"):
             assert len(killed) < 8, "no kill caught a child holding a hop"
+            if queue_depth(broker, queue_for("intake")) < BATCH // 2:
+                more = [
+                    f"Rename report column {len(prompts) + i} in the export job. {FILLER}"
+                    for i in range(BATCH)
+                ]
+                handles += [client.submit({"prompt": p, "max_tier": "low"}) for p in more]
+                prompts += more
             children = _children(classifier)
             assert len(children) == CHILDREN, children
             victim = max(children)
@@ -109,9 +122,9 @@ def test_sigkill_of_one_prefork_child_loses_nothing_and_calls_nothing_twice(
             {"prompt": "Rename the export job after the kill.", "max_tier": "low"}
         )
         assert after.result(timeout=60).status == TaskStatus.succeeded  # the pool still serves
-    assert [r.status for r in results] == [TaskStatus.succeeded] * TASKS, [
+    assert [r.status for r in results] == [TaskStatus.succeeded] * len(prompts), [
         (r.id, r.status, r.error) for r in results if r.status != TaskStatus.succeeded
     ]
     calls = [_calls(sim_control, p) for p in prompts]
-    assert calls == [1] * TASKS, [(i, n) for i, n in enumerate(calls) if n != 1]
+    assert calls == [1] * len(prompts), [(i, n) for i, n in enumerate(calls) if n != 1]
     assert all(r.tier_path == ["low"] for r in results)
