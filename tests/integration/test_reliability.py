@@ -235,10 +235,13 @@ def test_broker_kill_9_with_aof_loses_nothing_queued_or_running(
     assert outcomes == [TaskStatus.succeeded] * 20
 
 
+@pytest.mark.slow
 def test_control_without_persistence_the_same_crash_loses_tasks(
     sim: SimServer, tmp_path: Path
 ) -> None:
-    """The control that proves the test above can fail: no AOF, and the same crash loses work."""
+    """The control that proves the test above can fail: no AOF, and the same crash loses work.
+
+    Marked slow (half a minute of waiting on lost tasks; `pytest -m slow`): it tests the test."""
     outcomes = _kill_broker_mid_flight(sim, tmp_path, appendonly=False)
     assert outcomes.count("lost") > 0
 
