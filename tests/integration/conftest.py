@@ -253,6 +253,39 @@ def make_cluster(
     return Cluster(env=env, log_dir=tmp, config=load_config(config_path))
 
 
+@contextmanager
+def serving_api(cluster: Cluster, port: int, *extra: str) -> Iterator[str]:
+    """`parjanya api --port PORT` with the cluster's settings, until /healthz answers; its URL.
+    Stopped with SIGTERM on the way out; its output goes to `api.log` in the cluster's folder."""
+    log = cluster.log_dir / "api.log"
+    argv = [sys.executable, "-m", "parjanya", "api", "--port", str(port), *extra]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=cluster.env,
+            start_new_session=True,
+            cwd=cluster.log_dir,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the API did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
 def place_store(
     cluster: Cluster, broker_url: str, db: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -28,7 +26,7 @@ from parjanya.runtime.embedded_redis import free_port
 from parjanya.sim import SimServer, latency_marker, tool_marker
 from parjanya.sim.ledger import prompt_key
 
-from .conftest import Cluster, SimControl, make_cluster
+from .conftest import Cluster, SimControl, make_cluster, serving_api
 
 pytestmark = pytest.mark.integration
 
@@ -58,33 +56,8 @@ def api_cluster(
 
 @pytest.fixture(scope="module")
 def api_url(api_cluster: Cluster) -> Iterator[str]:
-    port = free_port()
-    log = api_cluster.log_dir / "api.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "parjanya", "api", "--port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=api_cluster.env,
-            start_new_session=True,
-            cwd=api_cluster.log_dir,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the API did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
+    with serving_api(api_cluster, free_port()) as url:
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
 
 
 def cli(cluster: Cluster, *args: str) -> str:

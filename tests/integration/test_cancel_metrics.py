@@ -10,8 +10,6 @@ its message finds it ended and counts nothing.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,7 +21,7 @@ import pytest
 from parjanya.runtime.embedded_redis import free_port
 from parjanya.sim import SimServer, latency_marker
 
-from .conftest import Cluster, make_cluster
+from .conftest import Cluster, make_cluster, serving_api
 from .test_metrics import scrape, total
 
 pytestmark = pytest.mark.integration
@@ -84,35 +82,10 @@ def http(cancelling: Cluster, ports: dict[str, int]) -> Iterator[httpx.Client]:
         check=True,
     )
     key = json.loads(made.stdout)["key"]
-    log = cancelling.log_dir / "api.log"
-    argv = [sys.executable, "-m", "parjanya", "api", "--port", str(ports["api"])]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*argv, "--metrics-port", str(ports["api-metrics"])],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=cancelling.env,
-            start_new_session=True,
-            cwd=cancelling.log_dir,
-        )
-    url = f"http://127.0.0.1:{ports['api']}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the API did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        headers = {"Authorization": f"Bearer {key}"}
-        with httpx.Client(base_url=url, timeout=60, headers=headers) as client:
-            yield client
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+    api = serving_api(cancelling, ports["api"], "--metrics-port", str(ports["api-metrics"]))
+    headers = {"Authorization": f"Bearer {key}"}
+    with api as url, httpx.Client(base_url=url, timeout=60, headers=headers) as client:
+        yield client
 
 
 def _wait_for(check: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
