@@ -391,8 +391,7 @@ def test_a_task_that_kills_its_worker_every_time_is_dead_lettered_as_poison(
     """
     broker = EmbeddedRedis(free_port(), tmp_path / "redis", appendonly=False).start()
     redis_url = broker.url  # its own broker: only the chaos pool may take the poison hop
-    # isolate_after (2) shared deaths, one alone, then the cap: three deaths, each a pool restart
-    cluster = make_cluster(redis_url, sim, tmp_path, max_deliveries=3)
+    cluster = make_cluster(redis_url, sim, tmp_path)
     place_store(cluster, redis_url, store_db, monkeypatch)
     try:
         cluster.start("intake")
