@@ -8,12 +8,13 @@ from collections.abc import Iterator
 import fakeredis
 import pytest
 
+from parjanya import results
 from parjanya.app import create_app
 from parjanya.broker.poison import RawDeadLetters
 from parjanya.config import ParjanyaConfig, Settings
 from parjanya.resilience.retry import set_testing
-from parjanya.schema import TaskRequest
-from parjanya.store import TaskStore
+from parjanya.schema import HopMessage, TaskRequest, TaskStatus
+from parjanya.store import Claim, TaskStore
 from parjanya.worker.context import WorkerContext, build_context
 
 
@@ -66,3 +67,22 @@ def worker_ctx(
 def submit(store: TaskStore, prompt: str = "Rename tmp to total.") -> str:
     """Record a task as a producer would (queued on its intake hop) and return its id."""
     return store.create(TaskRequest(prompt=prompt), requeue_after_s=600).task_id
+
+
+def held_on_low(store: TaskStore, prompt: str = "Rename tmp to total.") -> tuple[HopMessage, Claim]:
+    """A task classified to `low` and claimed there: a tier hop in flight."""
+    task_id = submit(store, prompt)
+    intake = store.claim(
+        HopMessage(task_id=task_id, hop=0, stage="intake"),
+        holding=TaskStatus.classifying,
+        lease_ttl_s=30,
+        max_deliveries=3,
+    )
+    assert intake.doc is not None
+    results.close_hop(intake.doc, 0)
+    results.open_hop(intake.doc, 1, "low")
+    assert store.transition(intake.doc, token=intake.token, hop=1, stage="low", deadline_s=600)
+    message = HopMessage(task_id=task_id, hop=1, stage="low")
+    claim = store.claim(message, holding=TaskStatus.running, lease_ttl_s=30, max_deliveries=3)
+    assert claim.granted and claim.doc is not None
+    return message, claim

@@ -18,7 +18,7 @@ from parjanya.tasks.tier import conclude
 from parjanya.worker.admission import Admission
 from parjanya.worker.context import WorkerContext
 
-from .conftest import submit
+from .conftest import held_on_low, submit
 
 
 def counted(stage: str, status: str = "cancelled") -> float:
@@ -35,25 +35,6 @@ def escalations(from_tier: str) -> float:
     )
 
 
-def _held_on_low(store: TaskStore, prompt: str) -> tuple[HopMessage, Claim]:
-    """A task classified to `low` and claimed there: a tier hop in flight."""
-    task_id = submit(store, prompt)
-    intake = store.claim(
-        HopMessage(task_id=task_id, hop=0, stage="intake"),
-        holding=TaskStatus.classifying,
-        lease_ttl_s=30,
-        max_deliveries=3,
-    )
-    assert intake.doc is not None
-    results.close_hop(intake.doc, 0)
-    results.open_hop(intake.doc, 1, "low")
-    assert store.transition(intake.doc, token=intake.token, hop=1, stage="low", deadline_s=600)
-    message = HopMessage(task_id=task_id, hop=1, stage="low")
-    claim = store.claim(message, holding=TaskStatus.running, lease_ttl_s=30, max_deliveries=3)
-    assert claim.granted and claim.doc is not None
-    return message, claim
-
-
 class Started:
     def __init__(self) -> None:
         self.hops: list[HopMessage] = []
@@ -63,7 +44,7 @@ class Started:
 
 
 def test_the_store_says_when_a_transition_ended_the_task_cancelled(store: TaskStore) -> None:
-    message, claim = _held_on_low(store, "Cancel me at the boundary, store.")
+    message, claim = held_on_low(store, "Cancel me at the boundary, store.")
     assert claim.doc is not None
     assert store.cancel(message.task_id, ttl_s=60) == "requested"
     results.open_hop(claim.doc, 2, "mid")
@@ -78,7 +59,7 @@ def test_the_store_says_when_a_transition_ended_the_task_cancelled(store: TaskSt
 def test_a_claim_that_ends_a_cancelled_task_is_counted_once_on_its_stage(
     worker_ctx: WorkerContext,
 ) -> None:
-    message, claim = _held_on_low(worker_ctx.store, "Cancel me while the worker dies.")
+    message, claim = held_on_low(worker_ctx.store, "Cancel me while the worker dies.")
     assert worker_ctx.store.cancel(message.task_id, ttl_s=60) == "requested"
     assert worker_ctx.store.release(message.task_id, claim.token)  # its worker gave it back
     start = Started()
@@ -101,7 +82,7 @@ def test_an_escalation_of_a_cancelled_task_ends_it_counted_and_publishes_nothing
 ) -> None:
     published: list[HopMessage] = []
     monkeypatch.setattr(worker_ctx.outbox.publisher, "publish", published.append)
-    message, claim = _held_on_low(worker_ctx.store, "Cancel me before I escalate.")
+    message, claim = held_on_low(worker_ctx.store, "Cancel me before I escalate.")
     assert worker_ctx.store.cancel(message.task_id, ttl_s=60) == "requested"
     before, moved, on_mid = counted("low"), escalations("low"), counted("mid")
 

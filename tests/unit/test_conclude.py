@@ -8,36 +8,16 @@ from typing import Any
 import pytest
 import redis
 
-from parjanya import results
 from parjanya.broker.publish import HopPublisher
 from parjanya.escalation import Escalate, GiveUp
 from parjanya.resilience.fallback import TierCall
 from parjanya.schema import HopMessage, TaskStatus
-from parjanya.store import Claim, TaskStore
+from parjanya.store import TaskStore
 from parjanya.tasks.tier import conclude
 from parjanya.worker.context import WorkerContext
 from parjanya.worker.persist import retrying_blocking
 
-from .conftest import submit
-
-
-def _held_on_low(store: TaskStore) -> tuple[HopMessage, Claim]:
-    """A task classified to `low` and claimed there: a tier hop in flight."""
-    task_id = submit(store)
-    intake = store.claim(
-        HopMessage(task_id=task_id, hop=0, stage="intake"),
-        holding=TaskStatus.classifying,
-        lease_ttl_s=30,
-        max_deliveries=3,
-    )
-    assert intake.doc is not None
-    results.close_hop(intake.doc, 0)
-    results.open_hop(intake.doc, 1, "low")
-    assert store.transition(intake.doc, token=intake.token, hop=1, stage="low", deadline_s=600)
-    message = HopMessage(task_id=task_id, hop=1, stage="low")
-    claim = store.claim(message, holding=TaskStatus.running, lease_ttl_s=30, max_deliveries=3)
-    assert claim.granted and claim.doc is not None
-    return message, claim
+from .conftest import held_on_low
 
 
 class Blip:
@@ -66,7 +46,7 @@ def test_an_escalation_commit_is_retried_through_a_blip_and_its_hop_published_on
 ) -> None:
     published: list[HopMessage] = []
     monkeypatch.setattr(HopPublisher, "publish", lambda self, hop: published.append(hop))
-    message, claim = _held_on_low(worker_ctx.store)
+    message, claim = held_on_low(worker_ctx.store)
     blip.armed = True
     conclude(worker_ctx, message, claim, TierCall(), None, Escalate(to="mid", reason="failover"))
     assert blip.attempts == 3
@@ -79,7 +59,7 @@ def test_an_escalation_commit_is_retried_through_a_blip_and_its_hop_published_on
 def test_a_dead_letter_commit_is_retried_through_a_blip(
     worker_ctx: WorkerContext, blip: Blip
 ) -> None:
-    message, claim = _held_on_low(worker_ctx.store)
+    message, claim = held_on_low(worker_ctx.store)
     blip.armed = True
     conclude(worker_ctx, message, claim, TierCall(), None, GiveUp(reason="every deployment failed"))
     assert blip.attempts == 3
