@@ -3,15 +3,19 @@ it, a broker apart from it, and a worker context wired to both, without a networ
 
 from __future__ import annotations
 
+import io
+import logging
 from collections.abc import Iterator
 
 import fakeredis
 import pytest
+import structlog
 
 from parjanya import results
 from parjanya.app import create_app
 from parjanya.broker.poison import RawDeadLetters
 from parjanya.config import ParjanyaConfig, Settings
+from parjanya.observe.logs import configure_logging
 from parjanya.resilience.retry import set_testing
 from parjanya.schema import HopMessage, TaskRequest, TaskStatus
 from parjanya.store import Claim, TaskStore
@@ -86,3 +90,16 @@ def held_on_low(store: TaskStore, prompt: str = "Rename tmp to total.") -> tuple
     claim = store.claim(message, holding=TaskStatus.running, lease_ttl_s=30, max_deliveries=3)
     assert claim.granted and claim.doc is not None
     return message, claim
+
+
+@pytest.fixture
+def out() -> Iterator[io.StringIO]:
+    """The process's logs as JSON lines into a buffer; logging restored afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    buffer = io.StringIO()
+    configure_logging("json", stream=buffer)
+    yield buffer
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.reset_defaults()

@@ -6,12 +6,10 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import logging
 from collections.abc import Iterator
 
 import fakeredis
 import pytest
-import structlog
 from fastapi.testclient import TestClient
 
 from parjanya.api import create_app
@@ -26,19 +24,6 @@ from parjanya.store.apikeys import ApiKeyStore
 
 SECRET = "the-vault-code-is-7731"
 FIELDS = {"method", "route", "status", "ms", "tenant", "task_id"}
-
-
-@pytest.fixture
-def out() -> Iterator[io.StringIO]:
-    """The process's logs as JSON lines into a buffer; logging restored afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    buffer = io.StringIO()
-    configure_logging("json", stream=buffer)
-    yield buffer
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    structlog.reset_defaults()
 
 
 @pytest.fixture

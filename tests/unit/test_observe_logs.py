@@ -7,7 +7,6 @@ import asyncio
 import io
 import json
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -28,19 +27,6 @@ HOP_KEYS = {"task_id", "tenant", "tier", "stage", "name", "hop", "outcome", "mod
 class Tty(io.StringIO):
     def isatty(self) -> bool:
         return True
-
-
-@pytest.fixture
-def out() -> Iterator[io.StringIO]:
-    """The process's logs as JSON lines into a buffer; logging restored afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    buffer = io.StringIO()
-    configure_logging("json", stream=buffer)
-    yield buffer
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    structlog.reset_defaults()
 
 
 def lines(buffer: io.StringIO) -> list[dict[str, object]]:
