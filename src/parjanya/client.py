@@ -65,7 +65,15 @@ def as_request(request: RequestLike, limits: RequestLimits = DEFAULT_LIMITS) -> 
 def govern(task: TaskRequest, config: ParjanyaConfig, spend: SpendLedger) -> None:
     """What is refused at the door, before anything is written: a task no configured deployment
     can serve (a ValidationError naming `constraints`, a 422 over HTTP), and a tenant whose
-    budget is spent (`TenantOverBudget`)."""
+    budget is spent (`TenantOverBudget`). The API runs the same two checks on its event loop."""
+    refuse_unservable(task, config)
+    refusal = spend.standing(task.tenant).refusal()
+    if refusal is not None:
+        raise refusal
+
+
+def refuse_unservable(task: TaskRequest, config: ParjanyaConfig) -> None:
+    """A ValidationError naming `constraints` when no allowed tier has a deployment for it."""
     problem = unservable(task, config)
     if problem is not None:
         raise ValidationError.from_exception_data(
@@ -79,9 +87,6 @@ def govern(task: TaskRequest, config: ParjanyaConfig, spend: SpendLedger) -> Non
                 }
             ],
         )
-    refusal = spend.standing(task.tenant).refusal()
-    if refusal is not None:
-        raise refusal
 
 
 class TaskHandle:

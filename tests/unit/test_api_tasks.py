@@ -19,7 +19,7 @@ from parjanya.config import (
     Settings,
     TenantBudget,
 )
-from parjanya.governance.budgets import day_key, today
+from parjanya.governance.budgets import SpendLedger, day_key, today
 from parjanya.limits import RequestLimits
 from parjanya.store import TaskStore
 from parjanya.store.aio import AsyncTaskStore
@@ -153,6 +153,7 @@ def test_a_tenant_over_budget_is_a_429_with_retry_after() -> None:
         server = fakeredis.FakeServer()
         state.client.store = TaskStore(fakeredis.FakeRedis(server=server))
         state.store = AsyncTaskStore(fakeredis.FakeAsyncRedis(server=server))
+        state.spend = SpendLedger(budgets, aio=state.store.redis)
         assert client.post("/v1/tasks", json={"prompt": "hi", "tenant": "acme"}).status_code == 202
         state.client.store.redis.set(day_key("acme", today()), "1.5")
         refused = client.post("/v1/tasks", json={"prompt": "hi", "tenant": "acme"})

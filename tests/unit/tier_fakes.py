@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from parjanya.config import Deployment, RetryConfig
+from parjanya.governance.budgets import current_purse
 from parjanya.providers import ChatRequest, ChatResponse, Provider, ProviderError
 from parjanya.resilience.base import Next
 from parjanya.resilience.fallback import TierCall, call_tier
@@ -96,8 +97,9 @@ def run(
     request: ChatRequest = REQUEST,
     **kwargs: Any,
 ) -> TierCall:
-    return asyncio.run(
-        call_tier(
+
+    async def called() -> TierCall:
+        call = await call_tier(
             deployments,
             request,
             providers=providers,
@@ -106,4 +108,9 @@ def run(
             tier="mid",
             **kwargs,
         )
-    )
+        purse = current_purse()
+        if purse is not None:  # as the tier hop does before it commits
+            await purse.settled()
+        return call
+
+    return asyncio.run(called())

@@ -27,11 +27,12 @@ result shows; the ledger keeps it).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -108,9 +109,19 @@ class Purse:
     spent: float = 0.0
     shadow: bool = False
     refused: list[str] = field(default_factory=list)  # the BudgetExhausted messages, in order
+    # Charges on their way to Redis: the call returns without waiting for them (a round trip
+    # that was a tenth of a task's latency), and the hop waits for them before it commits.
+    charging: list[asyncio.Future[None]] = field(default_factory=list)
 
     def covers(self, estimate: float) -> bool:
         return self.budget_usd is None or self.spent + estimate <= self.budget_usd + 1e-12
+
+    async def settled(self) -> None:
+        """Wait until every charge of this purse is in Redis (or has failed and been logged), so
+        a caller who sees the task's result also sees what it cost in `parjanya costs`."""
+        while self.charging:
+            pending, self.charging = self.charging, []
+            await asyncio.gather(*pending, return_exceptions=True)
 
 
 _purse: contextvars.ContextVar[Purse | None] = contextvars.ContextVar(
@@ -160,19 +171,25 @@ class SpendLedger:
 
     def standing(self, tenant: str | None, day: date | None = None) -> Standing:
         """Spend today and this month; not read at all for a tenant without a budget."""
+        unread = self._unread(tenant, day)
+        if unread.budget.daily_usd is None and unread.budget.monthly_usd is None:
+            return unread
+        assert self.sync is not None, "reading standings needs the sync client"
+        return unread.read(self.sync.mget(unread.keys()))
+
+    async def astanding(self, tenant: str | None, day: date | None = None) -> Standing:
+        """`standing` on the event loop (the API's door), with the async client."""
+        unread = self._unread(tenant, day)
+        if unread.budget.daily_usd is None and unread.budget.monthly_usd is None:
+            return unread
+        assert self.aio is not None, "reading standings on the loop needs the async client"
+        return unread.read(await self.aio.mget(unread.keys()))
+
+    def _unread(self, tenant: str | None, day: date | None) -> Standing:
+        """The tenant's budget with nothing spent: what a tenant without a budget stands at."""
         name, on = tenant_name(tenant), day or today()
         budget = self.config.for_tenant(tenant)
-        if budget.daily_usd is None and budget.monthly_usd is None:
-            return Standing(tenant=name, budget=budget, daily=0.0, monthly=0.0, day=on)
-        assert self.sync is not None, "reading standings needs the sync client"
-        daily, monthly = self.sync.mget([day_key(name, on), month_key(name, on)])
-        return Standing(
-            tenant=name,
-            budget=budget,
-            daily=float(daily or 0.0),
-            monthly=float(monthly or 0.0),
-            day=on,
-        )
+        return Standing(tenant=name, budget=budget, daily=0.0, monthly=0.0, day=on)
 
     def rows(self, since: date, until: date | None = None) -> list[dict[str, Any]]:
         """Ledger rows (tenant, tier, model and the metrics) of each day from `since` on."""
@@ -215,6 +232,15 @@ class Standing:
             if limit is not None
         ]
         return max(shares, default=0.0)
+
+    def keys(self) -> list[str]:
+        """The tenant's day and month counters, in the order `read` takes their values."""
+        return [day_key(self.tenant, self.day), month_key(self.tenant, self.day)]
+
+    def read(self, values: Sequence[Any]) -> Standing:
+        """This standing with the counters' values (`keys` order; None: nothing spent yet)."""
+        daily, monthly = values
+        return replace(self, daily=float(daily or 0.0), monthly=float(monthly or 0.0))
 
     def refusal(self) -> TenantOverBudget | None:
         """The error for a submission when a budget is spent, else None."""
@@ -271,7 +297,11 @@ def with_tenant_cap(
 
 
 class SpendMiddleware:
-    """Refuses a call the task's purse cannot cover; charges every paid answer to its tenant."""
+    """Refuses a call the task's purse cannot cover; charges every paid answer to its tenant.
+
+    The charge is filed, not awaited: the answer goes on while it travels, and whoever holds the
+    purse waits for `Purse.settled()` before committing the task (`tasks/tier.py`).
+    """
 
     def __init__(
         self, ledger: SpendLedger, tier: Tier, top: Deployment, expected_output_tokens: int
@@ -313,11 +343,14 @@ class SpendMiddleware:
             tokens_out=response.tokens_out,
             shadow=purse.shadow,
         )
+        purse.charging.append(asyncio.ensure_future(self._charge(charge)))
+        return response
+
+    async def _charge(self, charge: Charge) -> None:
         try:
             await self.ledger.charge(charge)
         except Exception:  # the answer is paid for either way; losing it would spend twice
-            log.exception("could not charge $%.6g to tenant %s", usd, purse.tenant)
-        return response
+            log.exception("could not charge $%.6g to tenant %s", charge.usd, charge.tenant)
 
 
 def cheapest(deployments: Sequence[Deployment], request: ChatRequest, expected: int) -> float:
