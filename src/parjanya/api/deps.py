@@ -40,7 +40,7 @@ class ApiState:
     store: AsyncTaskStore  # creates, reads and long polls on the event loop (asyncio redis)
     readiness: Readiness
     access: Access  # who may call: decided once from `api.auth`
-    shedding: AsyncShedGate | None = None  # load shedding, built on the store's client at first use
+    shedding: AsyncShedGate | None = None  # load shedding: built at first use (store, broker)
 
     @classmethod
     def open(cls, settings: Settings, config: ParjanyaConfig) -> ApiState:
@@ -64,7 +64,9 @@ class ApiState:
             task = as_request(task, self.config.limits)
         await run_in_threadpool(govern, task, self.config, self.client.spend)
         if self.shedding is None:
-            self.shedding = AsyncShedGate(self.store.redis, self.config.admission)
+            self.shedding = AsyncShedGate(
+                self.store.redis, self.config.admission, self.client.queue_depths
+            )
         await self.shedding.check(task.sla.klass)  # Overloaded: a 503 (`errors.install`)
         created = await self.store.create(
             task,
