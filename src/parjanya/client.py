@@ -21,6 +21,7 @@ from celery import Celery
 from pydantic import ValidationError
 
 from parjanya.app import create_app
+from parjanya.broker.depth import QueueDepths, queue_depths_for
 from parjanya.config import ParjanyaConfig, Settings, get_config
 from parjanya.governance.budgets import SpendLedger, TenantOverBudget
 from parjanya.governance.capabilities import unservable
@@ -148,9 +149,16 @@ class Client:
         return Outbox(self.app, self.settings.store_url)
 
     @cached_property
+    def queue_depths(self) -> QueueDepths:
+        """The broker's queue depths, for shedding (`broker/depth.py`): read from the broker in
+        use, chosen once here."""
+        return queue_depths_for(self.settings.broker_url)
+
+    @cached_property
     def shedding(self) -> ShedGate:
-        """Load shedding shared by every producer (`governance/shedding.py`)."""
-        return ShedGate(self.store.redis, self.config.admission)
+        """Load shedding shared by every producer (`governance/shedding.py`): its state in the
+        store, the queues measured on the broker."""
+        return ShedGate(self.store.redis, self.config.admission, self.queue_depths)
 
     def submit(self, request: RequestLike) -> TaskHandle:
         """Validate `request` under the configured limits, then record and queue it.
@@ -214,6 +222,8 @@ class Client:
             self.outbox.publisher.close()
         if self._app is not None:
             self._app.close()
+        if "queue_depths" in self.__dict__:
+            self.queue_depths.close()
 
     def __enter__(self) -> Client:
         return self

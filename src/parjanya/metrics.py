@@ -109,7 +109,7 @@ INFLIGHT = Gauge(
     multiprocess_mode="livesum",
 )
 
-# Read from Redis at scrape time by `metrics_sampler.RedisSampler`.
+# Read from the broker and the store at scrape time by `metrics_sampler.Sampler`.
 QUEUE_DEPTH = "parjanya_queue_depth"
 QUEUE_OLDEST_AGE = "parjanya_queue_oldest_age_seconds"
 DEAD_LETTER_DEPTH = "parjanya_dead_letter_depth"

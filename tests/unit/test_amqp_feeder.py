@@ -23,6 +23,7 @@ class Delivery:
     content_type: str = "application/json"
     delivery_info: dict[str, Any] = field(default_factory=dict)
     state: str = "received"
+    properties: dict[str, Any] = field(default_factory=dict)
 
     def ack(self, multiple: bool = False) -> None:
         self.state = "acked-multiple" if multiple else "acked"
@@ -130,13 +131,68 @@ def test_the_classes_are_admitted_by_weight_and_each_class_channel_acked_once() 
         assert [d.state for d in deliveries] == ["received", "received", "acked-multiple"]
 
 
-def test_what_a_stopping_feeder_holds_unclaimed_goes_back_to_rabbitmq() -> None:
-    feeder = _feeder(FakeAdmission(), room=0)
-    held = [Delivery(_hop(i, "batch")) for i in range(3)] + [Delivery(_hop(7, "critical"))]
+class CopyChannel:
+    """The channel a stopping feeder publishes its copies on; `fail_after` copies, it breaks."""
+
+    def __init__(self, fail_after: int | None = None) -> None:
+        self.published: list[tuple[Any, str]] = []
+        self.fail_after = fail_after
+
+    def basic_publish_confirm(
+        self, message: Any, exchange: str, routing_key: str, **_: Any
+    ) -> None:
+        if self.fail_after is not None and len(self.published) >= self.fail_after:
+            raise ConnectionResetError("connection lost")
+        assert exchange == ""
+        self.published.append((message, routing_key))
+
+    def close(self) -> None:
+        pass
+
+
+class CopyConnection:
+    def __init__(self, channel: CopyChannel) -> None:
+        self._channel = channel
+
+    def channel(self) -> CopyChannel:
+        return self._channel
+
+
+def _held(feeder: AmqpFeeder) -> list[Delivery]:
+    headers = {"task": TIER_TASK, "parjanya_sent_at": 12.5, "x-delivery-count": 3}
+    props = {"content_type": "application/json", "delivery_mode": 2}
+    held = [
+        Delivery(_hop(i, "batch"), properties={**props, "application_headers": dict(headers)})
+        for i in range(3)
+    ] + [Delivery(_hop(7, "critical"), properties={**props, "application_headers": headers})]
     feeder._pending["batch"].extend(held[:3])
     feeder._pending["critical"].append(held[3])
-    feeder._hand_back()
-    assert [d.state for d in held] == ["requeued"] * 4 and feeder.pending == 0
+    return held
+
+
+def test_what_a_stopping_feeder_holds_unclaimed_goes_back_by_copy_with_no_delivery_count() -> None:
+    """A quorum queue counts a reject-requeue toward x-delivery-limit; a copy starts at 0."""
+    feeder = _feeder(FakeAdmission(), room=0)
+    held = _held(feeder)
+    channel = CopyChannel()
+    feeder._hand_back(CopyConnection(channel))
+    assert [d.state for d in held] == ["acked"] * 4 and feeder.pending == 0
+    assert [key for _, key in channel.published] == [  # the most urgent class first
+        class_list("parjanya.tier.low", "critical"),
+        *[class_list("parjanya.tier.low", "batch")] * 3,
+    ]
+    copy, _ = channel.published[1]
+    assert copy.body == held[0].body
+    assert copy.properties["application_headers"] == {"task": TIER_TASK, "parjanya_sent_at": 12.5}
+    assert copy.properties["delivery_mode"] == 2
+
+
+def test_what_cannot_be_copied_back_is_requeued_and_nothing_is_both() -> None:
+    feeder = _feeder(FakeAdmission(), room=0)
+    held = _held(feeder)
+    feeder._hand_back(CopyConnection(CopyChannel(fail_after=1)))
+    assert [d.state for d in held] == ["requeued", "requeued", "requeued", "acked"]
+    assert feeder.pending == 0
 
 
 def test_the_broker_picks_the_feeder_and_a_small_pool_gets_a_small_window() -> None:

@@ -1,23 +1,26 @@
-"""The scrape-time Redis sampler: queue depths, oldest ages, dead-letter depths, breaker states."""
+"""The scrape-time sampler: queue depths, oldest ages, dead-letter depths (from the broker in use),
+breaker states (from the store)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import time
+from collections.abc import Sequence
 
 import fakeredis
 import redis
 
 from parjanya import keys
 from parjanya.app import create_app
+from parjanya.broker.depth import AmqpDepths, NoDepths, QueueDepths, QueueReading, RedisDepths
 from parjanya.broker.envelope import HopEnvelopes
 from parjanya.config import ParjanyaConfig, Settings
-from parjanya.metrics_sampler import RedisSampler, deployments_of
-from parjanya.queues import ALL_DEAD_LETTER_QUEUES, ALL_WORK_QUEUES, queue_for
-from parjanya.schema import HopMessage, TaskRequest, utcnow
+from parjanya.metrics_sampler import Sampler, deployments_of
+from parjanya.queues import ALL_DEAD_LETTER_QUEUES, ALL_WORK_QUEUES, class_list, queue_for
+from parjanya.schema import HopMessage, TaskRequest
 from parjanya.store import TaskStore
 
 
-def _values(sampler: RedisSampler) -> dict[tuple[str, tuple[str, ...]], float]:
+def _values(sampler: Sampler) -> dict[tuple[str, tuple[str, ...]], float]:
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value  # type: ignore[misc]
         for family in sampler.collect()
@@ -38,16 +41,17 @@ class Clock:
 
 
 def _sampler(
-    broker: fakeredis.FakeRedis, store: TaskStore, clock: Clock, later_s: float = 0.0
-) -> RedisSampler:
+    broker: fakeredis.FakeRedis | QueueDepths, store: TaskStore, clock: Clock, later_s: float = 0.0
+) -> Sampler:
     config = ParjanyaConfig()
-    return RedisSampler(
-        broker,
+    depths = RedisDepths(broker) if isinstance(broker, redis.Redis) else broker
+    return Sampler(
+        depths,
         store,
         deployments_of(config),
         every_s=5.0,
         clock=clock,
-        now=lambda: utcnow() + timedelta(seconds=later_s),
+        now=lambda: time.time() + later_s,
     )
 
 
@@ -62,6 +66,8 @@ def test_depths_ages_and_breakers_are_read_from_redis(
     for task_id in (oldest, newest):  # kombu pushes on the left; the tail is the oldest
         message = HopMessage(task_id=task_id, hop=0, stage="intake")
         broker.lpush(queue_for("intake"), envelopes.for_hop(message).payload)
+    batch = HopMessage(task_id=newest, hop=0, stage="intake", sla="batch")
+    broker.lpush(class_list(queue_for("intake"), "batch"), envelopes.for_hop(batch).payload)
     broker.lpush(queue_for("low"), b"poison: no age can be read")
     broker.lpush("parjanya.dlq.mid", b"{}", b"{}")
     low_a = config.tiers["low"].deployments[0].name
@@ -69,7 +75,7 @@ def test_depths_ages_and_breakers_are_read_from_redis(
 
     values = _values(_sampler(broker, store, Clock(), later_s=42.0))
 
-    assert _value(values, "parjanya_queue_depth", queue="parjanya.intake") == 2
+    assert _value(values, "parjanya_queue_depth", queue="parjanya.intake") == 3  # every class
     assert _value(values, "parjanya_queue_depth", queue="parjanya.tier.low") == 1
     assert _value(values, "parjanya_queue_depth", queue="parjanya.tier.high") == 0
     assert 41 <= _value(values, "parjanya_queue_oldest_age_seconds", queue="parjanya.intake") < 60
@@ -113,11 +119,30 @@ def test_an_unreachable_redis_reports_no_series_rather_than_stale_ones(store: Ta
     assert list(sampler.collect()) == []
 
 
-def test_without_a_redis_broker_only_breakers_are_reported(store: TaskStore) -> None:
+class RabbitDepths:
+    """What `AmqpDepths` answers: ready counts, never an age."""
+
+    def read(self, queues: Sequence[str]) -> dict[str, QueueReading]:
+        return {q: QueueReading(5 if q == queue_for("low") else 0) for q in queues}
+
+    def close(self) -> None:
+        pass
+
+
+def test_on_rabbitmq_depths_are_reported_and_a_waiting_queues_age_is_absent(
+    store: TaskStore,
+) -> None:
+    values = _values(_sampler(RabbitDepths(), store, Clock()))
+    assert _value(values, "parjanya_queue_depth", queue="parjanya.tier.low") == 5
+    assert ("parjanya_queue_oldest_age_seconds", (("queue", "parjanya.tier.low"),)) not in values
+    assert _value(values, "parjanya_queue_oldest_age_seconds", queue="parjanya.tier.mid") == 0
+    assert _value(values, "parjanya_dead_letter_depth", queue="parjanya.dlq.low") == 0
+
+
+def test_the_broker_is_read_through_the_reader_its_url_picks(store: TaskStore) -> None:
     settings = Settings(
         broker_url="amqp://guest@rabbit.invalid//", result_url="redis://s.invalid/0"
     )
-    sampler = RedisSampler.from_settings(settings, ParjanyaConfig())
-    assert sampler.broker is None
-    sampler.store = store  # the store is Redis: breakers are still read
+    assert isinstance(Sampler.from_settings(settings, ParjanyaConfig()).depths, AmqpDepths)
+    sampler = _sampler(NoDepths(), store, Clock())  # a broker whose queues cannot be read
     assert [family.name for family in sampler.collect()] == ["parjanya_breaker_state"]

@@ -42,7 +42,7 @@ class ApiState:
     readiness: Readiness
     access: Access  # who may call: decided once from `api.auth`
     spend: SpendLedger  # tenants' standings, read on the event loop
-    shedding: AsyncShedGate | None = None  # load shedding, built on the store's client at first use
+    shedding: AsyncShedGate | None = None  # load shedding: built at first use (store, broker)
 
     @classmethod
     def open(cls, settings: Settings, config: ParjanyaConfig) -> ApiState:
@@ -71,7 +71,9 @@ class ApiState:
         if refusal is not None:
             raise refusal  # TenantOverBudget: a 429 (`errors.install`)
         if self.shedding is None:
-            self.shedding = AsyncShedGate(self.store.redis, self.config.admission)
+            self.shedding = AsyncShedGate(
+                self.store.redis, self.config.admission, self.client.queue_depths
+            )
         await self.shedding.check(task.sla.klass)  # Overloaded: a 503 (`errors.install`)
         created = await self.store.create(
             task,

@@ -61,7 +61,7 @@ def serve_api_metrics(
 ) -> Exposition | None:
     """The API's own /metrics: its process's series and the queue sampler (one process, so
     prometheus-client's in-memory registry)."""
-    from parjanya.metrics_sampler import RedisSampler
+    from parjanya.metrics_sampler import Sampler
     from parjanya.metrics_serve import build_registry, serve
 
     port = settings.metrics_port if port is None else port  # then the config
@@ -69,6 +69,4 @@ def serve_api_metrics(
         port = config.metrics.port_for("api")
     if port is None:
         return None
-    return serve(
-        build_registry(RedisSampler.from_settings(settings, config)), config.metrics.host, port
-    )
+    return serve(build_registry(Sampler.from_settings(settings, config)), config.metrics.host, port)

@@ -20,6 +20,8 @@ class AmqpConfig(Strict):
     # A quorum queue dead-letters a message redelivered this often (x-delivery-limit): the
     # backstop under the store's own reliability.max_deliveries, so a message that kills its
     # consumer before the store sees it still cannot loop. Keep it above max_deliveries.
+    # RabbitMQ counts every return (a crash returns a feeder's whole window); a feeder's
+    # hand-back at a stop does not count, it publishes a copy (`worker/amqp_feeder.py`).
     delivery_limit: int = Field(default=10, ge=1)
     # Wait for the broker's confirm of every publish (a hop is on disk before the commit returns).
     confirm_publish: bool = True

@@ -17,7 +17,8 @@ among the messages the three consumers delivered by the same turns (`WeightedTur
 Celery's own consumer (the intake queue beside its feeder, and tier pools with `feeder_batch: 0`
 or `tier_dispatch: blocking`) reads the same lists strictly in priority order, as kombu's Redis
 transport does with its priority steps; on RabbitMQ it consumes the three class queues side by
-side, in the order the server delivers (no priority between them).
+side, in the order the server delivers (no priority between them; consumer priorities,
+`x-priority`, rank the consumers of one queue, not one consumer's queues, so they cannot help).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from celery import signals
 
 from parjanya.app import app as default_app
 from parjanya.config import get_config, get_settings
-from parjanya.metrics_sampler import RedisSampler
+from parjanya.metrics_sampler import Sampler
 from parjanya.metrics_serve import build_registry, mark_dead, serve
 from parjanya.worker.process import Running, process_of
 
@@ -31,7 +31,7 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     if settings.metrics_port is None or running.exposition is not None:
         return
     config = get_config()
-    registry = build_registry(RedisSampler.from_settings(settings, config))
+    registry = build_registry(Sampler.from_settings(settings, config))
     running.exposition = serve(registry, config.metrics.host, settings.metrics_port)
 
 

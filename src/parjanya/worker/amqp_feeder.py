@@ -17,9 +17,15 @@ A message is acknowledged only after its claim (the store owns the hop from then
 redelivered by RabbitMQ, and one that is not a hop of this queue is recorded in the store and
 rejected, which RabbitMQ dead-letters to `parjanya.dlq.<stage>` once (`broker.amqp`). The windows
 bound what a slow or full process holds. At a stop (SIGTERM: `tasks/lifecycle.py`) the feeder
-hands back every message it holds unclaimed at once: each is rejected with requeue, then the
-channels close (which would requeue them anyway), so a pool replacing this one can take them
-while this one drains its calls.
+hands back every message it holds unclaimed at once, so a pool replacing this one can take them
+while this one drains its calls. It hands each back **by copy**: published again to its class
+queue (with a confirm), then acked. A reject with requeue would put it back at the head, but a
+quorum queue counts every return toward `x-delivery-limit` (a reject-requeue and a channel closed
+on unacked messages alike), so hops merely held during a few rolling restarts would be
+dead-lettered as poison without ever having run. A copy starts at delivery count 0, at the tail
+of its queue (the head's next consumer would likely be the next pool to stop anyway). When the
+copy cannot be published (the connection is gone) the originals are left to the broker, which
+requeues them, counted: a lost connection is a failure, not a stop.
 
 The loop is total, like the Redis feeder's: a lost connection is logged and reopened, and
 `last_poll` tells the liveness check (`worker/liveness.py`) that the loop still comes round.
@@ -34,6 +40,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, ExitStack, suppress
 from typing import Any
 
+import amqp
 from celery import Celery
 from kombu import Consumer, Queue
 
@@ -46,6 +53,21 @@ from parjanya.worker.admission import Admission
 from parjanya.worker.feeder_thread import FeederThread, no_wait
 
 log = logging.getLogger("parjanya.feeder")
+
+#: How long a stopping feeder waits for RabbitMQ to confirm one handed-back copy.
+HAND_BACK_CONFIRM_S = 5.0
+#: The header in which a quorum queue tells a consumer how often a message was returned.
+DELIVERY_COUNT_HEADER = "x-delivery-count"
+
+
+def handed_back(message: Any) -> amqp.Message:
+    """A copy of a delivered message to publish again: its body and properties (its original
+    `parjanya_sent_at` included), without the delivery count RabbitMQ added."""
+    properties = dict(message.properties or {})
+    headers = dict(properties.pop("application_headers", None) or {})
+    headers.pop(DELIVERY_COUNT_HEADER, None)
+    return amqp.Message(message.body, application_headers=headers, **properties)
+
 
 #: The weights when none are given: every class alike (a worker passes `admission.class_weights`).
 EVEN: dict[SlaClass, int] = dict.fromkeys(SLA_CLASSES, 1)
@@ -100,7 +122,7 @@ class AmqpFeeder(FeederThread):
                     self._serve(connection)
             finally:
                 # After the cancels, so nothing handed back is delivered here again.
-                self._hand_back()
+                self._hand_back(connection)
 
     def _consumer(self, connection: Any, sla: SlaClass, queue: Queue) -> Consumer:
         """A consumer of one class queue, on a channel of its own: delivery tags count per
@@ -135,18 +157,44 @@ class AmqpFeeder(FeederThread):
             except (TimeoutError, BlockingIOError):
                 return
 
-    def _hand_back(self) -> None:
-        """Requeue every message delivered but not claimed (a stop, or a failed round)."""
-        held = [message for buffer in self._pending.values() for message in buffer]
+    def _hand_back(self, connection: Any) -> None:
+        """Give back every message delivered but not claimed (a stop, or a failed round): a
+        confirmed copy to its class queue, then an ack of the original; what cannot be copied is
+        rejected with requeue (or, the channel gone, requeued by the broker already)."""
+        held = [(sla, message) for sla, buffer in self._pending.items() for message in buffer]
         for buffer in self._pending.values():
             buffer.clear()
-        for message in held:
+        if not held:
+            return
+        copied = 0
+        try:
+            channel = connection.channel()
             try:
-                message.reject(requeue=True)
-            except Exception:  # the channel is gone: the broker requeued it already
-                break
-        if held:
-            log.info("handed %d unclaimed messages of %s back to RabbitMQ", len(held), self.queue)
+                for sla, message in held:
+                    channel.basic_publish_confirm(
+                        handed_back(message),
+                        exchange="",
+                        routing_key=self.class_queues[sla].name,
+                        confirm_timeout=HAND_BACK_CONFIRM_S,
+                    )
+                    message.ack()
+                    copied += 1
+            finally:
+                with suppress(Exception):
+                    channel.close()
+        except Exception as exc:
+            log.warning("could not copy held messages of %s back (%r): requeueing", self.queue, exc)
+            for _, message in held[copied:]:
+                try:
+                    message.reject(requeue=True)
+                except Exception:  # the channel is gone: the broker requeued it already
+                    break
+        log.info(
+            "handed %d unclaimed messages of %s back to RabbitMQ (%d by copy)",
+            len(held),
+            self.queue,
+            copied,
+        )
 
     def step(self) -> int:
         """Admit what there is room for from the delivered messages, by the classes' weighted
