@@ -2,10 +2,11 @@
 
 Three `redis-server --cluster-enabled yes` processes on free ports split the 16384 hash slots
 (CLUSTER ADDSLOTS, CLUSTER MEET). The store is the one the workers use (`TaskStore`,
-`DeadLetterStore`, the webhook `Outbox`), on a `redis.cluster.RedisCluster` client: create, claim,
-the next hop, a dead letter and its replay, the reaper's sweep of every shard, a cancel, a raw dead
-letter, an answer its waiter wakes on, a callback owed and delivered, the counters summed. Any call
-whose keys span two slots would fail (CROSSSLOT from the server, or redis-py refusing to route it).
+`DeadLetterStore`, the webhook `Outbox`, the API's `AsyncTaskStore`), on a Redis Cluster client:
+create, claim, the next hop, a dead letter and its replay, the reaper's sweep of every shard, a
+cancel, a raw dead letter, an answer its waiter wakes on, a callback owed and delivered, the
+counters summed. Any call whose keys span two slots would fail (CROSSSLOT from the server, or
+redis-py refusing to route it).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from parjanya.connect import is_cluster
 from parjanya.runtime.embedded_redis import free_port, is_listening, redis_server_binary
 from parjanya.schema import DeadLetter, HopMessage, TaskRequest, TaskStatus
 from parjanya.store import DeadLetterStore, TaskStore
+from parjanya.store.aio import AsyncTaskStore
 from parjanya.webhooks.outbox import Outbox, Record
 
 SLOTS = 16384
@@ -208,6 +210,12 @@ def test_a_callback_is_owed_and_delivered_on_a_redis_cluster(cluster: list[int])
     async def deliver() -> tuple[list[str], int, list[Record]]:
         aio = AsyncRedisCluster(host="127.0.0.1", port=cluster[0])
         try:
+            api = AsyncTaskStore(aio)  # type: ignore[arg-type]  # the HTTP API's half of the store
+            created = await asyncio.gather(
+                *(api.create(TaskRequest(prompt=f"a{n}"), requeue_after_s=600) for n in range(8))
+            )
+            assert all(c.created for c in created)  # one pipeline over several primaries
+            assert await api.get(task_id) is not None and await api.wait_done(task_id, 1.0)
             outbox = Outbox(aio)  # type: ignore[arg-type]
             taken = await outbox.claim(lease_s=30, limit=8)
             await outbox.finish(Record(task_id, "http://127.0.0.1:1/hook", 1, "delivered", 204))
