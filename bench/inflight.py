@@ -40,6 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import redis
 import yaml
 
 BENCH = Path(__file__).resolve().parent
@@ -59,6 +60,14 @@ from procs import stop, wait_log  # noqa: E402
 
 LATENCY_S = 1.0
 BASELINE_THREADS = 200
+
+
+def _in_flight(store: redis.Redis) -> int:
+    """Tasks not terminal yet, over every store shard, in one round trip."""
+    with store.pipeline(transaction=False) as pipe:
+        for shard in keys.all_shards():
+            pipe.zcard(keys.inflight(shard))
+        return sum(int(n) for n in pipe.execute())
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -212,7 +221,7 @@ def run_parjanya(
             time.sleep(0.005)
         completions = Completions()
         while True:
-            completions.see(total - store.zcard(keys.INFLIGHT))
+            completions.see(total - _in_flight(store))
             if completions.seen[-1][1] >= total:
                 break
             time.sleep(0.005)

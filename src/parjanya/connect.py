@@ -29,10 +29,12 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.asyncio.sentinel import SentinelConnectionPool as AsyncSentinelPool
 from redis.backoff import ExponentialBackoff
+from redis.cluster import RedisCluster
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
@@ -43,6 +45,7 @@ __all__ = [
     "ReplicaAckError",
     "SentinelURL",
     "async_redis_client",
+    "is_cluster",
     "parse_sentinel_url",
     "redis_client",
 ]
@@ -85,6 +88,12 @@ class SentinelURL:
             "username": self.username,
             "retry": retry(ExponentialBackoff(cap=1.0, base=0.05), FAILOVER_RETRIES),
         }
+
+
+def is_cluster(client: object) -> bool:
+    """Whether `client` talks to a Redis Cluster (sync or asyncio): the store then keeps to one
+    hash slot per call and skips what spans slots (`store/tasks.py`)."""
+    return isinstance(client, (RedisCluster, AsyncRedisCluster))
 
 
 def is_sentinel(url: str) -> bool:

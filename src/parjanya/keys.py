@@ -1,38 +1,109 @@
-"""Every Redis key Parjanya's store writes, built in one place (queue names live in `queues.py`)."""
+"""Every Redis key Parjanya's store writes, built in one place (queue names live in `queues.py`).
+
+A task's keys live in one of `SHARDS` store shards, chosen from its id (`shard_of`). Every key of
+one shard carries the same Redis Cluster hash tag (`{s<n>}`), so each of the store's scripts, which
+touches one task's keys together with its shard's in-flight set, counters, dead-letter index and
+webhook outbox, stays in one hash slot: a Redis Cluster can hold the store, and a plain Redis holds
+it the same way. Readers of what is process-wide (the reaper's sweep, counters, the dead-letter
+list, the webhook outbox) go over every shard.
+"""
 
 from __future__ import annotations
 
+import zlib
+
 PREFIX = "parjanya:"
 
-#: Sorted set of non-terminal task ids, scored by the time the reaper should look at them next.
-INFLIGHT = PREFIX + "inflight"
-#: Sorted set of dead-letter ids, scored by the time they died.
-DEAD_LETTER_INDEX = PREFIX + "dlq:index"
+#: How many store shards there are. Part of the key layout, not a setting: every process must
+#: find a task in the same shard, and a task written under another count could not be found.
+#: 16 spreads the store over up to 16 Redis Cluster primaries.
+SHARDS = 16
+
+#: One Redis Cluster hash tag per shard: `{s0}` .. `{s15}`.
+_TAGS = tuple(f"{{s{n}}}" for n in range(SHARDS))
+
 #: One value shared by every worker; a worker with another value refuses to start.
 VISIBILITY_TIMEOUT = PREFIX + "cluster:visibility_timeout"
 #: Held by whichever worker is reaping this period.
 REAPER_LOCK = PREFIX + "reaper:lock"
-#: Hash of counters (deduplicated deliveries, reaper republishes, ...) for ops and tests.
+#: Hash of the counters counted outside the store's scripts (shedding, deduplicated deliveries,
+#: raw dead letters, cancels). The scripts count into their shard's `counters(shard)`;
+#: `TaskStore.counters()` adds them all up.
 COUNTERS = PREFIX + "counters"
 #: Capped stream of outcome records: answered tasks and shadow verdicts (store/outcomes.py).
 OUTCOMES = PREFIX + "outcomes"
 
 
+def shard_of(task_id: str) -> int:
+    """The store shard of a task (or a dead letter, or an idempotency key): CRC-32 of it, mod
+    `SHARDS`. Stable across processes and Python versions, unlike `hash()`."""
+    return zlib.crc32(task_id.encode()) % SHARDS
+
+
+def all_shards() -> range:
+    return range(SHARDS)
+
+
+# --- one shard's keys: what the store's scripts touch beside a task's own -----------------------
+
+
+def inflight(shard: int) -> str:
+    """Sorted set of a shard's non-terminal task ids, scored by when the reaper should look next."""
+    return f"{PREFIX}inflight:{_TAGS[shard]}"
+
+
+def counters(shard: int) -> str:
+    """Hash of the counts the store's scripts make (expired tasks, ...) in one shard."""
+    return f"{PREFIX}counters:{_TAGS[shard]}"
+
+
+def dead_letter_index(shard: int) -> str:
+    """Sorted set of a shard's dead-letter ids, scored by the time they died."""
+    return f"{PREFIX}dlq:index:{_TAGS[shard]}"
+
+
+def webhook_outbox(shard: int) -> str:
+    """Sorted set of a shard's task ids whose callback is owed, scored by when it is due (unix s)."""
+    return f"{PREFIX}webhooks:due:{_TAGS[shard]}"
+
+
+def webhook_log(shard: int) -> str:
+    """Capped list of a shard's finished deliveries (delivered, failed, refused), newest first."""
+    return f"{PREFIX}webhooks:log:{_TAGS[shard]}"
+
+
+# --- one task's keys, in its shard ---------------------------------------------------------------
+
+
 def task(task_id: str) -> str:
-    return f"{PREFIX}task:{task_id}"
+    return f"{PREFIX}task:{_TAGS[shard_of(task_id)]}:{task_id}"
 
 
 def done(task_id: str) -> str:
     """A one-element list that exists once the task is terminal: waiters block on it."""
-    return f"{PREFIX}done:{task_id}"
+    return f"{PREFIX}done:{_TAGS[shard_of(task_id)]}:{task_id}"
 
 
 def idempotency(key: str) -> str:
-    return f"{PREFIX}idem:{key}"
+    """In the shard of the key itself: a repeated submission finds it before it has a task id
+    (`creation.create_call` then draws the new task's id in the same shard)."""
+    return f"{PREFIX}idem:{_TAGS[shard_of(key)]}:{key}"
 
 
 def dead_letter(dead_letter_id: str) -> str:
-    return f"{PREFIX}dlq:entry:{dead_letter_id}"
+    return f"{PREFIX}dlq:entry:{_TAGS[shard_of(dead_letter_id)]}:{dead_letter_id}"
+
+
+def webhook(task_id: str) -> str:
+    """Hash of one task's callback delivery: attempts so far, last answer, lease holder."""
+    return f"{PREFIX}webhook:{_TAGS[shard_of(task_id)]}:{task_id}"
+
+
+def unused(task_id: str) -> str:
+    """Stands in, in the task's shard, for an optional key a script call does not use (no
+    idempotency key, no queue to push to): a Redis Cluster wants every key of one call in one
+    hash slot, and `''` has a slot of its own. Never read or written."""
+    return f"{PREFIX}unused:{_TAGS[shard_of(task_id)]}"
 
 
 # --- live call stats and the response cache (resilience/track.py, balance.py, cache.py) --------
@@ -108,14 +179,10 @@ def latency_wait(tier: str, sla: str) -> str:
 SHEDDING = PREFIX + "shedding"
 
 
-# --- API keys, tenants' webhook secrets and the webhook outbox (store/apikeys.py, webhooks/) -----
+# --- API keys and tenants' webhook secrets (store/apikeys.py, webhooks/) -------------------------
 
 #: Hash of every API key by its public id: id → JSON record (tenant, rate, created_at, digest).
 API_KEYS = PREFIX + "apikeys"
-#: Sorted set of task ids whose callback is owed, scored by when the next attempt is due (unix s).
-WEBHOOK_OUTBOX = PREFIX + "webhooks:due"
-#: Capped list of finished deliveries (delivered, failed, refused), newest first, for ops and tests.
-WEBHOOK_LOG = PREFIX + "webhooks:log"
 
 
 def api_key(digest: str) -> str:
@@ -126,8 +193,3 @@ def api_key(digest: str) -> str:
 def webhook_secret(tenant: str) -> str:
     """One tenant's webhook signing secret (what receivers verify signatures with)."""
     return f"{PREFIX}tenant:{tenant}:webhook_secret"
-
-
-def webhook(task_id: str) -> str:
-    """Hash of one task's callback delivery: attempts so far, last answer, lease holder."""
-    return f"{PREFIX}webhook:{task_id}"

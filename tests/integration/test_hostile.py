@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from parjanya import keys
 from parjanya.client import Client
 from parjanya.queues import INTAKE_TASK, TIER_TASK, dead_letter_queue_for, queue_for
 from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port
@@ -132,8 +133,8 @@ def test_a_task_finishes_with_the_store_where_the_topology_puts_it(
             {"prompt": "Add a docstring to parse_date.", "max_tier": "low"}
         ).result(timeout=30)
     assert done.status == TaskStatus.succeeded and done.tier_path == ["low"]
-    in_store = redis.Redis.from_url(store_url).exists(f"parjanya:task:{done.id}")
-    in_broker_db = redis.Redis.from_url(own_broker.url).exists(f"parjanya:task:{done.id}")
+    in_store = redis.Redis.from_url(store_url).exists(keys.task(done.id))
+    in_broker_db = redis.Redis.from_url(own_broker.url).exists(keys.task(done.id))
     assert in_store and bool(in_broker_db) == (store_url == own_broker.url)
 
 

@@ -90,7 +90,7 @@ def test_submit_is_one_write_when_the_store_is_the_broker(redis_url: str) -> Non
             store = client.store.redis
             for task_id in (m.id for m in made if m.client is client):
                 store.delete(keys.task(task_id))
-                store.zrem(keys.INFLIGHT, task_id)
+                store.zrem(keys.inflight(keys.shard_of(task_id)), task_id)
         server.delete(INTAKE_QUEUE)
         shared.close()
         apart.close()

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from parjanya import keys
 from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port
 from parjanya.sim.server import SimServer
 
@@ -74,4 +75,4 @@ def test_the_store_really_is_apart(redis_url: str, store_url: str, small_cluster
         assert client.settings.store_url == store_url != redis_url
         done = client.submit({"prompt": "Fix the typo in NOTES.", "max_tier": "low"}).result(30)
         assert done.status.value == "succeeded"
-        assert client.store.redis.exists(f"parjanya:task:{done.id}")
+        assert client.store.redis.exists(keys.task(done.id))

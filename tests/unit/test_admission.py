@@ -9,7 +9,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from parjanya import results
+from parjanya import keys, results
 from parjanya.broker.envelope import HopEnvelopes
 from parjanya.queues import INTAKE_QUEUE, INTAKE_TASK, TIER_TASK, dead_letter_queue_for, queue_for
 from parjanya.schema import HopMessage, TaskStatus
@@ -92,7 +92,7 @@ def test_a_hop_delivered_too_often_is_dead_lettered_as_poison_without_running(
 ) -> None:
     task_id = submit(store)
     limit = worker_ctx.config.reliability.max_deliveries
-    store.redis.hset(f"parjanya:task:{task_id}", "deliveries", limit)
+    store.redis.hset(keys.task(task_id), "deliveries", limit)
     start = Started()
     assert (
         intake(worker_ctx, start).admit_args(
@@ -124,7 +124,7 @@ def test_a_hop_that_cannot_start_is_handed_back_uncounted(
     )
     assert verdict == "could not start"
     assert store.get(task_id).status == TaskStatus.queued  # type: ignore[union-attr]
-    assert store.redis.hget(f"parjanya:task:{task_id}", "deliveries") in (b"0", None)
+    assert store.redis.hget(keys.task(task_id), "deliveries") in (b"0", None)
 
 
 def test_a_store_that_cannot_be_reached_leaves_hops_to_the_reaper(

@@ -101,6 +101,12 @@ def test_route_in_time_skips_a_tier_whose_hops_plus_queue_wait_exceed_the_time_l
     assert route_in_time(book, client, urgent, _doc(urgent, 1), _decision("low")) is None
 
 
+def _owe_now(store: TaskStore, *task_ids: str) -> None:
+    """Make each task owed a republish now, in its shard's in-flight set."""
+    for task_id in task_ids:
+        store.redis.zadd(keys.inflight(keys.shard_of(task_id)), {task_id: 0})
+
+
 def _submit(store: TaskStore, **extra: object) -> str:
     request = TaskRequest(prompt="hello", **extra)  # type: ignore[arg-type]
     return store.create(request, requeue_after_s=600).task_id
@@ -138,7 +144,7 @@ def test_the_reaper_expires_an_owed_hop_past_its_deadline_and_keeps_the_class_of
 ) -> None:
     late = _submit(store, deadline_s=0.05, sla="batch")
     kept = _submit(store, sla="critical")
-    store.redis.zadd(keys.INFLIGHT, {late: 0, kept: 0})  # both owed a republish now
+    _owe_now(store, late, kept)  # both owed a republish now
     time.sleep(0.1)
     owed = store.reap_due(requeue_after_s=30, expired_ttl_s=60)
     assert [(m.task_id, m.sla) for m in owed] == [(kept, "critical")]
@@ -163,12 +169,12 @@ def test_the_reaper_counts_the_task_it_expires_on_its_own_metrics_once(store: Ta
             self.sent.append(str(message))
 
     late = _submit(store, deadline_s=0.05)
-    store.redis.zadd(keys.INFLIGHT, {late: 0})
+    _owe_now(store, late)
     time.sleep(0.1)
     before, publisher = expired_on("intake"), Publisher()
     assert reap_once(store, publisher, requeue_after_s=30, expired_ttl_s=60) == 0  # type: ignore[arg-type]
     assert expired_on("intake") - before == 1 and publisher.sent == []
-    store.redis.zadd(keys.INFLIGHT, {late: 0})  # swept again: terminal, gone, not counted twice
+    _owe_now(store, late)  # swept again: terminal, gone, not counted twice
     assert reap_once(store, publisher, requeue_after_s=30, expired_ttl_s=60) == 0  # type: ignore[arg-type]
     assert expired_on("intake") - before == 1
 

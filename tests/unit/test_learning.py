@@ -9,6 +9,7 @@ import fakeredis
 import httpx
 import pytest
 
+from parjanya import keys
 from parjanya.app import create_app
 from parjanya.broker.publish import HopPublisher
 from parjanya.config import ParjanyaConfig, RoutingConfig, Settings
@@ -86,7 +87,7 @@ def test_an_answer_is_recorded_and_shadowed_one_tier_up_as_a_task_of_its_own(
     store, learning, published = world
     request = TaskRequest(prompt=PROMPT, idempotency_key="caller-1", budget_usd=0.01)
     original = _answer(store, request, "low", "Sure. Final answer: 7.")
-    before = store.redis.hgetall(f"parjanya:task:{original.id}")
+    before = store.redis.hgetall(keys.task(original.id))
 
     asyncio.run(learning.answered(request, original))
 
@@ -98,7 +99,7 @@ def test_an_answer_is_recorded_and_shadowed_one_tier_up_as_a_task_of_its_own(
     assert shadow is not None and shadow.shadow_of == original.id
     assert pinned is not None and (pinned.min_tier, pinned.max_tier) == ("mid", "mid")
     assert pinned.idempotency_key is None and pinned.budget_usd is None
-    assert store.redis.hgetall(f"parjanya:task:{original.id}") == before  # not touched
+    assert store.redis.hgetall(keys.task(original.id)) == before  # not touched
     assert store.counters()["shadows_started"] == 1
 
 

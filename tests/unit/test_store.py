@@ -61,7 +61,7 @@ def test_terminal_states_absorb_later_deliveries(store: TaskStore) -> None:
     assert not store.transition(claim.doc, token=claim.token, hop=0, stage="intake")
     assert store.wait_done(task_id, 0.1)
     assert store.counters()["dedup_terminal"] == 1
-    assert store.redis.zscore(keys.INFLIGHT, task_id) is None
+    assert store.redis.zscore(keys.inflight(keys.shard_of(task_id)), task_id) is None
 
 
 def test_a_message_for_an_old_hop_is_stale(store: TaskStore) -> None:

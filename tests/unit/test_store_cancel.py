@@ -41,7 +41,7 @@ def test_a_queued_task_ends_cancelled_wakes_waiters_and_is_never_claimed(
     assert result.error is not None and result.error.type == "cancelled"
     assert result.finished_at is not None
     assert store.wait_done(task_id, 0.1)
-    assert store.redis.zscore(keys.INFLIGHT, task_id) is None
+    assert store.redis.zscore(keys.inflight(keys.shard_of(task_id)), task_id) is None
     assert 0 < store.redis.ttl(keys.task(task_id)) <= 60
     assert _claim(store, task_id).verdict == "terminal"  # type: ignore[attr-defined]
     assert store.cancel(task_id, ttl_s=60) == "terminal"

@@ -90,6 +90,11 @@ def server() -> fakeredis.FakeServer:
     return fakeredis.FakeServer()
 
 
+def _owed(store: TaskStore) -> list[bytes]:
+    """Every task id owed a callback, over the store's shards."""
+    return [i for s in keys.all_shards() for i in store.redis.zrange(keys.webhook_outbox(s), 0, -1)]
+
+
 def _finish(store: TaskStore, callback: str | None) -> str:
     """A task that ends succeeded through the store's own transition."""
     task_id = store.create(
@@ -130,7 +135,7 @@ def test_a_task_ends_owing_its_callback_and_the_sender_posts_it_signed(
     store = TaskStore(fakeredis.FakeRedis(server=server))
     plain = _finish(store, None)
     task_id = _finish(store, "http://127.0.0.1:8123/hook")
-    owed = store.redis.zrange(keys.WEBHOOK_OUTBOX, 0, -1)
+    owed = _owed(store)
     assert owed == [task_id.encode()] and plain.encode() not in owed
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -147,7 +152,7 @@ def test_a_task_ends_owing_its_callback_and_the_sender_posts_it_signed(
     event = json.loads(request.content)
     assert event["type"] == "task.succeeded" and event["data"]["output"] == "hello"
     assert request.headers["parjanya-event-id"] == event["id"]
-    assert store.redis.zcard(keys.WEBHOOK_OUTBOX) == 0
+    assert _owed(store) == []
 
 
 def test_a_failed_delivery_is_retried_later_then_recorded_failed(
@@ -162,10 +167,12 @@ def test_a_failed_delivery_is_retried_later_then_recorded_failed(
     first = asyncio.run(deliver_due(parts))
     assert [(r.state, r.attempts, r.status_code) for r in first] == [("pending", 1, 500)]
     assert asyncio.run(deliver_due(parts)) == []  # not due yet: backing off
-    store.redis.zadd(keys.WEBHOOK_OUTBOX, {task_id: 0})  # the backoff has passed
+    store.redis.zadd(
+        keys.webhook_outbox(keys.shard_of(task_id)), {task_id: 0}
+    )  # the backoff has passed
     second = asyncio.run(deliver_due(parts))
     assert [(r.state, r.attempts) for r in second] == [("failed", 2)]
-    assert store.redis.zcard(keys.WEBHOOK_OUTBOX) == 0
+    assert _owed(store) == []
 
 
 def test_a_private_callback_is_recorded_refused_and_never_sent(
@@ -189,7 +196,7 @@ def test_a_cancelled_task_owes_its_callback_too(server: fakeredis.FakeServer) ->
         TaskRequest(prompt="hi", callback_url="http://127.0.0.1:1/h"), requeue_after_s=60
     ).task_id
     assert store.cancel(task_id, ttl_s=60) == "cancelled"
-    assert store.redis.zrange(keys.WEBHOOK_OUTBOX, 0, -1) == [task_id.encode()]
+    assert _owed(store) == [task_id.encode()]
 
 
 def test_a_delivery_held_by_a_sender_that_died_is_taken_over_after_its_lease(
@@ -202,6 +209,8 @@ def test_a_delivery_held_by_a_sender_that_died_is_taken_over_after_its_lease(
 
     alive = _parts(server, httpx.MockTransport(lambda r: received.append(r) or httpx.Response(204)))
     assert asyncio.run(deliver_due(alive)) == []  # leased: not taken twice
-    store.redis.zadd(keys.WEBHOOK_OUTBOX, {task_id: 0})  # the lease has run out
+    store.redis.zadd(
+        keys.webhook_outbox(keys.shard_of(task_id)), {task_id: 0}
+    )  # the lease has run out
     assert [r.state for r in asyncio.run(deliver_due(alive))] == ["delivered"]
     assert len(received) == 1

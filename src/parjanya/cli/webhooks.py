@@ -12,7 +12,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from parjanya import keys
 from parjanya.connect import async_redis_client
 from parjanya.webhooks.outbox import Outbox, Record
 
@@ -20,7 +19,8 @@ from parjanya.webhooks.outbox import Outbox, Record
 async def _read(url: str, limit: int) -> tuple[list[Record], int]:
     client = async_redis_client(url, socket_timeout=None)
     try:
-        return await Outbox(client).log(limit), int(await client.zcard(keys.WEBHOOK_OUTBOX))
+        outbox = Outbox(client)
+        return await outbox.log(limit), await outbox.owed()
     finally:
         await client.aclose()
 

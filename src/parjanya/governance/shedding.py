@@ -23,6 +23,10 @@ Starts, stops and refusals are counted (`shed_started_<class>`, `shed_stopped_<c
 
 The load is the whole pipeline's (any work queue), because a producer does not know which tier a
 task will be classified to: a saturated tier backs pressure up to every new submission of a class.
+
+The script reads the queues' class lists beside its own hash and `keys.COUNTERS` (none of them a
+store shard's key): those lists are the broker's, in no one hash slot, so shedding runs on a plain
+Redis and not on a Redis Cluster store (README, Capacity).
 """
 
 from __future__ import annotations

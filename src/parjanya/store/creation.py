@@ -50,8 +50,13 @@ def fingerprint(request: TaskRequest) -> str:
     return hashlib.sha256(body.encode()).hexdigest()[:32]
 
 
-def new_task_id() -> str:
-    return uuid.uuid4().hex
+def new_task_id(shard: int | None = None) -> str:
+    """A fresh id; in store shard `shard` if given (drawn again until it lands there: about
+    `keys.SHARDS` draws, a few microseconds), so a task can share its idempotency key's shard."""
+    while True:
+        task_id = uuid.uuid4().hex
+        if shard is None or keys.shard_of(task_id) == shard:
+            return task_id
 
 
 def create_call(
@@ -62,8 +67,13 @@ def create_call(
     enqueue: Callable[[HopMessage], Enqueue | None],
     shadow_of: str | None = None,
 ) -> tuple[list[str], list[Any], bool]:
-    """The keys and arguments of the CREATE script for a new task, and whether it enqueues."""
-    task_id = new_task_id()
+    """The keys and arguments of the CREATE script for a new task, and whether it enqueues.
+
+    A task with an idempotency key is given an id in that key's shard: one CREATE reads the key
+    and writes the task, so both must be in one Redis Cluster hash slot.
+    """
+    idem = request.idempotency_key
+    task_id = new_task_id(keys.shard_of(idem) if idem else None)
     now = utcnow()
     doc = TaskResult(
         id=task_id,
@@ -74,7 +84,6 @@ def create_call(
         timings=[HopTiming(hop=0, stage="intake", queued_at=now)],
         shadow_of=shadow_of,
     )
-    idem_key = keys.idempotency(request.idempotency_key) if request.idempotency_key else ""
     # The producer's trace, if it has one, becomes the parent of the classifier hop's span.
     first = HopMessage(
         task_id=task_id,
@@ -85,14 +94,19 @@ def create_call(
     )
     message = enqueue(first)
     deadline_at = 0.0 if request.deadline_s is None else time.time() + request.deadline_s
-    call_keys = [keys.task(task_id), keys.INFLIGHT, idem_key, message.queue if message else ""]
+    call_keys = [
+        keys.task(task_id),
+        keys.inflight(keys.shard_of(task_id)),
+        keys.idempotency(idem) if idem else keys.unused(task_id),
+        message.queue if message else keys.unused(task_id),
+    ]
     call_args: list[Any] = [
         task_id,
         request.model_dump_json(),
         doc.model_dump_json(),
         time.time() + requeue_after_s,
         idempotency_ttl_s,
-        fingerprint(request) if idem_key else "",  # read only under an idempotency key
+        fingerprint(request) if idem else "",  # read only under an idempotency key
         message.payload if message else "",
         request.sla.klass,
         deadline_at,

@@ -1,11 +1,16 @@
 """Reading and clearing the durable dead-letter store (replay lives with the publisher).
 
 Each dead letter is written once, atomically with the task's move to `dead_lettered`: an entry
-(`parjanya:dlq:entry:<id>`), its place in a time index, and a copy on the Redis list named like the
-stage's dead-letter queue (`parjanya.dlq.<stage>`), so queue-length tools (Flower, KEDA, LLEN) see it.
+(`keys.dead_letter(id)`), its place in its shard's time index (`keys.dead_letter_index`), and, on a
+plain Redis, a copy on the Redis list named like the stage's dead-letter queue
+(`parjanya.dlq.<stage>`), so queue-length tools (Flower, KEDA, LLEN) see it. Listing merges the
+shards' indexes, newest first.
 """
 
 from __future__ import annotations
+
+import heapq
+import itertools
 
 import redis
 
@@ -18,8 +23,20 @@ class DeadLetterStore:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
 
+    def _newest(self, limit: int | None) -> list[bytes | str]:
+        """Dead-letter ids over every shard, newest first (all of them when `limit` is None)."""
+        end = -1 if limit is None else limit - 1
+        with self.redis.pipeline(transaction=False) as pipe:
+            for shard in keys.all_shards():
+                pipe.zrevrange(keys.dead_letter_index(shard), 0, end, withscores=True)
+            indexes = pipe.execute()
+        merged = itertools.chain.from_iterable(indexes)
+        if limit is None:
+            return [i for i, _ in sorted(merged, key=lambda pair: -pair[1])]
+        return [i for i, _ in heapq.nlargest(limit, merged, key=lambda pair: pair[1])]
+
     def list(self, *, limit: int = 100, queue: str | None = None) -> list[DeadLetter]:
-        ids = self.redis.zrevrange(keys.DEAD_LETTER_INDEX, 0, -1 if queue else limit - 1)
+        ids = self._newest(None if queue else limit)
         entries: list[DeadLetter] = []
         for raw_id in ids:
             entry = self.get(raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id))
@@ -34,21 +51,27 @@ class DeadLetterStore:
         return None if raw is None else DeadLetter.model_validate_json(raw)
 
     def count(self) -> int:
-        return int(self.redis.zcard(keys.DEAD_LETTER_INDEX))
+        with self.redis.pipeline(transaction=False) as pipe:
+            for shard in keys.all_shards():
+                pipe.zcard(keys.dead_letter_index(shard))
+            return sum(int(n) for n in pipe.execute())
 
     def queue_lengths(self) -> dict[str, int]:
+        """The dead-letter lists' lengths (all 0 on a Redis Cluster, which keeps no such copy)."""
         return {queue: int(self.redis.llen(queue)) for queue in ALL_DEAD_LETTER_QUEUES}
 
     def purge(self) -> int:
-        """Forget every dead letter. Tasks behind them stay readable (status dead_lettered)."""
-        ids = [
-            i.decode() if isinstance(i, bytes) else str(i)
-            for i in self.redis.zrange(keys.DEAD_LETTER_INDEX, 0, -1)
-        ]
-        with self.redis.pipeline() as pipe:
+        """Forget every dead letter. Tasks behind them stay readable (status dead_lettered).
+
+        One pipeline, not one transaction: its keys span every shard's hash slot."""
+        ids = [i.decode() if isinstance(i, bytes) else str(i) for i in self._newest(None)]
+        with self.redis.pipeline(transaction=False) as pipe:
             for dead_letter_id in ids:
                 pipe.delete(keys.dead_letter(dead_letter_id))
                 pipe.hdel(keys.task(dead_letter_id), "dlq_entry", "dlq_list")
-            pipe.delete(keys.DEAD_LETTER_INDEX, *ALL_DEAD_LETTER_QUEUES)
+            for shard in keys.all_shards():
+                pipe.delete(keys.dead_letter_index(shard))
+            for queue in ALL_DEAD_LETTER_QUEUES:
+                pipe.delete(queue)
             pipe.execute()
         return len(ids)

@@ -4,7 +4,9 @@ and CANCEL, and what REAP says is owed (the typed verdicts of CLAIM, TRANSITION 
 
 Kept apart from `tasks.TaskStore`, which runs them, so the blocking store and any caller that
 batches its round trips (`store/batch.py`: the tier worker's finished hops) build exactly the
-same call, and so each script's key order is written down once, beside its reply.
+same call, and so each script's key order is written down once, beside its reply. Every call's
+keys are the task's and its shard's (`keys.shard_of`), in one Redis Cluster hash slot
+(tests/unit/test_store_slots.py checks each builder).
 """
 
 from __future__ import annotations
@@ -40,13 +42,14 @@ def claim_call(
     max_deliveries: int,
     expired_ttl_s: int,
 ) -> ScriptCall:
+    shard = keys.shard_of(message.task_id)
     return (
         [
             keys.task(message.task_id),
-            keys.INFLIGHT,
+            keys.inflight(shard),
             keys.done(message.task_id),
-            keys.COUNTERS,
-            keys.WEBHOOK_OUTBOX,
+            keys.counters(shard),
+            keys.webhook_outbox(shard),
         ],
         [
             message.task_id,
@@ -62,7 +65,7 @@ def claim_call(
 
 
 def heartbeat_call(task_id: str, token: str, until: float) -> ScriptCall:
-    return [keys.task(task_id), keys.INFLIGHT], [task_id, token, until]
+    return [keys.task(task_id), keys.inflight(keys.shard_of(task_id))], [task_id, token, until]
 
 
 def transition_call(
@@ -76,18 +79,22 @@ def transition_call(
     ttl_s: int = 0,
     dead_letter: DeadLetter | None = None,
     enqueue: Enqueue | None = None,
+    dead_letter_list: bool = True,
 ) -> ScriptCall:
+    """TRANSITION's call. `dead_letter_list`: copy a dead letter onto its stage's dead-letter
+    list too (a plain Redis only: that list is in no task's hash slot)."""
     entry = "" if dead_letter is None else dead_letter.model_dump_json()
+    shard = keys.shard_of(doc.id)
     return (
         [
             keys.task(doc.id),
-            keys.INFLIGHT,
+            keys.inflight(shard),
             keys.done(doc.id),
-            dead_letter_queue_for(stage),
-            keys.DEAD_LETTER_INDEX,
+            dead_letter_queue_for(stage) if dead_letter_list else keys.unused(doc.id),
+            keys.dead_letter_index(shard),
             keys.dead_letter(doc.id),
-            enqueue.queue if enqueue else "",
-            keys.WEBHOOK_OUTBOX,
+            enqueue.queue if enqueue else keys.unused(doc.id),
+            keys.webhook_outbox(shard),
         ],
         [
             doc.id,
@@ -101,6 +108,7 @@ def transition_call(
             entry,
             now,
             enqueue.payload if enqueue else "",
+            "1" if dead_letter_list else "",
         ],
     )
 
@@ -108,13 +116,14 @@ def transition_call(
 def reap_call(
     task_id: str, *, now: float, requeue_after_s: float, expired_ttl_s: int
 ) -> ScriptCall:
+    shard = keys.shard_of(task_id)
     return (
         [
             keys.task(task_id),
-            keys.INFLIGHT,
+            keys.inflight(shard),
             keys.done(task_id),
-            keys.COUNTERS,
-            keys.WEBHOOK_OUTBOX,
+            keys.counters(shard),
+            keys.webhook_outbox(shard),
         ],
         [task_id, now, requeue_after_s, expired_ttl_s],
     )
@@ -143,7 +152,8 @@ def cancel_call(task_id: str, hop: Any, token: Any, doc: bytes | str, ttl_s: int
     result.status = TaskStatus.cancelled
     result.error = ErrorInfo(type="cancelled", message="cancelled by the caller")
     result.finished_at = utcnow()
+    shard = keys.shard_of(task_id)
     return (
-        [keys.task(task_id), keys.INFLIGHT, keys.done(task_id), keys.WEBHOOK_OUTBOX],
+        [keys.task(task_id), keys.inflight(shard), keys.done(task_id), keys.webhook_outbox(shard)],
         [task_id, text(hop), text(token), result.model_dump_json(), ttl_s],
     )

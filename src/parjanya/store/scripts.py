@@ -12,6 +12,7 @@ should run; these scripts decide whether it may. See docs/RELIABILITY.md § Idem
   wakes up late cannot overwrite the work of the one that replaced it. Terminal states absorb.
 - CREATE and TRANSITION may push the next hop's queue message in the same step when the store and
   the broker share a Redis database (`broker.envelope`): the outbox and the enqueue are one write.
+  (Never on a Redis Cluster: a queue is not in the task's hash slot, and a broker is not a cluster.)
 - CANCEL ends a queued task at once (fenced on its hop and token, so a hop that moved on in the
   meantime is read again) and marks a held one `cancel_requested` (its result TTL): CLAIM and
   TRANSITION turn such a task `cancelled` at its next hop boundary instead of running or queueing
@@ -25,6 +26,12 @@ should run; these scripts decide whether it may. See docs/RELIABILITY.md § Idem
   process dying after that.
 - REAP returns hops whose holder stopped renewing its lease, or that sat queued too long, to be
   republished (the outbox: the store, not the broker, remembers that a hop is owed).
+
+Every script touches one task's keys and its shard's (`keys.py`), all in one Redis Cluster hash
+slot. An optional key a call does not use is `keys.unused` (in the same slot), and whether it is
+used is read from an argument, never from the key. The one exception is the copy of a dead letter
+on its stage's dead-letter list (`parjanya.dlq.<stage>`, for queue-length tools): it is made only
+on a plain Redis (the last argument of TRANSITION and DEAD_LETTER_RAW says so).
 """
 
 from __future__ import annotations
@@ -92,11 +99,12 @@ end
 """
 )
 
-# KEYS: task, inflight, idempotency key ('' when none), queue list ('' when publishing after)
-# ARGV: id, request, doc, deadline, idempotency ttl, request fingerprint, queue message, SLA class,
-#       deadline_at (unix seconds the task must be answered by; 0: none), callback url ('' when none)
+# KEYS: task, inflight, idempotency key (unused when none), queue list (unused when publishing after)
+# ARGV: id, request, doc, deadline, idempotency ttl, request fingerprint ('' when no idempotency
+#       key), queue message ('' when publishing after), SLA class, deadline_at (unix seconds the
+#       task must be answered by; 0: none), callback url ('' when none)
 CREATE = """
-if KEYS[3] ~= '' then
+if ARGV[6] ~= '' then
   local existing = redis.call('GET', KEYS[3])
   if existing then
     local sep = string.find(existing, '|', 1, true)
@@ -114,25 +122,25 @@ redis.call('HSET', KEYS[1], 'state', 'queued', 'hop', 0, 'stage', 'intake', 'tok
   'sla', ARGV[8], 'deadline_at', ARGV[9])
 if ARGV[10] and ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'callback', ARGV[10]) end
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
-if KEYS[4] ~= '' then redis.call('LPUSH', KEYS[4], ARGV[7]) end
+if ARGV[7] ~= '' then redis.call('LPUSH', KEYS[4], ARGV[7]) end
 return {'created', ARGV[1], 1}
 """
 
-# KEYS: task, inflight, idempotency key ('' when none)
-# ARGV: id
+# KEYS: task, inflight, idempotency key (unused when none)
+# ARGV: id, '1' when there is an idempotency key
 # Undo a create whose publish failed, only if nobody has touched it since.
 UNCREATE = """
 local h = redis.call('HMGET', KEYS[1], 'state', 'hop', 'deliveries')
 if h[1] == 'queued' and tonumber(h[2]) == 0 and tonumber(h[3]) == 0 then
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[2], ARGV[1])
-  if KEYS[3] ~= '' then redis.call('DEL', KEYS[3]) end
+  if ARGV[2] == '1' then redis.call('DEL', KEYS[3]) end
   return 1
 end
 return 0
 """
 
-# KEYS: task, inflight, done, counters, webhook outbox
+# KEYS: task, inflight, done, counters (the shard's), webhook outbox
 # ARGV: id, hop, stage, now, lease ttl, max deliveries, holding state, ttl of an expired task
 # A task this claim ends (cancel requested, deadline passed) is {'terminal', state, doc}; one that
 # was terminal already is {'terminal', state}.
@@ -198,10 +206,12 @@ return 1
 """
 )
 
-# KEYS: task, inflight, done, dead-letter list, dead-letter index, dead-letter entry,
-#       queue list of the next hop ('' when publishing after, or none), webhook outbox
+# KEYS: task, inflight, done, dead-letter list (unused on a cluster), dead-letter index,
+#       dead-letter entry, queue list of the next hop (unused when publishing after, or none),
+#       webhook outbox
 # ARGV: id, token, new state, new hop, new stage, doc, deadline, ttl (0: keep forever),
-#       dead-letter entry JSON ('' when not dead-lettering), now, queue message
+#       dead-letter entry JSON ('' when not dead-lettering), now, queue message ('' when none),
+#       '1' to copy a dead letter onto the dead-letter list
 # Returns 0 (fenced off, or terminal already), 1 (written as asked) or 2 (ended `cancelled`
 # instead: the caller cancelled the task while this hop ran).
 TRANSITION = (
@@ -236,29 +246,33 @@ if is_terminal(state) then
   if ARGV[9] ~= '' and state == ARGV[3] then
     redis.call('SET', KEYS[6], ARGV[9])
     redis.call('ZADD', KEYS[5], ARGV[10], ARGV[1])
-    redis.call('LPUSH', KEYS[4], ARGV[9])
-    redis.call('HSET', KEYS[1], 'dlq_entry', ARGV[9], 'dlq_list', KEYS[4])
+    redis.call('HSET', KEYS[1], 'dlq_entry', ARGV[9])
+    if ARGV[12] == '1' then
+      redis.call('LPUSH', KEYS[4], ARGV[9])
+      redis.call('HSET', KEYS[1], 'dlq_list', KEYS[4])
+    end
   end
 else
   redis.call('ZADD', KEYS[2], ARGV[7], ARGV[1])
-  if KEYS[7] ~= '' then redis.call('LPUSH', KEYS[7], ARGV[11]) end
+  if ARGV[11] ~= '' then redis.call('LPUSH', KEYS[7], ARGV[11]) end
 end
 return written
 """
 )
 
-# KEYS: dead-letter list, dead-letter index, dead-letter entry
-# ARGV: entry JSON, now, id
+# KEYS: dead-letter list (unused on a cluster), dead-letter index, dead-letter entry
+# ARGV: entry JSON, now, id, '1' to copy it onto the dead-letter list
 DEAD_LETTER_RAW = """
 redis.call('SET', KEYS[3], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
-redis.call('LPUSH', KEYS[1], ARGV[1])
+if ARGV[4] == '1' then redis.call('LPUSH', KEYS[1], ARGV[1]) end
 return 1
 """
 
 # KEYS: task, inflight, done, dead-letter index, dead-letter entry
 # ARGV: id, expected hop, new doc, deadline, max replays
 # Compare-and-set dead -> queued on a new hop: of two concurrent replays exactly one wins.
+# The dead-letter list's copy (`dlq_list`, recorded only on a plain Redis) goes with it.
 REPLAY = """
 local h = redis.call('HMGET', KEYS[1], 'state', 'hop', 'dlq_entry', 'dlq_list', 'replays')
 if h[1] ~= 'dead_lettered' or tonumber(h[2]) ~= tonumber(ARGV[2]) then return -1 end
@@ -277,7 +291,7 @@ redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 return hop
 """
 
-# KEYS: task, inflight, done, counters, webhook outbox
+# KEYS: task, inflight, done, counters (the shard's), webhook outbox
 # ARGV: id, now, requeue after (s), ttl of an expired task
 # A hop owed past its task's deadline is not republished: the task ends `expired` here.
 REAP = (

@@ -3,11 +3,15 @@
 The one place that writes task state. Callers get typed results (`Claim`, `Created`) instead of the
 raw Lua replies, and every write is a compare-and-set from `scripts.py`. Each script's keys,
 arguments and reply are built in `creation.py` (CREATE) and `hops.py` (the hop scripts); this
-class runs them.
+class runs them. The client may be a Redis Cluster's (`redis.cluster.RedisCluster`): each call
+stays in its task's shard (`keys.py`), and what spans shards (the reaper's sweep, the counters)
+reads every shard in one pipeline.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +21,7 @@ from redis.commands.core import Script
 
 from parjanya import keys
 from parjanya.broker.envelope import Enqueue
-from parjanya.connect import redis_client
+from parjanya.connect import is_cluster, redis_client
 from parjanya.queues import Stage, dead_letter_queue_for
 from parjanya.schema import DeadLetter, HopMessage, TaskRequest, TaskResult, TaskStatus
 from parjanya.store import scripts
@@ -43,6 +47,9 @@ class TaskStore:
     def __init__(self, client: redis.Redis, *, idempotency_ttl_s: int = 86_400) -> None:
         self.redis = client
         self.idempotency_ttl_s = idempotency_ttl_s
+        # Dead letters are copied onto their stage's list (for queue-length tools) on a plain
+        # Redis only: on a cluster the list is in none of the tasks' hash slots.
+        self.dead_letter_lists = not is_cluster(client)
         self._create = client.register_script(scripts.CREATE)
         self._uncreate = client.register_script(scripts.UNCREATE)
         self._claim = client.register_script(scripts.CLAIM)
@@ -89,10 +96,13 @@ class TaskStore:
         return created_of(reply, request, call_args, enqueued)
 
     def uncreate(self, task_id: str, request: TaskRequest) -> bool:
-        idem_key = keys.idempotency(request.idempotency_key) if request.idempotency_key else ""
-        return bool(
-            self._uncreate(keys=[keys.task(task_id), keys.INFLIGHT, idem_key], args=[task_id])
-        )
+        idem = request.idempotency_key
+        call_keys = [
+            keys.task(task_id),
+            keys.inflight(keys.shard_of(task_id)),
+            keys.idempotency(idem) if idem else keys.unused(task_id),
+        ]
+        return bool(self._uncreate(keys=call_keys, args=[task_id, "1" if idem else ""]))
 
     # -- readers -----------------------------------------------------------------------------
 
@@ -200,8 +210,8 @@ class TaskStore:
     def release(self, task_id: str, token: str) -> bool:
         """Hand back a hop claimed but not started: the reaper's next sweep republishes it, and
         the claim does not count toward its delivery cap (it never ran, so it killed nobody)."""
-        reply = self._release(keys=[keys.task(task_id), keys.INFLIGHT], args=[task_id, token])
-        return bool(reply)
+        call_keys = [keys.task(task_id), keys.inflight(keys.shard_of(task_id))]
+        return bool(self._release(keys=call_keys, args=[task_id, token]))
 
     def heartbeat_many(self, held: list[tuple[str, str]], lease_ttl_s: float) -> list[bool]:
         """Renew many leases in one round trip: a process may hold a thousand hops."""
@@ -266,6 +276,7 @@ class TaskStore:
             ttl_s=ttl_s,
             dead_letter=dead_letter,
             enqueue=enqueue,
+            dead_letter_list=self.dead_letter_lists,
         )
 
     def reap_due(
@@ -278,11 +289,20 @@ class TaskStore:
     ) -> list[HopMessage]:
         """Hops owed a (re)publish: lease expired (holder died) or queued for too long, each
         in its task's SLA class. A task past its deadline ends `expired` instead, and is handed
-        to `on_expired` (with the stage it waited on) so the reaping process counts it once."""
+        to `on_expired` (with the stage it waited on) so the reaping process counts it once.
+
+        Every shard's in-flight set is read in one pipeline; the `limit` longest overdue are
+        reaped."""
         now = time.time()
-        due = self.redis.zrangebyscore(keys.INFLIGHT, "-inf", now, start=0, num=limit)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for shard in keys.all_shards():
+                pipe.zrangebyscore(
+                    keys.inflight(shard), "-inf", now, start=0, num=limit, withscores=True
+                )
+            swept = pipe.execute()
+        due = heapq.nsmallest(limit, itertools.chain.from_iterable(swept), key=lambda p: p[1])
         owed: list[HopMessage] = []
-        for raw_id in due:
+        for raw_id, _ in due:
             task_id = _text(raw_id)
             call_keys, call_args = reap_call(
                 task_id, now=now, requeue_after_s=requeue_after_s, expired_ttl_s=expired_ttl_s
@@ -305,8 +325,17 @@ class TaskStore:
             raw=raw[: 1 << 21],  # callers bound it (broker/poison.py); this is a backstop
         )
         self._dead_letter_raw(
-            keys=[entry.queue, keys.DEAD_LETTER_INDEX, keys.dead_letter(entry.id)],
-            args=[entry.model_dump_json(), time.time(), entry.id],
+            keys=[
+                entry.queue if self.dead_letter_lists else keys.unused(entry.id),
+                keys.dead_letter_index(keys.shard_of(entry.id)),
+                keys.dead_letter(entry.id),
+            ],
+            args=[
+                entry.model_dump_json(),
+                time.time(),
+                entry.id,
+                "1" if self.dead_letter_lists else "",
+            ],
         )
         self.count("dead_letters_raw")
         return entry
@@ -321,13 +350,14 @@ class TaskStore:
         requeue_after_s: float,
     ) -> int:
         """CAS dead -> queued on hop+1. Returns the new hop, -1 if not dead (or raced), -2 capped."""
+        shard = keys.shard_of(task_id)
         return int(
             self._replay(
                 keys=[
                     keys.task(task_id),
-                    keys.INFLIGHT,
+                    keys.inflight(shard),
                     keys.done(task_id),
-                    keys.DEAD_LETTER_INDEX,
+                    keys.dead_letter_index(shard),
                     keys.dead_letter(task_id),
                 ],
                 args=[
@@ -346,4 +376,21 @@ class TaskStore:
         self.redis.hincrby(keys.COUNTERS, name, amount)
 
     def counters(self) -> dict[str, int]:
-        return {_text(k): int(v) for k, v in self.redis.hgetall(keys.COUNTERS).items()}
+        """Every counter: those counted here (`keys.COUNTERS`) plus each shard's, in one pipeline."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.COUNTERS)
+            for shard in keys.all_shards():
+                pipe.hgetall(keys.counters(shard))
+            hashes = pipe.execute()
+        totals: dict[str, int] = {}
+        for counts in hashes:
+            for name, value in counts.items():
+                totals[_text(name)] = totals.get(_text(name), 0) + int(value)
+        return totals
+
+    def in_flight(self) -> int:
+        """How many tasks are not terminal yet, over every shard (ops, tests, the benches)."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for shard in keys.all_shards():
+                pipe.zcard(keys.inflight(shard))
+            return sum(int(n) for n in pipe.execute())

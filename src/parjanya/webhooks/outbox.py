@@ -1,17 +1,22 @@
-"""What callbacks are owed, in the store: one sorted set of task ids scored by when each is due.
+"""What callbacks are owed, in the store: per store shard, a sorted set of task ids scored by when
+each is due.
 
-The store's terminal writes add a task with a callback to `keys.WEBHOOK_OUTBOX` (store/scripts.py).
-A sender takes due ids with CLAIM, which also moves each one `lease_s` into the future: two senders
-never take the same delivery, and one that dies holding it hands it to the next after the lease.
-Every outcome is then one atomic step: `retry_at` moves it to its backoff time, `finish` removes it
-and records how it ended (delivered, failed, refused) in `keys.webhook(id)` and in the capped
-`keys.WEBHOOK_LOG`, newest first.
+The store's terminal writes add a task with a callback to its shard's `keys.webhook_outbox`
+(store/scripts.py). A sender looks at every shard's earliest due ids in one pipeline, then takes
+the `limit` earliest with CLAIM, one call per shard in a second pipeline; CLAIM also moves each one
+`lease_s` into the future: two senders never take the same delivery, and one that dies holding it
+hands it to the next after the lease. Every outcome is then one atomic step in the task's shard:
+`retry_at` moves it to its backoff time, `finish` removes it and records how it ended (delivered,
+failed, refused) in `keys.webhook(id)` and in the shard's capped `keys.webhook_log`, newest first.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -19,6 +24,7 @@ from redis import asyncio as aioredis
 from redis.typing import EncodableT, FieldT
 
 from parjanya import keys
+from parjanya.store.batch import run_batch_async
 
 __all__ = ["Outbox", "Record"]
 
@@ -59,24 +65,50 @@ class Outbox:
         self._claim = client.register_script(_CLAIM)
 
     async def claim(self, *, lease_s: float, limit: int) -> list[str]:
-        taken = await self._claim(keys=[keys.WEBHOOK_OUTBOX], args=[time.time(), lease_s, limit])
-        return [_text(task_id) for task_id in taken]
+        """Take up to `limit` due deliveries, the earliest due over every shard."""
+        now = time.time()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard in keys.all_shards():
+                pipe.zrangebyscore(
+                    keys.webhook_outbox(shard), "-inf", now, start=0, num=limit, withscores=True
+                )
+            due = await pipe.execute()
+        earliest = heapq.nsmallest(
+            limit,
+            ((shard, score) for shard, ids in enumerate(due) for _, score in ids),
+            key=lambda pair: pair[1],
+        )
+        wanted = Counter(shard for shard, _ in earliest)
+        if not wanted:
+            return []
+        calls = [([keys.webhook_outbox(s)], [now, lease_s, n]) for s, n in wanted.items()]
+        taken = await run_batch_async(self.redis, self._claim, calls)
+        return [_text(task_id) for task_id in itertools.chain.from_iterable(taken)]
 
     async def retry_at(self, record: Record, due: float) -> None:
+        outbox = keys.webhook_outbox(keys.shard_of(record.task_id))
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.webhook(record.task_id), mapping=_fields(record))
             pipe.expire(keys.webhook(record.task_id), RECORD_TTL_S)
-            pipe.zadd(keys.WEBHOOK_OUTBOX, {record.task_id: due})
+            pipe.zadd(outbox, {record.task_id: due})
             await pipe.execute()
 
     async def finish(self, record: Record) -> None:
+        shard = keys.shard_of(record.task_id)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zrem(keys.WEBHOOK_OUTBOX, record.task_id)
+            pipe.zrem(keys.webhook_outbox(shard), record.task_id)
             pipe.hset(keys.webhook(record.task_id), mapping=_fields(record))
             pipe.expire(keys.webhook(record.task_id), RECORD_TTL_S)
-            pipe.lpush(keys.WEBHOOK_LOG, json.dumps(asdict(record)))
-            pipe.ltrim(keys.WEBHOOK_LOG, 0, LOG_LENGTH - 1)
+            pipe.lpush(keys.webhook_log(shard), json.dumps(asdict(record)))
+            pipe.ltrim(keys.webhook_log(shard), 0, LOG_LENGTH - 1)
             await pipe.execute()
+
+    async def owed(self) -> int:
+        """How many callbacks are owed (due now or later), over every shard."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard in keys.all_shards():
+                pipe.zcard(keys.webhook_outbox(shard))
+            return sum(int(n) for n in await pipe.execute())
 
     async def record(self, task_id: str) -> Record | None:
         raw = await self.redis.hgetall(keys.webhook(task_id))
@@ -94,10 +126,13 @@ class Outbox:
         )
 
     async def log(self, limit: int = 100) -> list[Record]:
-        return [
-            Record(**json.loads(raw))
-            for raw in await self.redis.lrange(keys.WEBHOOK_LOG, 0, limit - 1)
-        ]
+        """The last `limit` finished deliveries over every shard, newest first."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard in keys.all_shards():
+                pipe.lrange(keys.webhook_log(shard), 0, limit - 1)
+            logs = await pipe.execute()
+        records = (Record(**json.loads(raw)) for raw in itertools.chain.from_iterable(logs))
+        return heapq.nlargest(limit, records, key=lambda record: record.at)
 
 
 def _fields(record: Record) -> dict[FieldT, EncodableT]:
