@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -43,8 +43,18 @@ def task_url(task_id: str) -> str:
     return f"/v1/tasks/{task_id}"
 
 
-def result_response(result: TaskResult, status_code: int = 200) -> JSONResponse:
-    return JSONResponse(result.model_dump(mode="json"), status_code=status_code)
+def model_response(
+    model: BaseModel, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """A model as its JSON body, serialised by pydantic in one pass: building a dict and then
+    running `json.dumps` over it was a twelfth of the API's CPU per submission."""
+    return Response(
+        model.model_dump_json(), status_code, headers=headers, media_type="application/json"
+    )
+
+
+def result_response(result: TaskResult, status_code: int = 200) -> Response:
+    return model_response(result, status_code)
 
 
 async def read_owned(state: ApiState, caller: Caller, task_id: str) -> TaskResult:
@@ -61,15 +71,13 @@ async def read_owned(state: ApiState, caller: Caller, task_id: str) -> TaskResul
     response_model=Accepted,
     responses={503: {"description": "Overloaded: the task's SLA class is shed; see Retry-After"}},
 )
-async def submit(body: TaskRequest, state: State, caller: CurrentCaller) -> JSONResponse:
+async def submit(body: TaskRequest, state: State, caller: CurrentCaller) -> Response:
     created = await state.submit(caller.stamp(body))
     url = task_url(created.task_id)
     accepted = Accepted(
         id=created.task_id, status=TaskStatus.queued, created=created.created, url=url
     )
-    return JSONResponse(
-        accepted.model_dump(mode="json"), status_code=202, headers={"Location": url}
-    )
+    return model_response(accepted, 202, {"Location": url})
 
 
 @router.get("/{task_id}", response_model=TaskResult)
@@ -81,7 +89,7 @@ async def read(
         float | None,
         Query(ge=0, description="Seconds to wait for the task to end (capped by api.max_wait_s)."),
     ] = None,
-) -> JSONResponse:
+) -> Response:
     result = await read_owned(state, caller, task_id)
     budget = min(wait or 0.0, state.config.api.max_wait_s)
     if budget > 0 and not result.done and await state.store.wait_done(task_id, budget):
@@ -94,7 +102,7 @@ async def read(
     response_model=CancelAnswer,
     responses={202: {"description": "A running task: it ends cancelled at its next hop boundary"}},
 )
-async def cancel(task_id: TaskId, state: State, caller: CurrentCaller) -> JSONResponse:
+async def cancel(task_id: TaskId, state: State, caller: CurrentCaller) -> Response:
     current = await read_owned(state, caller, task_id)
     if current.done:
         raise ApiError(
@@ -123,6 +131,4 @@ async def cancel(task_id: TaskId, state: State, caller: CurrentCaller) -> JSONRe
         # the API's /metrics counts it, on the stage whose queue it waited on, as a worker would
         observe.ended(after, after.timings[-1].stage if after.timings else "intake")
     answer = CancelAnswer(id=task_id, outcome=outcome, task=after)
-    return JSONResponse(
-        answer.model_dump(mode="json"), status_code=202 if outcome == "requested" else 200
-    )
+    return model_response(answer, 202 if outcome == "requested" else 200)
