@@ -214,6 +214,21 @@ def test_batched_claims_reload_a_script_the_server_forgot(store: TaskStore) -> N
     assert all(store.heartbeat_many([(i, "1") for i in ids], 30))
 
 
+def test_a_call_alone_in_its_turn_goes_without_a_pipeline_and_reloads_a_forgotten_script() -> None:
+    server = fakeredis.FakeServer()
+    store = TaskStore(fakeredis.FakeRedis(server=server))
+    claim = _claim(store, _submit(store, "alone"))
+    assert claim.doc is not None
+    claim.doc.status = TaskStatus.succeeded
+    store.redis.script_flush()
+    client = fakeredis.FakeAsyncRedis(server=server)
+    client.pipeline = None  # type: ignore[assignment,method-assign]  # a pipeline would raise
+    batcher = ScriptBatcher(client, store.transition_script)
+    call = store.transition_call(claim.doc, token=claim.token, hop=0, stage="intake", ttl_s=60)
+    assert asyncio.run(batcher(*call))
+    assert store.get(claim.doc.id).status == TaskStatus.succeeded  # type: ignore[union-attr]
+
+
 def test_finishes_batched_on_the_event_loop_share_one_round_trip_and_stay_fenced() -> None:
     server = fakeredis.FakeServer()
     store = TaskStore(fakeredis.FakeRedis(server=server))

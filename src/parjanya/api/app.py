@@ -42,6 +42,11 @@ def create_app(settings: Settings, config: ParjanyaConfig) -> FastAPI:
         openapi_url="/openapi.json" if public else None,
         docs_url="/docs" if public else None,
         redoc_url=None,
+        # FastAPI's own OpenTelemetry layer follows the process's choice (`settings.otel`): when
+        # off, no request pays for asking whether a provider is configured.
+        telemetry=None
+        if settings.otel
+        else {"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     if not public:
 

@@ -244,6 +244,12 @@ class Standing:
 
     def refusal(self) -> TenantOverBudget | None:
         """The error for a submission when a budget is spent, else None."""
+        budget = self.budget
+        if not (
+            (budget.daily_usd is not None and self.daily >= budget.daily_usd)
+            or (budget.monthly_usd is not None and self.monthly >= budget.monthly_usd)
+        ):
+            return None  # the common case, on every submission: no dates to work out
         now = datetime.now(UTC)
         tomorrow = datetime.combine(self.day + timedelta(days=1), datetime.min.time(), UTC)
         next_month = datetime.combine(

@@ -57,6 +57,8 @@ def run_batch(client: redis.Redis, script: Script, calls: Sequence[ScriptCall]) 
 async def run_batch_async(
     client: aioredis.Redis, script: Script | AsyncScript, calls: Sequence[ScriptCall]
 ) -> list[Any]:
+    if len(calls) == 1:  # alone in its turn (an idle process): no pipeline to build
+        return [await _run_one(client, script, calls[0])]
     replies: list[Any] = [None] * len(calls)
     pending = list(range(len(calls)))
     for _ in range(2):
@@ -70,6 +72,15 @@ async def run_batch_async(
             return replies
         await client.script_load(script.script)
     raise NoScriptError("script vanished again right after loading it")
+
+
+async def _run_one(client: aioredis.Redis, script: Script | AsyncScript, call: ScriptCall) -> Any:
+    call_keys, call_args = call
+    try:
+        return await client.evalsha(script.sha, len(call_keys), *call_keys, *call_args)
+    except NoScriptError:
+        await client.script_load(script.script)
+        return await client.evalsha(script.sha, len(call_keys), *call_keys, *call_args)
 
 
 class ScriptBatcher:
