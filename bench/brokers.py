@@ -11,6 +11,7 @@ import os
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import redis
 from kombu import Connection
@@ -68,10 +69,25 @@ class BenchBroker:
             self.server.stop()
 
 
+def _check_amqp(url: str) -> None:
+    """Fail at once, saying what to do, when the RabbitMQ or its vhost is not there."""
+    vhost = urlparse(url).path.lstrip("/") or "/"
+    try:
+        with Connection(url, connect_timeout=5) as probe:
+            probe.ensure_connection(max_retries=1)
+    except Exception as exc:
+        raise SystemExit(
+            f"cannot open {vhost!r} on the RabbitMQ of --broker ({exc}). A bench runs in a vhost "
+            f"of its own; make it once with: rabbitmqctl add_vhost {vhost} && "
+            f"rabbitmqctl set_permissions -p {vhost} <user> '.*' '.*' '.*'"
+        ) from None
+
+
 def open_broker(given: str | None, tmp: Path) -> BenchBroker:
     """The broker a bench runs on, and a Redis of its own for the store when it needs one."""
     redis_given = os.environ.get("PARJANYA_BENCH_REDIS_URL")
     if given is not None and is_amqp(given):
+        _check_amqp(given)
         server = EmbeddedRedis(free_port(), tmp / "redis", appendonly=False).start()
         return BenchBroker(given, server.url, server)
     url = given or redis_given
