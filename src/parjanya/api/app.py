@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from parjanya.api import errors, health, openai, tasks
 from parjanya.api.access_log import AccessLog
-from parjanya.api.deps import ApiState, CurrentCaller
+from parjanya.api.deps import ApiState, CurrentCaller, declare_bearer
 from parjanya.api.limits import BodySizeLimit
 from parjanya.config import ParjanyaConfig, Settings
 
@@ -60,6 +61,15 @@ def create_app(settings: Settings, config: ParjanyaConfig) -> FastAPI:
     # Every route but health's depends on `current_caller` (a key) in its own signature; a
     # router-wide copy would be walked again on every request. tests/unit/test_api_keys.py
     # checks, from the OpenAPI document, that no other route goes without it.
-    for router in (health.router, tasks.router, openai.router):
+    routers = (health.router, tasks.router, openai.router)
+    for router in routers:
         app.include_router(router)
+    plain_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:  # FastAPI's document, built once, then the key scheme
+            declare_bearer(plain_openapi(), [route for r in routers for route in r.routes])
+        return app.openapi_schema or plain_openapi()
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend it
     return app

@@ -9,12 +9,15 @@ its threadpool, a thread hop per request that `bench/api.py` measured.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import BaseRoute
 
 from parjanya.api.access_log import TENANT
 from parjanya.api.auth import Access, Caller, access_for
@@ -94,21 +97,55 @@ async def api_state(request: Request) -> ApiState:
     return state
 
 
-#: Declares the scheme in the OpenAPI document (the docs' "Authorize" button); checking the
-#: token is `ApiState.access`'s job, so this one never refuses.
-BEARER = HTTPBearer(auto_error=False, description="An API key: `parjanya keys create`.")
+#: The bearer scheme as the OpenAPI document shows it (the docs' "Authorize" button).
+BEARER_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "An API key: `parjanya keys create`.",
+}
 
 
-async def current_caller(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
-) -> Caller:
-    """Who is calling. The state is read from the request rather than through `api_state`:
-    FastAPI walks every sub-dependency on every request, and this one runs on all of them."""
+def bearer_token(request: Request) -> str | None:
+    """The token of `Authorization: Bearer <token>` (RFC 6750: the scheme in any case)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
+async def current_caller(request: Request) -> Caller:
+    """Who is calling. It reads the header and the state from the request itself rather than
+    through sub-dependencies (`HTTPBearer`, `api_state`): FastAPI solves each one on every
+    request, and this runs on all of them; `declare_bearer` puts the scheme in the document."""
     access: Access = request.app.state.parjanya.access
-    caller = await access.caller(credentials.credentials if credentials else None)
+    caller = await access.caller(bearer_token(request))
     setattr(request.state, TENANT, caller.tenant)  # for the request's access log line
     return caller
+
+
+def declare_bearer(document: dict[str, Any], routes: Iterable[BaseRoute]) -> dict[str, Any]:
+    """The OpenAPI document with the bearer scheme on exactly the operations whose route depends
+    on `current_caller`, read from the routes, so it cannot show a key a route does not check."""
+    schemes = document.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes["HTTPBearer"] = BEARER_SCHEME
+    for route in routes:
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        if current_caller in _calls(route.dependant):
+            for method in route.methods or ():
+                document["paths"][route.path_format][method.lower()]["security"] = [
+                    {"HTTPBearer": []}
+                ]
+    return document
+
+
+def _calls(dependant: Dependant) -> set[Any]:
+    """Every function a route's dependencies call, sub-dependencies included."""
+    found: set[Any] = set()
+    stack = list(dependant.dependencies)
+    while stack:
+        dependency = stack.pop()
+        found.add(dependency.call)
+        stack.extend(dependency.dependencies)
+    return found
 
 
 State = Annotated[ApiState, Depends(api_state)]
