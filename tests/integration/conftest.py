@@ -54,6 +54,16 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
+@pytest.fixture
+def fresh_store_url(tmp_path: Path) -> Iterator[str]:
+    """A Redis of this test's own for the task store (a broker elsewhere: RabbitMQ)."""
+    server = EmbeddedRedis(free_port(), tmp_path / "store").start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def sim() -> Iterator[SimServer]:
     with SimServer(SimConfig(latency_scale=0.05, seed=1)) as server:

@@ -6,14 +6,12 @@ test's own, the store a Redis of its own. Without a RabbitMQ that answers it ski
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from parjanya.client import Client
 from parjanya.queues import class_lists, queue_for
-from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port
 from parjanya.sim.server import SimServer
 
 from .conftest import make_cluster
@@ -24,12 +22,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def store_url(tmp_path: Path) -> Iterator[str]:
-    server = EmbeddedRedis(free_port(), tmp_path / "store").start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
+def store_url(fresh_store_url: str) -> str:
+    return fresh_store_url
 
 
 def test_on_a_saturated_tier_on_rabbitmq_critical_tasks_overtake_a_batch_flood(

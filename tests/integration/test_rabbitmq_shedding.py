@@ -9,7 +9,6 @@ own. Without a RabbitMQ that answers (or `rabbitmqctl`) it skips and says why.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,6 @@ from parjanya.client import Client, Overloaded
 from parjanya.config import Settings, load_config
 from parjanya.metrics_sampler import Sampler
 from parjanya.queues import INTAKE_QUEUE, class_lists
-from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port
 from parjanya.sim.server import SimServer
 
 from .conftest import write_test_config
@@ -29,12 +27,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def store_url(tmp_path: Path) -> Iterator[str]:
-    server = EmbeddedRedis(free_port(), tmp_path / "store").start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
+def store_url(fresh_store_url: str) -> str:
+    return fresh_store_url
 
 
 def test_a_full_class_queue_on_rabbitmq_sheds_and_the_gauge_shows_its_depth(

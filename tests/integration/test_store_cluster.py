@@ -29,10 +29,11 @@ from redis.exceptions import RedisClusterException
 from parjanya import keys
 from parjanya.connect import is_cluster
 from parjanya.runtime.embedded_redis import free_port, is_listening, redis_server_binary
-from parjanya.schema import DeadLetter, HopMessage, TaskRequest, TaskStatus
+from parjanya.schema import DeadLetter, TaskRequest, TaskStatus
 from parjanya.store import DeadLetterStore, TaskStore
 from parjanya.store.aio import AsyncTaskStore
 from parjanya.webhooks.outbox import Outbox, Record
+from tests.unit.store_calls import claim_hop
 
 SLOTS = 16384
 
@@ -123,13 +124,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int]]:
                 process.kill()
 
 
-def _claim(store: TaskStore, task_id: str, hop: int = 0, stage: str = "intake") -> Any:
-    return store.claim(
-        HopMessage(task_id=task_id, hop=hop, stage=stage),  # type: ignore[arg-type]
-        holding=TaskStatus.classifying,
-        lease_ttl_s=30,
-        max_deliveries=3,
-    )
+_claim = claim_hop
 
 
 def test_a_task_s_whole_life_runs_on_a_redis_cluster(cluster: list[int]) -> None:

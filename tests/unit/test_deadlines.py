@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from functools import partial
 
 import fakeredis
 import pytest
@@ -33,6 +34,7 @@ from parjanya.schema import (
 )
 from parjanya.store import TaskStore
 from parjanya.worker.context import WorkerContext
+from tests.unit.store_calls import claim_hop
 
 
 def test_quantiles_and_the_estimate() -> None:
@@ -112,14 +114,7 @@ def _submit(store: TaskStore, **extra: object) -> str:
     return store.create(request, requeue_after_s=600).task_id
 
 
-def _claim(store: TaskStore, task_id: str, hop: int = 0, stage: str = "intake"):  # type: ignore[no-untyped-def]
-    return store.claim(
-        HopMessage(task_id=task_id, hop=hop, stage=stage),  # type: ignore[arg-type]
-        holding=TaskStatus.classifying,
-        lease_ttl_s=30,
-        max_deliveries=3,
-        expired_ttl_s=60,
-    )
+_claim = partial(claim_hop, expired_ttl_s=60)
 
 
 def test_a_claim_past_the_deadline_ends_the_task_expired_and_counts_it(store: TaskStore) -> None:

@@ -14,19 +14,14 @@ from parjanya.broker.envelope import Enqueue
 from parjanya.schema import DeadLetter, HopMessage, TaskRequest, TaskStatus
 from parjanya.store import DeadLetterStore, IdempotencyConflict, TaskStore
 from parjanya.store.batch import ScriptBatcher
+from tests.unit.store_calls import claim_hop
 
 
 def _submit(store: TaskStore, prompt: str = "hello", **extra: object) -> str:
     return store.create(TaskRequest(prompt=prompt, **extra), requeue_after_s=600).task_id  # type: ignore[arg-type]
 
 
-def _claim(store: TaskStore, task_id: str, hop: int = 0, stage: str = "intake", ttl: float = 30):
-    return store.claim(
-        HopMessage(task_id=task_id, hop=hop, stage=stage),  # type: ignore[arg-type]
-        holding=TaskStatus.classifying,
-        lease_ttl_s=ttl,
-        max_deliveries=3,
-    )
+_claim = claim_hop
 
 
 def test_a_claimed_hop_is_busy_for_a_parallel_copy(store: TaskStore) -> None:

@@ -3,12 +3,15 @@ its next hop boundary, and a worker that claims a cancelled task is refused."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import fakeredis
 import pytest
 
 from parjanya import keys
 from parjanya.schema import HopMessage, TaskRequest, TaskStatus
 from parjanya.store import TaskStore
+from tests.unit.store_calls import claim_hop
 
 
 @pytest.fixture
@@ -20,13 +23,7 @@ def _submit(store: TaskStore) -> str:
     return store.create(TaskRequest(prompt="hello"), requeue_after_s=600).task_id
 
 
-def _claim(store: TaskStore, task_id: str, hop: int = 0, stage: str = "intake") -> object:
-    return store.claim(
-        HopMessage(task_id=task_id, hop=hop, stage=stage),  # type: ignore[arg-type]
-        holding=TaskStatus.running,
-        lease_ttl_s=30,
-        max_deliveries=3,
-    )
+_claim = partial(claim_hop, holding=TaskStatus.running)
 
 
 def test_a_queued_task_ends_cancelled_wakes_waiters_and_is_never_claimed(

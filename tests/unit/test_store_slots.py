@@ -16,10 +16,11 @@ from redis.crc import key_slot
 
 from parjanya import keys
 from parjanya.broker.envelope import Enqueue
-from parjanya.schema import DeadLetter, HopMessage, TaskRequest, TaskStatus
+from parjanya.schema import DeadLetter, TaskRequest, TaskStatus
 from parjanya.store import DeadLetterStore, TaskStore
 from parjanya.store.creation import new_task_id
 from parjanya.store.hops import transition_call
+from tests.unit.store_calls import claim_hop
 
 
 class _Recording(fakeredis.FakeRedis):
@@ -49,13 +50,7 @@ def _slots(call_keys: list[str]) -> set[int]:
     return {key_slot(key.encode()) for key in call_keys}
 
 
-def _claim(store: TaskStore, task_id: str, hop: int = 0, stage: str = "intake") -> Any:
-    return store.claim(
-        HopMessage(task_id=task_id, hop=hop, stage=stage),  # type: ignore[arg-type]
-        holding=TaskStatus.classifying,
-        lease_ttl_s=30,
-        max_deliveries=3,
-    )
+_claim = claim_hop
 
 
 def _a_whole_life(store: TaskStore) -> None:
