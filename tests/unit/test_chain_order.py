@@ -81,3 +81,11 @@ def test_a_breaker_opened_by_a_try_refuses_the_retry() -> None:
     assert providers.calls["only"] == 1
     assert [a.error_type for a in result.attempts] == ["timeout", "circuit_open"]
     assert asyncio.run(store.load("only")).record.state == "open"
+
+
+def test_call_ids_never_repeat_within_or_across_instances() -> None:
+    from parjanya.resilience.base import CallIds
+
+    one, other = CallIds(), CallIds()
+    drawn = [one.new() for _ in range(1000)] + [other.new() for _ in range(1000)]
+    assert len(set(drawn)) == 2000

@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -52,7 +51,7 @@ from parjanya.providers.base import (
     ProviderTimeout,
     ServerError,
 )
-from parjanya.resilience.base import Next
+from parjanya.resilience.base import CallIds, Next
 from parjanya.resilience.breaker_state import (
     BreakerRecord,
     Change,
@@ -151,6 +150,7 @@ class BreakerMiddleware:
         self.probe_lease_s = probe_lease_s
         self._window_s = config.window_s if config.failure_rate is not None else 0.0
         self._filing: set[asyncio.Future[None]] = set()  # successes being filed (kept alive)
+        self._probe_ids = CallIds()
 
     async def __call__(
         self, deployment: Deployment, request: ChatRequest, call_next: Next
@@ -199,7 +199,7 @@ class BreakerMiddleware:
 
     async def _decide(self, deployment: Deployment) -> _Ticket:
         lease_s = self.probe_lease_s or default_probe_lease_s(deployment)
-        probe_id = uuid.uuid4().hex
+        probe_id = self._probe_ids.new()
         for _ in range(_MAX_CONFLICTS):
             snap = await self.store.load(deployment.name, self._window_s)
             record = snap.record

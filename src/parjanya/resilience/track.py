@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
@@ -38,7 +37,7 @@ from parjanya.config import Deployment
 from parjanya.connect import async_redis_client
 from parjanya.providers.base import ChatRequest, ChatResponse, ProviderError, Refused
 from parjanya.queues import Tier
-from parjanya.resilience.base import Next
+from parjanya.resilience.base import CallIds, Next
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -285,11 +284,12 @@ class TrackingMiddleware:
         self.tier = tier
         self.lease_s = lease_s
         self.clock = clock
+        self._call_ids = CallIds()
 
     async def __call__(
         self, deployment: Deployment, request: ChatRequest, call_next: Next
     ) -> ChatResponse:
-        name, call_id = deployment.name, uuid.uuid4().hex
+        name, call_id = deployment.name, self._call_ids.new()
         await _quietly(self.store.begin(name, call_id, self.lease_s(deployment)), "begin", name)
         gauge = metrics.INFLIGHT.labels(self.tier) if self.tier is not None else None
         if gauge is not None:
