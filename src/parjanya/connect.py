@@ -96,6 +96,14 @@ def is_cluster(client: object) -> bool:
     return isinstance(client, (RedisCluster, AsyncRedisCluster))
 
 
+#: URL schemes of a plain Redis (one server, TCP, TLS or a unix socket).
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def is_redis(url: str) -> bool:
+    return urlparse(url).scheme in REDIS_SCHEMES
+
+
 def is_sentinel(url: str) -> bool:
     return url.split("://", 1)[0].lower() == SENTINEL_SCHEME
 

@@ -40,9 +40,8 @@ from kombu.exceptions import KombuError
 
 from parjanya.broker.amqp import is_amqp
 from parjanya.broker.envelope import SENT_AT_HEADER
-from parjanya.connect import is_sentinel, redis_client
+from parjanya.connect import is_redis, is_sentinel, redis_client
 from parjanya.queues import ALL_WORK_QUEUES, class_lists
-from parjanya.worker.topology import is_redis
 
 __all__ = [
     "AmqpDepths",

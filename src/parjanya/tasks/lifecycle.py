@@ -20,7 +20,7 @@ from parjanya import keys
 from parjanya.app import app as default_app
 from parjanya.broker import amqp
 from parjanya.config import get_config, get_settings
-from parjanya.connect import redis_client
+from parjanya.connect import is_redis, redis_client
 from parjanya.webhooks.sender import WebhookSender
 from parjanya.worker.context import WorkerContext
 from parjanya.worker.dispatch import Dispatcher
@@ -36,7 +36,7 @@ from parjanya.worker.liveness import (
 )
 from parjanya.worker.process import Running, WorkerProcess, process_of
 from parjanya.worker.reaper import Reaper
-from parjanya.worker.topology import Unservable, check_topology, describe, is_redis
+from parjanya.worker.topology import Unservable, check_topology, describe
 from parjanya.worker.watch import watch_child_hops, watch_hops
 
 log = logging.getLogger("parjanya.worker")

@@ -18,18 +18,14 @@ from urllib.parse import urlparse
 
 from parjanya.broker.amqp import AMQP_SCHEMES
 from parjanya.config import ParjanyaConfig, Settings
+from parjanya.connect import REDIS_SCHEMES
 from parjanya.safeurl import mask_url
 
-REDIS_SCHEMES = ("redis", "rediss", "unix")
 STORE_SCHEMES = (*REDIS_SCHEMES, "sentinel")
 
 
 class Unservable(RuntimeError):
     pass
-
-
-def is_redis(url: str) -> bool:
-    return urlparse(url).scheme in REDIS_SCHEMES
 
 
 def check_topology(settings: Settings, config: ParjanyaConfig) -> None:
