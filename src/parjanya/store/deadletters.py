@@ -17,6 +17,7 @@ import redis
 from parjanya import keys
 from parjanya.queues import ALL_DEAD_LETTER_QUEUES
 from parjanya.schema import DeadLetter
+from parjanya.store.shards import per_shard
 
 
 class DeadLetterStore:
@@ -26,10 +27,12 @@ class DeadLetterStore:
     def _newest(self, limit: int | None) -> list[bytes | str]:
         """Dead-letter ids over every shard, newest first (all of them when `limit` is None)."""
         end = -1 if limit is None else limit - 1
-        with self.redis.pipeline(transaction=False) as pipe:
-            for shard in keys.all_shards():
-                pipe.zrevrange(keys.dead_letter_index(shard), 0, end, withscores=True)
-            indexes = pipe.execute()
+        indexes = per_shard(
+            self.redis,
+            lambda pipe, shard: pipe.zrevrange(
+                keys.dead_letter_index(shard), 0, end, withscores=True
+            ),
+        )
         merged = itertools.chain.from_iterable(indexes)
         if limit is None:
             return [i for i, _ in sorted(merged, key=lambda pair: -pair[1])]
@@ -51,10 +54,10 @@ class DeadLetterStore:
         return None if raw is None else DeadLetter.model_validate_json(raw)
 
     def count(self) -> int:
-        with self.redis.pipeline(transaction=False) as pipe:
-            for shard in keys.all_shards():
-                pipe.zcard(keys.dead_letter_index(shard))
-            return sum(int(n) for n in pipe.execute())
+        counts = per_shard(
+            self.redis, lambda pipe, shard: pipe.zcard(keys.dead_letter_index(shard))
+        )
+        return sum(int(n) for n in counts)
 
     def queue_lengths(self) -> dict[str, int]:
         """The dead-letter lists' lengths (all 0 on a Redis Cluster, which keeps no such copy)."""

@@ -37,6 +37,7 @@ from parjanya.store.hops import (
     transition_call,
 )
 from parjanya.store.hops import text as _text
+from parjanya.store.shards import per_shard
 from parjanya.store.verdicts import CancelVerdict, Claim, ClaimVerdict, Committed, claim_of
 
 # `Claim` and the verdicts live in store/verdicts.py and stay importable from here.
@@ -294,12 +295,12 @@ class TaskStore:
         Every shard's in-flight set is read in one pipeline; the `limit` longest overdue are
         reaped."""
         now = time.time()
-        with self.redis.pipeline(transaction=False) as pipe:
-            for shard in keys.all_shards():
-                pipe.zrangebyscore(
-                    keys.inflight(shard), "-inf", now, start=0, num=limit, withscores=True
-                )
-            swept = pipe.execute()
+        swept = per_shard(
+            self.redis,
+            lambda pipe, shard: pipe.zrangebyscore(
+                keys.inflight(shard), "-inf", now, start=0, num=limit, withscores=True
+            ),
+        )
         due = heapq.nsmallest(limit, itertools.chain.from_iterable(swept), key=lambda p: p[1])
         owed: list[HopMessage] = []
         for raw_id, _ in due:
@@ -390,7 +391,5 @@ class TaskStore:
 
     def in_flight(self) -> int:
         """How many tasks are not terminal yet, over every shard (ops, tests, the benches)."""
-        with self.redis.pipeline(transaction=False) as pipe:
-            for shard in keys.all_shards():
-                pipe.zcard(keys.inflight(shard))
-            return sum(int(n) for n in pipe.execute())
+        counts = per_shard(self.redis, lambda pipe, shard: pipe.zcard(keys.inflight(shard)))
+        return sum(int(n) for n in counts)

@@ -25,6 +25,7 @@ from redis.typing import EncodableT, FieldT
 
 from parjanya import keys
 from parjanya.store.batch import run_batch_async
+from parjanya.store.shards import per_shard_async
 
 __all__ = ["Outbox", "Record"]
 
@@ -67,12 +68,12 @@ class Outbox:
     async def claim(self, *, lease_s: float, limit: int) -> list[str]:
         """Take up to `limit` due deliveries, the earliest due over every shard."""
         now = time.time()
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for shard in keys.all_shards():
-                pipe.zrangebyscore(
-                    keys.webhook_outbox(shard), "-inf", now, start=0, num=limit, withscores=True
-                )
-            due = await pipe.execute()
+        due = await per_shard_async(
+            self.redis,
+            lambda pipe, shard: pipe.zrangebyscore(
+                keys.webhook_outbox(shard), "-inf", now, start=0, num=limit, withscores=True
+            ),
+        )
         earliest = heapq.nsmallest(
             limit,
             ((shard, score) for shard, ids in enumerate(due) for _, score in ids),
@@ -105,10 +106,10 @@ class Outbox:
 
     async def owed(self) -> int:
         """How many callbacks are owed (due now or later), over every shard."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for shard in keys.all_shards():
-                pipe.zcard(keys.webhook_outbox(shard))
-            return sum(int(n) for n in await pipe.execute())
+        counts = await per_shard_async(
+            self.redis, lambda pipe, shard: pipe.zcard(keys.webhook_outbox(shard))
+        )
+        return sum(int(n) for n in counts)
 
     async def record(self, task_id: str) -> Record | None:
         raw = await self.redis.hgetall(keys.webhook(task_id))
@@ -127,10 +128,9 @@ class Outbox:
 
     async def log(self, limit: int = 100) -> list[Record]:
         """The last `limit` finished deliveries over every shard, newest first."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for shard in keys.all_shards():
-                pipe.lrange(keys.webhook_log(shard), 0, limit - 1)
-            logs = await pipe.execute()
+        logs = await per_shard_async(
+            self.redis, lambda pipe, shard: pipe.lrange(keys.webhook_log(shard), 0, limit - 1)
+        )
         records = (Record(**json.loads(raw)) for raw in itertools.chain.from_iterable(logs))
         return heapq.nlargest(limit, records, key=lambda record: record.at)
 
