@@ -84,3 +84,9 @@ def tier_rank(tier: Tier) -> int:
 
 ALL_WORK_QUEUES: tuple[str, ...] = tuple(queue_for(s) for s in STAGES)
 ALL_DEAD_LETTER_QUEUES: tuple[str, ...] = tuple(dead_letter_queue_for(s) for s in STAGES)
+
+
+def lists_of(queue: str) -> tuple[str, ...]:
+    """Where `queue`'s messages wait: a work queue's class lists (or class queues on RabbitMQ),
+    and any other queue (a dead-letter queue) by itself."""
+    return class_lists(queue) if queue in ALL_WORK_QUEUES else (queue,)

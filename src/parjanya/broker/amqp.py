@@ -45,6 +45,7 @@ from parjanya.queues import (
     class_list,
     class_lists,
     dead_letter_queue_for,
+    lists_of,
     queue_for,
 )
 from parjanya.schema import HopMessage
@@ -210,9 +211,8 @@ def purge_dead_letter_queues(app: Any) -> int:
 def ready_depth(connection: Connection, queue: str) -> int:
     """Messages ready on `queue` (a work queue: every class queue of it), as `queue_depth`
     counts a Redis queue's class lists; what consumers hold unacked is not counted."""
-    names = class_lists(queue) if queue in ALL_WORK_QUEUES else (queue,)
     total = 0
-    for name in names:
+    for name in lists_of(queue):
         channel: Any = connection.channel()  # a passive declare of a missing queue closes it
         try:
             total += int(channel.queue_declare(name, passive=True).message_count)

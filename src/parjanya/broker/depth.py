@@ -41,7 +41,7 @@ from kombu.exceptions import KombuError
 from parjanya.broker.amqp import is_amqp
 from parjanya.broker.envelope import SENT_AT_HEADER
 from parjanya.connect import is_redis, is_sentinel, redis_client
-from parjanya.queues import ALL_WORK_QUEUES, class_lists
+from parjanya.queues import lists_of
 
 __all__ = [
     "AmqpDepths",
@@ -81,10 +81,6 @@ class QueueDepths(Protocol):
     def close(self) -> None: ...
 
 
-def _names(queue: str) -> tuple[str, ...]:
-    return class_lists(queue) if queue in ALL_WORK_QUEUES else (queue,)
-
-
 def sent_at_of(raw: bytes | None) -> float | None:
     """The `parjanya_sent_at` header of a kombu envelope on a Redis list; None for anything else."""
     if raw is None or len(raw) >= MAX_TAIL_BYTES:
@@ -110,7 +106,7 @@ class RedisDepths:
         try:
             with self.client.pipeline(transaction=False) as pipe:
                 for queue in queues:
-                    for name in _names(queue):
+                    for name in lists_of(queue):
                         pipe.llen(name)
                         pipe.lindex(name, -1)
                 replies = pipe.execute()
@@ -120,7 +116,7 @@ class RedisDepths:
         at = 0
         for queue in queues:
             depth, dates = 0, []
-            for _ in _names(queue):
+            for _ in lists_of(queue):
                 length, tail = replies[at], replies[at + 1]
                 at += 2
                 depth += int(length)
@@ -171,7 +167,7 @@ class AmqpDepths:
         try:
             for queue in queues:
                 depth = 0
-                for name in _names(queue):
+                for name in lists_of(queue):
                     try:
                         depth += int(channel.queue_declare(name, passive=True).message_count)
                     except amqp.exceptions.NotFound:  # not declared yet: empty; the broker
