@@ -172,7 +172,7 @@ class SpendLedger:
     def standing(self, tenant: str | None, day: date | None = None) -> Standing:
         """Spend today and this month; not read at all for a tenant without a budget."""
         unread = self._unread(tenant, day)
-        if unread.budget.daily_usd is None and unread.budget.monthly_usd is None:
+        if not unread.budgeted:
             return unread
         assert self.sync is not None, "reading standings needs the sync client"
         return unread.read(self.sync.mget(unread.keys()))
@@ -180,7 +180,7 @@ class SpendLedger:
     async def astanding(self, tenant: str | None, day: date | None = None) -> Standing:
         """`standing` on the event loop (the API's door), with the async client."""
         unread = self._unread(tenant, day)
-        if unread.budget.daily_usd is None and unread.budget.monthly_usd is None:
+        if not unread.budgeted:
             return unread
         assert self.aio is not None, "reading standings on the loop needs the async client"
         return unread.read(await self.aio.mget(unread.keys()))
@@ -221,6 +221,11 @@ class Standing:
     day: date
 
     @property
+    def budgeted(self) -> bool:
+        """Whether the tenant has a budget at all (else its spend is never read)."""
+        return self.budget.daily_usd is not None or self.budget.monthly_usd is not None
+
+    @property
     def share(self) -> float:
         """The larger of the shares of the daily and the monthly budget spent (0: no budget)."""
         shares = [
@@ -243,32 +248,27 @@ class Standing:
         return replace(self, daily=float(daily or 0.0), monthly=float(monthly or 0.0))
 
     def refusal(self) -> TenantOverBudget | None:
-        """The error for a submission when a budget is spent, else None."""
-        budget = self.budget
-        if not (
-            (budget.daily_usd is not None and self.daily >= budget.daily_usd)
-            or (budget.monthly_usd is not None and self.monthly >= budget.monthly_usd)
-        ):
-            return None  # the common case, on every submission: no dates to work out
-        now = datetime.now(UTC)
-        tomorrow = datetime.combine(self.day + timedelta(days=1), datetime.min.time(), UTC)
-        next_month = datetime.combine(
-            (self.day.replace(day=28) + timedelta(days=4)).replace(day=1),
-            datetime.min.time(),
-            UTC,
-        )
-        for period, spent, limit, resets in (
-            ("monthly", self.monthly, self.budget.monthly_usd, next_month),
-            ("daily", self.daily, self.budget.daily_usd, tomorrow),
+        """The error for a submission when a budget is spent, else None. The reset date is worked
+        out only for a spent budget: this runs on every submission."""
+        for period, spent, limit in (
+            ("monthly", self.monthly, self.budget.monthly_usd),
+            ("daily", self.daily, self.budget.daily_usd),
         ):
             if limit is not None and spent >= limit:
-                wait = max(1, int((resets - now).total_seconds()))
+                wait = max(1, int((self._resets(period) - datetime.now(UTC)).total_seconds()))
                 return TenantOverBudget(
                     f"tenant {self.tenant!r} has spent ${spent:.6g} of its {period} budget "
                     f"${limit:.6g}; new tasks are refused until it resets in {wait} s",
                     retry_after_s=wait,
                 )
         return None
+
+    def _resets(self, period: str) -> datetime:
+        """When `period`'s budget starts again: the next midnight, or the next month's first (UTC)."""
+        day = self.day + timedelta(days=1)
+        if period == "monthly":
+            day = (self.day.replace(day=28) + timedelta(days=4)).replace(day=1)
+        return datetime.combine(day, datetime.min.time(), UTC)
 
 
 def tenant_cap(standing: Standing, config: BudgetsConfig) -> Rule:
