@@ -55,8 +55,9 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def fresh_store_url(tmp_path: Path) -> Iterator[str]:
-    """A Redis of this test's own for the task store (a broker elsewhere: RabbitMQ)."""
+def store_url(tmp_path: Path) -> Iterator[str]:
+    """A Redis of this test's own for the task store (a broker elsewhere: RabbitMQ). Modules
+    that keep their store elsewhere define a `store_url` of their own."""
     server = EmbeddedRedis(free_port(), tmp_path / "store").start()
     try:
         yield server.url
@@ -172,6 +173,19 @@ class Cluster:
     config: ParjanyaConfig
     pools: list[Pool] = field(default_factory=list)
 
+    def launch(self, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+        """`argv` with the cluster's settings, in a session of its own (so a kill reaches its
+        children), its output in `log`."""
+        with log.open("wb") as out:
+            return subprocess.Popen(
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                start_new_session=True,
+                cwd=self.log_dir,
+            )
+
     def start(
         self,
         stage: str,
@@ -195,16 +209,7 @@ class Cluster:
             "INFO",
         ]
         log = self.log_dir / f"{stage}-{len(self.pools)}.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                command,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-                start_new_session=True,
-                cwd=self.log_dir,
-            )
-        started = Pool(stage, process, log)
+        started = Pool(stage, self.launch(command, log), log)
         self.pools.append(started)
         self.wait_ready(started)
         return started
@@ -269,15 +274,7 @@ def serving_api(cluster: Cluster, port: int, *extra: str) -> Iterator[str]:
     Stopped with SIGTERM on the way out; its output goes to `api.log` in the cluster's folder."""
     log = cluster.log_dir / "api.log"
     argv = [sys.executable, "-m", "parjanya", "api", "--port", str(port), *extra]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            argv,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=cluster.env,
-            start_new_session=True,
-            cwd=cluster.log_dir,
-        )
+    process = cluster.launch(argv, log)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

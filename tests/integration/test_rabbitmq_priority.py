@@ -21,11 +21,6 @@ from .test_rabbitmq import _depth, _drop_vhost, _new_vhost
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def store_url(fresh_store_url: str) -> str:
-    return fresh_store_url
-
-
 def test_on_a_saturated_tier_on_rabbitmq_critical_tasks_overtake_a_batch_flood(
     store_url: str, sim: SimServer, tmp_path: Path
 ) -> None:

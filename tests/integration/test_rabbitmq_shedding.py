@@ -26,11 +26,6 @@ from .test_rabbitmq import _depth, _drop_vhost, _new_vhost
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def store_url(fresh_store_url: str) -> str:
-    return fresh_store_url
-
-
 def test_a_full_class_queue_on_rabbitmq_sheds_and_the_gauge_shows_its_depth(
     store_url: str, sim: SimServer, tmp_path: Path
 ) -> None:

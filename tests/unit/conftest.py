@@ -20,6 +20,7 @@ from parjanya.resilience.retry import set_testing
 from parjanya.schema import HopMessage, TaskRequest, TaskStatus
 from parjanya.store import Claim, TaskStore
 from parjanya.worker.context import WorkerContext, build_context
+from tests.unit.store_calls import claim_hop
 
 
 @pytest.fixture
@@ -73,19 +74,20 @@ def submit(store: TaskStore, prompt: str = "Rename tmp to total.") -> str:
     return store.create(TaskRequest(prompt=prompt), requeue_after_s=600).task_id
 
 
-def held_on_low(store: TaskStore, prompt: str = "Rename tmp to total.") -> tuple[HopMessage, Claim]:
-    """A task classified to `low` and claimed there: a tier hop in flight."""
+def queued_on_low(store: TaskStore, prompt: str = "Rename tmp to total.") -> str:
+    """A task classified and queued on its first tier hop (hop 1, low), as the classifier leaves it."""
     task_id = submit(store, prompt)
-    intake = store.claim(
-        HopMessage(task_id=task_id, hop=0, stage="intake"),
-        holding=TaskStatus.classifying,
-        lease_ttl_s=30,
-        max_deliveries=3,
-    )
+    intake = claim_hop(store, task_id)
     assert intake.doc is not None
     results.close_hop(intake.doc, 0)
     results.open_hop(intake.doc, 1, "low")
     assert store.transition(intake.doc, token=intake.token, hop=1, stage="low", deadline_s=600)
+    return task_id
+
+
+def held_on_low(store: TaskStore, prompt: str = "Rename tmp to total.") -> tuple[HopMessage, Claim]:
+    """A task classified to `low` and claimed there: a tier hop in flight."""
+    task_id = queued_on_low(store, prompt)
     message = HopMessage(task_id=task_id, hop=1, stage="low")
     claim = store.claim(message, holding=TaskStatus.running, lease_ttl_s=30, max_deliveries=3)
     assert claim.granted and claim.doc is not None

@@ -9,7 +9,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from parjanya import keys, results
+from parjanya import keys
 from parjanya.broker.envelope import HopEnvelopes
 from parjanya.queues import INTAKE_QUEUE, INTAKE_TASK, TIER_TASK, dead_letter_queue_for, queue_for
 from parjanya.schema import HopMessage, TaskStatus
@@ -17,7 +17,7 @@ from parjanya.store import Claim, DeadLetterStore, TaskStore
 from parjanya.worker.admission import Admission
 from parjanya.worker.context import WorkerContext
 
-from .conftest import submit
+from .conftest import queued_on_low, submit
 from .test_decode import envelope
 
 
@@ -158,22 +158,6 @@ garbage = st.one_of(
 )
 
 
-def tier_task(store: TaskStore) -> str:
-    """A task classified and queued on its first tier hop (hop 1, low), as the classifier leaves it."""
-    task_id = submit(store)
-    claim = store.claim(
-        HopMessage(task_id=task_id, hop=0, stage="intake"),
-        holding=TaskStatus.classifying,
-        lease_ttl_s=30,
-        max_deliveries=5,
-    )
-    assert claim.doc is not None
-    results.close_hop(claim.doc, 0)
-    results.open_hop(claim.doc, 1, "low")
-    assert store.transition(claim.doc, token=claim.token, hop=1, stage="low", deadline_s=600)
-    return task_id
-
-
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -195,7 +179,7 @@ def test_garbage_of_every_shape_is_dead_lettered_exactly_once_and_admission_keep
     before = store.redis.llen(letters)
     admission.admit_raw(batch)
     assert store.redis.llen(letters) - before == len(batch)
-    task_id = submit(store) if stage == "intake" else tier_task(store)
+    task_id = submit(store) if stage == "intake" else queued_on_low(store)
     hop = HopMessage(task_id=task_id, hop=0 if stage == "intake" else 1, stage=stage)  # type: ignore[arg-type]
     good = HopEnvelopes(worker_ctx.app).for_hop(hop).payload.encode()
     assert admission.admit_raw([good]) == 1  # and the next good hop is still served

@@ -19,6 +19,7 @@ from parjanya.store import TaskStore
 from parjanya.store.outbox import Outbox
 from parjanya.store.outcomes import OutcomeLog
 from parjanya.worker.learning import Learning
+from tests.unit.store_calls import claim_hop
 
 PROMPT = "Apply the VAT reverse charge to invoice 1832."
 
@@ -34,12 +35,7 @@ def _answer(
 ) -> TaskResult:
     """A task that went all the way to `succeeded` on `tier`, through the store's own scripts."""
     task_id = store.create(request, requeue_after_s=600, **create).task_id
-    claim = store.claim(
-        HopMessage(task_id=task_id, hop=0, stage="intake"),
-        holding=TaskStatus.running,
-        lease_ttl_s=30,
-        max_deliveries=3,
-    )
+    claim = claim_hop(store, task_id, holding=TaskStatus.running)
     assert claim.doc is not None
     doc = claim.doc
     doc.status, doc.output, doc.tier_path = TaskStatus.succeeded, output, [tier]

@@ -8,9 +8,10 @@ import asyncio
 import fakeredis
 import pytest
 
-from parjanya.schema import HopMessage, TaskRequest, TaskStatus
+from parjanya.schema import TaskRequest, TaskStatus
 from parjanya.store import IdempotencyConflict, TaskStore
 from parjanya.store.aio import AsyncTaskStore
+from tests.unit.store_calls import claim_hop
 
 
 def _stores() -> tuple[TaskStore, AsyncTaskStore]:
@@ -67,12 +68,7 @@ def test_a_wait_is_woken_by_the_end_of_the_task() -> None:
         assert not await aio.wait_done(task_id, 0.05)
         waiter = asyncio.create_task(aio.wait_done(task_id, 10))
         await asyncio.sleep(0.05)
-        claim = sync.claim(
-            HopMessage(task_id=task_id, hop=0, stage="intake"),
-            holding=TaskStatus.classifying,
-            lease_ttl_s=30,
-            max_deliveries=3,
-        )
+        claim = claim_hop(sync, task_id)
         assert claim.doc is not None
         claim.doc.status = TaskStatus.succeeded
         assert sync.transition(claim.doc, token=claim.token, hop=0, stage="intake", ttl_s=60)

@@ -46,12 +46,7 @@ def test_a_queued_task_ends_cancelled_wakes_waiters_and_is_never_claimed(
 
 def test_a_held_task_is_marked_and_its_next_hop_is_not_queued(store: TaskStore) -> None:
     task_id = _submit(store)
-    claim = store.claim(
-        HopMessage(task_id=task_id, hop=0, stage="intake"),
-        holding=TaskStatus.classifying,
-        lease_ttl_s=30,
-        max_deliveries=3,
-    )
+    claim = claim_hop(store, task_id)
     assert claim.doc is not None
 
     assert store.cancel(task_id, ttl_s=60) == "requested"

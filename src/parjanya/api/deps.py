@@ -68,7 +68,7 @@ class ApiState:
         """
         if self.config.limits != DEFAULT_LIMITS:  # FastAPI validated under the built-in bounds
             task = as_request(task, self.config.limits)
-        # `govern`'s two checks, on the loop: a thread hop per request was a tenth of its CPU
+        # `govern`'s two checks, on the loop: a thread hop per request was 6 % of the API's CPU
         refuse_unservable(task, self.config)
         refusal = (await self.spend.astanding(task.tenant)).refusal()
         if refusal is not None:
