@@ -12,7 +12,7 @@ import pytest
 from parjanya import keys
 from parjanya.broker.envelope import Enqueue
 from parjanya.schema import DeadLetter, HopMessage, TaskRequest, TaskStatus
-from parjanya.store import DeadLetterStore, IdempotencyConflict, TaskStore
+from parjanya.store import DeadLetterStore, IdempotencyConflict, Renewal, TaskStore
 from parjanya.store.batch import ScriptBatcher
 from tests.unit.store_calls import claim_hop
 
@@ -206,7 +206,26 @@ def test_batched_claims_reload_a_script_the_server_forgot(store: TaskStore) -> N
         max_deliveries=3,
     )
     assert [c.verdict for c in claims] == ["claimed"] * 3
-    assert all(store.heartbeat_many([(i, "1") for i in ids], 30))
+    assert store.heartbeat_many([(i, "1") for i in ids], 30) == [Renewal.renewed] * 3
+
+
+def test_a_renewal_tells_a_lease_superseded_from_one_its_holder_ended(store: TaskStore) -> None:
+    """Only another claim supersedes a lease: a hop whose own commit landed before its lease was
+    let go (the common case on a busy loop) is `ended`, and nobody is warned about it."""
+    done, lapsed, running = (_submit(store, f"task {n}") for n in range(3))
+    committed = _claim(store, done)
+    assert committed.doc is not None
+    committed.doc.status = TaskStatus.succeeded
+    assert store.transition(committed.doc, token=committed.token, hop=0, stage="intake")
+    old = _claim(store, lapsed, ttl=0.01)
+    time.sleep(0.02)
+    assert _claim(store, lapsed).verdict == "claimed"
+    held = _claim(store, running)
+    renewals = store.heartbeat_many(
+        [(done, committed.token), (lapsed, old.token), (running, held.token)], 30
+    )
+    assert renewals == [Renewal.ended, Renewal.superseded, Renewal.renewed]
+    assert not store.heartbeat(done, committed.token, 30)
 
 
 def test_a_call_alone_in_its_turn_goes_without_a_pipeline_and_reloads_a_forgotten_script() -> None:

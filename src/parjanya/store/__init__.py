@@ -3,6 +3,6 @@
 from parjanya.store.creation import Created, IdempotencyConflict
 from parjanya.store.deadletters import DeadLetterStore
 from parjanya.store.tasks import TaskStore
-from parjanya.store.verdicts import Claim, Committed
+from parjanya.store.verdicts import Claim, Committed, Renewal
 
 __all__ = ["Claim", "Committed", "Created", "DeadLetterStore", "IdempotencyConflict", "TaskStore"]

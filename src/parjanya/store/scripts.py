@@ -179,11 +179,15 @@ return {verdict, tostring(token), body[1], body[2], tostring(deliveries)}
 
 # KEYS: task, inflight
 # ARGV: id, token, lease_until
+# Returns 0 (superseded: another claim holds the hop), 1 (renewed) or 2 (not renewed: the task is
+# no longer held, because this holder committed or gave it back, or the reaper took back a lapsed
+# lease and nobody has claimed it since; this holder's commit still lands until somebody does).
 HEARTBEAT = (
     _TERMINAL
     + """
 local h = redis.call('HMGET', KEYS[1], 'token', 'state')
-if h[1] ~= ARGV[2] or not is_held(h[2]) then return 0 end
+if h[1] ~= ARGV[2] then return 0 end
+if not is_held(h[2]) then return 2 end
 redis.call('HSET', KEYS[1], 'lease_until', ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 return 1

@@ -38,7 +38,14 @@ from parjanya.store.hops import (
 )
 from parjanya.store.hops import text as _text
 from parjanya.store.shards import per_shard
-from parjanya.store.verdicts import CancelVerdict, Claim, ClaimVerdict, Committed, claim_of
+from parjanya.store.verdicts import (
+    CancelVerdict,
+    Claim,
+    ClaimVerdict,
+    Committed,
+    Renewal,
+    claim_of,
+)
 
 # `Claim` and the verdicts live in store/verdicts.py and stay importable from here.
 __all__ = ["CancelVerdict", "Claim", "ClaimVerdict", "Committed", "TaskStore"]
@@ -206,7 +213,8 @@ class TaskStore:
         return claim
 
     def heartbeat(self, task_id: str, token: str, lease_ttl_s: float) -> bool:
-        return self.heartbeat_many([(task_id, token)], lease_ttl_s)[0]
+        """Renew one lease: True only when it was renewed."""
+        return self.heartbeat_many([(task_id, token)], lease_ttl_s)[0] == Renewal.renewed
 
     def release(self, task_id: str, token: str) -> bool:
         """Hand back a hop claimed but not started: the reaper's next sweep republishes it, and
@@ -214,11 +222,11 @@ class TaskStore:
         call_keys = [keys.task(task_id), keys.inflight(keys.shard_of(task_id))]
         return bool(self._release(keys=call_keys, args=[task_id, token]))
 
-    def heartbeat_many(self, held: list[tuple[str, str]], lease_ttl_s: float) -> list[bool]:
+    def heartbeat_many(self, held: list[tuple[str, str]], lease_ttl_s: float) -> list[Renewal]:
         """Renew many leases in one round trip: a process may hold a thousand hops."""
         until = time.time() + lease_ttl_s
         calls = [heartbeat_call(task_id, token, until) for task_id, token in held]
-        return [bool(renewed) for renewed in run_batch(self.redis, self._heartbeat, calls)]
+        return [Renewal(int(reply)) for reply in run_batch(self.redis, self._heartbeat, calls)]
 
     def transition(
         self,

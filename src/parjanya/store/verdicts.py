@@ -27,6 +27,15 @@ class Committed(enum.IntEnum):
     cancelled = 2  # a next hop asked for, but the caller had cancelled the task: it ended here
 
 
+class Renewal(enum.IntEnum):
+    """What renewing a lease found (HEARTBEAT's reply). Falsy only when superseded, the one
+    answer that means another worker holds the hop and this holder's commit will be refused."""
+
+    superseded = 0  # another claim holds the hop now
+    renewed = 1
+    ended = 2  # no longer held: this holder committed or gave it back (or the reaper took it back)
+
+
 @dataclass(frozen=True)
 class Claim:
     """The answer to 'may I run this hop?'. Only `claimed` and `poison` carry a token and data.
@@ -71,4 +80,4 @@ def claim_of(reply: list[Any]) -> Claim:
     )
 
 
-__all__ = ["CancelVerdict", "Claim", "ClaimVerdict", "Committed", "claim_of"]
+__all__ = ["CancelVerdict", "Claim", "ClaimVerdict", "Committed", "Renewal", "claim_of"]

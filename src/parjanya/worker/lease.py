@@ -2,8 +2,10 @@
 
 One renewer thread per worker process serves every hop in flight (a registry, not a thread per
 hop): cheap at one task, and still one thread when a process holds hundreds of calls. A lease that
-was superseded (the reaper gave the hop to another worker) is only logged: the store's fencing
-token already refuses this holder's commit.
+was superseded (another worker claimed the hop) is only logged: the store's fencing token already
+refuses this holder's commit. A lease the store finds no longer held under this holder's token is
+not superseded: on a busy loop a hop's commit often lands some time before its lease is let go
+(a loaded worker warned about a hundred such hops at its first renewal).
 
 Renewals are paced from the start of the last one that succeeded: the next is due a third of the
 lease later, so a slow round trip shortens the wait instead of adding to it. A renewal that fails
@@ -22,13 +24,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 
 log = logging.getLogger("parjanya.lease")
 
-#: Renews leases `(task_id, token)` for `ttl_s`: one bool per lease (False: superseded).
-Renew = Callable[[list[tuple[str, str]], float], list[bool]]
+#: Renews leases `(task_id, token)` for `ttl_s`: one answer per lease, falsy only when another
+#: holder superseded it (`store.Renewal`).
+Renew = Callable[[list[tuple[str, str]], float], Sequence[int]]
 
 
 class LeaseRenewer:
