@@ -23,12 +23,15 @@ same N as Parjanya (`baseline_of_n`: the calls a second it completes over N a se
 what one process of each gives at this load.
 Parjanya: `parjanya worker --tier low --concurrency N` (hops on the event loop, worker/dispatch.py)
 through the full tier path: claim, lease, provider adapter, confidence, store commit.
-Peak RSS is the worker process's VmHWM. The sim runs in its own process with a fixed 1 s latency.
+Peak RSS is the worker process's VmHWM; cpu_ms its CPU per task (user + system, every thread) from
+its first pop to its last task done. The sim runs in its own process with a fixed 1 s latency.
 `--broker amqp://...` runs the baseline and Parjanya on RabbitMQ (`bench/brokers.py`); the
 store, and the baseline's counters, are then in a Redis of the bench's own.
 Ceiling: a bare aiohttp client (no queue, no store, nothing else running) holding the same N calls
 against the same sim, each of its N loops calling back to back: what the sim and the machine allow
-any worker to reach.
+any worker to reach. Its CPU per call is the least a call can cost here; `cpu_ratio`, the tier
+worker's CPU per task over it, stays comparable across days on which this shared machine's speed
+does not (on 2 cores the tier process's one core, its GIL, is what runs out first).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import redis
 import yaml
@@ -68,6 +72,12 @@ def _in_flight(store: redis.Redis) -> int:
         for shard in keys.all_shards():
             pipe.zcard(keys.inflight(shard))
         return sum(int(n) for n in pipe.execute())
+
+
+def _cpu_s(pid: int) -> float:
+    """User and system CPU seconds a process has used so far (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -100,7 +110,12 @@ class Completions:
         return warm, steady, total / rate / end
 
 
-Measured = tuple[float, float, float, float]  # (ideal_fraction, steady, whole_run, peak RSS MB)
+class Measured(NamedTuple):
+    fraction: float  # ideal_fraction, the headline
+    steady: float
+    whole_run: float
+    rss_mb: float  # peak
+    cpu_ms: float  # the worker process's CPU per task, from its first pop to its last task done
 
 
 def run_baseline(bench: BenchBroker, sim_url: str, tmp: Path, n: int) -> Measured:
@@ -147,6 +162,7 @@ def run_baseline(bench: BenchBroker, sim_url: str, tmp: Path, n: int) -> Measure
         wait_log(log, "ready.", poll_s=0.02)
         while bench.depth("bench.calls") == total:  # worker boot is not throughput
             time.sleep(0.005)
+        cpu_at_start = _cpu_s(worker.pid)
         completions = Completions()
         while True:
             completions.see(int(counters.get("bench.inflight.done") or 0))
@@ -155,13 +171,14 @@ def run_baseline(bench: BenchBroker, sim_url: str, tmp: Path, n: int) -> Measure
             if completions.seen[-1][0] > 300:
                 raise RuntimeError("baseline did not finish in 300 s")
             time.sleep(0.005)
+        cpu_ms = (_cpu_s(worker.pid) - cpu_at_start) / total * 1000
         rss = _peak_rss_mb(worker.pid)
         failed = int(counters.get("bench.inflight.failed") or 0)
     finally:
         stop(worker, 20)
     if failed:
         print(f"  (baseline: {failed} of {total} calls failed under load; counted as done)")
-    return (*completions.fractions(BASELINE_THREADS, total), rss)
+    return Measured(*completions.fractions(BASELINE_THREADS, total), rss, cpu_ms)
 
 
 def run_parjanya(
@@ -219,24 +236,27 @@ def run_parjanya(
         wait_log(log, "ready." if loglevel == "INFO" else "[queues]", poll_s=0.02)
         while bench.depth(queue_for("low")) == total:  # worker boot is not throughput
             time.sleep(0.005)
+        cpu_at_start = _cpu_s(worker.pid)
         completions = Completions()
         while True:
             completions.see(total - _in_flight(store))
             if completions.seen[-1][1] >= total:
                 break
             time.sleep(0.005)
+        cpu_ms = (_cpu_s(worker.pid) - cpu_at_start) / total * 1000
         rss = _peak_rss_mb(worker.pid)
     finally:
         stop(worker, 20)
         client.close()
-    return (*completions.fractions(n, total), rss)
+    return Measured(*completions.fractions(n, total), rss, cpu_ms)
 
 
-def run_ceiling(sim_url: str, n: int, waves: int) -> float:
+def run_ceiling(sim_url: str, n: int, waves: int) -> tuple[float, float]:
     """What the sim and this machine allow at all: a bare aiohttp client, no queue, no store.
 
     N call loops at once, each making `waves` calls back to back, as a worker's N slots do; the
-    fraction of ideal it reaches bounds every worker's.
+    fraction of ideal it reaches bounds every worker's. Also its CPU per call in ms (this
+    process does nothing else meanwhile): the least any worker's call can cost here.
     """
     import asyncio
 
@@ -245,7 +265,7 @@ def run_ceiling(sim_url: str, n: int, waves: int) -> float:
     sys.path.insert(0, str(BENCH))
     from bare_celery_calls import _body as body
 
-    async def go() -> float:
+    async def go() -> tuple[float, float]:
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as session:
 
@@ -259,16 +279,17 @@ def run_ceiling(sim_url: str, n: int, waves: int) -> float:
                     await one()
 
             await asyncio.gather(*(one() for _ in range(n)))  # connections open, sim warm
-            started = time.monotonic()
+            started, cpu = time.monotonic(), time.process_time()
             await asyncio.gather(*(slot() for _ in range(n)))
-            return waves * LATENCY_S / (time.monotonic() - started)
+            cpu_ms = (time.process_time() - cpu) / (n * waves) * 1000
+            return waves * LATENCY_S / (time.monotonic() - started), cpu_ms
 
     return asyncio.run(go())
 
 
 def _median_run(runs: list[Measured]) -> Measured:
     """The run with the median headline fraction (its other figures come with it)."""
-    return sorted(runs, key=lambda run: run[0])[len(runs) // 2]
+    return sorted(runs, key=lambda run: run.fraction)[len(runs) // 2]
 
 
 def main() -> None:
@@ -322,26 +343,31 @@ def main() -> None:
                         run_parjanya(server, sim_url, tmp, n, args.waves, args.feeder_batch)
                     )
                     _show("parjanya tier  ", n, tiers[-1], args.waves)
-                ceiling = run_ceiling(sim_url, n, args.waves)
+                ceiling, ceiling_cpu_ms = run_ceiling(sim_url, n, args.waves)
                 print(
                     f"aiohttp alone   in_flight={n:<5} tasks={n * args.waves:<5} "
-                    f"whole_run={ceiling:.2f}  (the ceiling of this sim and machine)",
+                    f"whole_run={ceiling:.2f} cpu_ms={ceiling_cpu_ms:.2f}  "
+                    "(the ceiling of this sim and machine)",
                     flush=True,
                 )
                 baseline, tier = _median_run(baselines), _median_run(tiers)
                 print(f"median of {args.repeat}:", flush=True)
                 _show(f"celery threads -c {BASELINE_THREADS:<4}", n, baseline)
                 _show("parjanya tier  ", n, tier, args.waves)
-                rows.append((n, tier[0], tier[3], baseline[0]))
+                rows.append((n, tier, baseline, ceiling, ceiling_cpu_ms))
         finally:
             stop(sim, 20)
             server.close(extra_queues=("bench.calls",))
-    for n, fraction, rss, base_fraction in rows:
+    # cpu_ms: the tier worker's CPU per task; cpu_ratio: that over a bare aiohttp call's (both
+    # measured in this run, so the machine's speed of the day divides out).
+    for n, tier, baseline, ceiling, ceiling_cpu_ms in rows:
         print(
-            f"inflight broker={server.kind} concurrency={n} ideal_fraction={fraction:.2f} "
-            f"rss_mb={rss:.0f} "
-            f"baseline_fraction={base_fraction:.2f} "
-            f"baseline_of_n={base_fraction * BASELINE_THREADS / n:.2f}"
+            f"inflight broker={server.kind} concurrency={n} ideal_fraction={tier.fraction:.2f} "
+            f"rss_mb={tier.rss_mb:.0f} "
+            f"baseline_fraction={baseline.fraction:.2f} "
+            f"baseline_of_n={baseline.fraction * BASELINE_THREADS / n:.2f} "
+            f"ceiling={ceiling:.2f} cpu_ms={tier.cpu_ms:.2f} "
+            f"cpu_ratio={tier.cpu_ms / ceiling_cpu_ms:.1f}"
         )
 
 
@@ -367,12 +393,13 @@ def run_observe(
                 )
                 _show(f"parjanya {label:<15}", n, runs[label][-1], waves)
         medians = {label: _median_run(measured) for label, measured in runs.items()}
-        quiet = medians["quiet"][0]
+        quiet = medians["quiet"].fraction
+        hop_log, events = medians["hop_log"].fraction, medians["hop_log_events"].fraction
         print(
             f"observe concurrency={n} quiet={quiet:.2f} "
-            f"hop_log={medians['hop_log'][0]:.2f} events={medians['hop_log_events'][0]:.2f} "
-            f"hop_log_ratio={medians['hop_log'][0] / quiet:.2f} "
-            f"events_ratio={medians['hop_log_events'][0] / quiet:.2f}",
+            f"hop_log={hop_log:.2f} events={events:.2f} "
+            f"hop_log_ratio={hop_log / quiet:.2f} "
+            f"events_ratio={events / quiet:.2f}",
             flush=True,
         )
 
@@ -380,10 +407,10 @@ def run_observe(
 def _show(label: str, n: int, run: Measured, waves: int | None = None) -> None:
     tasks = max(n, 5 * BASELINE_THREADS) if waves is None else n * waves
     in_flight = BASELINE_THREADS if waves is None else n
-    fraction, steady, whole, rss = run
     print(
-        f"{label} in_flight={in_flight:<5} tasks={tasks:<5} ideal_fraction={fraction:.2f} "
-        f"steady={steady:.2f} whole_run={whole:.2f} rss_mb={rss:.0f}",
+        f"{label} in_flight={in_flight:<5} tasks={tasks:<5} ideal_fraction={run.fraction:.2f} "
+        f"steady={run.steady:.2f} whole_run={run.whole_run:.2f} rss_mb={run.rss_mb:.0f} "
+        f"cpu_ms={run.cpu_ms:.2f}",
         flush=True,
     )
 
