@@ -5,4 +5,12 @@ from parjanya.store.deadletters import DeadLetterStore
 from parjanya.store.tasks import TaskStore
 from parjanya.store.verdicts import Claim, Committed, Renewal
 
-__all__ = ["Claim", "Committed", "Created", "DeadLetterStore", "IdempotencyConflict", "TaskStore"]
+__all__ = [
+    "Claim",
+    "Committed",
+    "Created",
+    "DeadLetterStore",
+    "IdempotencyConflict",
+    "Renewal",
+    "TaskStore",
+]
