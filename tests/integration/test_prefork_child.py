@@ -76,6 +76,11 @@ def _children(pool: Pool) -> set[int]:
     return found
 
 
+def _started(pid: int) -> int:
+    """When a process started (clock ticks after boot; /proc/<pid>/stat field 22)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+
+
 def _wait_children(pool: Pool, without: int, timeout_s: float = 30) -> set[int]:
     """The pool's children once it has its full count again, the killed one not among them."""
     deadline = time.monotonic() + timeout_s
@@ -110,7 +115,8 @@ def test_sigkill_of_one_prefork_child_loses_nothing_and_calls_nothing_twice(
                 prompts += more
             children = _children(classifier)
             assert len(children) == CHILDREN, children
-            victim = max(children)
+            # the child alive longest: a replacement still booting holds no hop yet
+            victim = min(children, key=_started)
             os.kill(victim, signal.SIGKILL)
             killed.append(victim)
             survivors = _wait_children(classifier, without=victim)

@@ -127,6 +127,24 @@ def test_a_hop_that_cannot_start_is_handed_back_uncounted(
     assert store.redis.hget(keys.task(task_id), "deliveries") in (b"0", None)
 
 
+def test_of_several_suspects_in_a_batch_only_the_first_starts_and_the_rest_go_back_first(
+    worker_ctx: WorkerContext, store: TaskStore
+) -> None:
+    """docs/RELIABILITY.md T3: a bystander that shared a poison hop's deaths is a suspect too.
+    Handed back only after the first suspect started, its release could be cut off by the death
+    that suspect causes, and count against it; so it goes back before anything starts."""
+    isolate_after = worker_ctx.config.reliability.isolate_after
+    bystander, poison, fresh = (submit(store, f"task {n}") for n in range(3))
+    for task_id in (bystander, poison):
+        store.redis.hset(keys.task(task_id), "deliveries", isolate_after)
+    start = Started()
+    raws = [message_for(worker_ctx, task_id) for task_id in (bystander, poison, fresh)]
+    assert intake(worker_ctx, start).admit_raw(raws) == 2
+    assert [m.task_id for m, _ in start.hops] == [fresh, bystander]  # suspects last
+    assert store.get(poison).status == TaskStatus.queued  # type: ignore[union-attr]
+    assert store.redis.hget(keys.task(poison), "deliveries") == str(isolate_after).encode()
+
+
 def test_a_store_that_cannot_be_reached_leaves_hops_to_the_reaper(
     worker_ctx: WorkerContext,
 ) -> None:

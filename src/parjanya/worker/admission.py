@@ -67,6 +67,11 @@ def judge(ctx: WorkerContext, queue: str | None, message: HopMessage, claim: Cla
     return "run"
 
 
+def runs_alone(ctx: WorkerContext, claim: Claim) -> bool:
+    """A hop already in flight in `isolate_after` workers that died may be what kills them."""
+    return claim.deliveries > ctx.config.reliability.isolate_after
+
+
 def give_up(ctx: WorkerContext, message: HopMessage, claim: Claim, error: ErrorInfo) -> None:
     # The handler may have added attempts to the claimed doc before failing: they are history too.
     assert claim.doc is not None
@@ -169,9 +174,18 @@ class Admission:
             if verdict == "run"
         ]
         # Hops delivered more often go last: a suspect that must run alone (`worker/dispatch.py`)
-        # then waits for its batch-mates to finish instead of holding them claimed while it runs,
-        # and any suspect after the first is given back by the dispatcher.
+        # then waits for its batch-mates to finish instead of holding them claimed while it runs.
         granted.sort(key=lambda entry: entry[2].deliveries)
+        # Of several suspects only the first is started; the others go back now, before it
+        # starts: given back after, by the dispatcher, their release raced the death the first
+        # may cause, and a release it cut off counted as one more delivery of a bystander (a
+        # neighbour of a poison hop dead-lettered as poison itself on a slow machine).
+        later = [entry for entry in granted if runs_alone(self.ctx, entry[2])][1:]
+        for index, message, claim in later:
+            hand_back(self.ctx, message, claim, reason="another suspect of its batch runs alone")
+            verdicts[index] = "given back"
+        given_back = {index for index, _, _ in later}
+        granted = [entry for entry in granted if entry[0] not in given_back]
         for index, message, claim in granted:
             try:
                 self.start(self.ctx, message, claim)

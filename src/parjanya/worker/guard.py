@@ -19,7 +19,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from parjanya.schema import ErrorInfo, HopMessage
 from parjanya.store import Claim
-from parjanya.worker.admission import give_up, hand_back
+from parjanya.worker.admission import give_up, hand_back, runs_alone
 
 if TYPE_CHECKING:
     from parjanya.worker.context import WorkerContext
@@ -62,11 +62,6 @@ def run_claimed(ctx: WorkerContext, message: HopMessage, claim: Claim, handler: 
             error = failure(exc, message)
             if error is not None:
                 give_up(ctx, message, claim, error)
-
-
-def runs_alone(ctx: WorkerContext, claim: Claim) -> bool:
-    """A hop already in flight in `isolate_after` workers that died may be what kills them."""
-    return claim.deliveries > ctx.config.reliability.isolate_after
 
 
 def launch(ctx: WorkerContext, message: HopMessage, claim: Claim, handler: AsyncHopHandler) -> None:
