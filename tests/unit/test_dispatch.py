@@ -34,20 +34,22 @@ class Hops:
         self.given_back: list[tuple[str, str]] = []
         self.gates: dict[str, threading.Event] = {}
 
-    def job(self, name: str) -> Callable[[], Awaitable[None]]:
+    def job(self, name: str, *, calls_over: bool = False) -> Callable[[], Awaitable[None]]:
         gate = self.gates.setdefault(name, threading.Event())
 
         async def run() -> None:
             self.log.append(f"{name} start")
+            if calls_over:  # as a tier hop whose model calls are done, before it commits
+                self.dispatcher.calls_over()
             while not gate.is_set():
                 await asyncio.sleep(0.002)
             self.log.append(f"{name} end")
 
         return run
 
-    def submit(self, name: str, *, alone: bool = False) -> None:
+    def submit(self, name: str, *, alone: bool = False, calls_over: bool = False) -> None:
         self.dispatcher.submit(
-            self.job(name),
+            self.job(name, calls_over=calls_over),
             give_back=lambda reason: self.given_back.append((name, reason)),
             alone=alone,
         )
@@ -191,3 +193,54 @@ def test_a_second_close_returns_only_once_the_first_has_given_everything_back(
     first.join(timeout=5)
     hops.finish("a")
     hops.finish("b")
+
+
+def test_a_hop_whose_calls_are_over_gives_its_slot_to_the_next_while_it_commits() -> None:
+    """A slot bounds model calls: a hop judging and committing does not hold one, and the
+    finishing stage is bounded too (`max_finishing`), past which hops keep their slots."""
+    loop = LoopThread()
+    dispatcher = Dispatcher(loop, max_inflight=1, backlog=3, max_finishing=1)
+    hops = Hops(dispatcher)
+    try:
+        for name in ("a", "b", "c"):
+            hops.submit(name, calls_over=True)
+        # a finishes beside b, which calls; b's calls_over finds the finishing stage full
+        _until(lambda: hops.log == ["a start", "b start"])
+        assert dispatcher.inflight == 3
+        time.sleep(0.05)
+        assert hops.log == ["a start", "b start"]  # b kept its slot: c waits
+        hops.finish("a")
+        _until(lambda: hops.log == ["a start", "b start", "a end"])
+        time.sleep(0.05)
+        assert "c start" not in hops.log  # b still holds the one slot
+        hops.finish("b")
+        _until(lambda: hops.log[-1] == "c start")
+        hops.finish("c")
+        assert dispatcher.drain(timeout_s=5)
+        assert dispatcher.inflight == 0 and dispatcher.room == 4
+    finally:
+        loop.stop()
+
+
+def test_calls_over_outside_a_hop_of_the_dispatcher_changes_nothing(
+    dispatcher: Dispatcher,
+) -> None:
+    async def elsewhere() -> int:
+        dispatcher.calls_over()  # a task the dispatcher did not start (blocking dispatch, say)
+        return dispatcher.inflight
+
+    assert dispatcher.loop.run(elsewhere()) == 0
+    assert dispatcher.room == 3
+
+
+def test_a_lone_hop_waits_for_hops_still_finishing(dispatcher: Dispatcher) -> None:
+    hops = Hops(dispatcher)
+    hops.submit("a", calls_over=True)
+    _until(lambda: hops.log == ["a start"])
+    lone = _in_thread(lambda: hops.submit("suspect", alone=True))
+    time.sleep(0.05)
+    assert hops.log == ["a start"]  # a holds no slot, but it is still in the process
+    hops.finish("a")
+    _until(lambda: hops.log == ["a start", "a end", "suspect start"])
+    lone.join(timeout=5)
+    hops.finish("suspect")

@@ -97,6 +97,9 @@ async def tier_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> Non
         verdict = verdict.model_copy(
             update={"value": ctx.consensus.confidence(verdict.value, review)}
         )
+    # The last model call (a judge's included) is made: what is left is bookkeeping, so this
+    # hop's call slot may serve the next admitted hop meanwhile (`worker/dispatch.py`).
+    ctx.dispatch.calls_over(ctx)
     _record_latency(ctx, message, claim, time.monotonic() - started)
     scope.account(call, tier, message.hop)
     # the review's calls go before the answer's: the last attempt is the one being judged

@@ -14,6 +14,13 @@ is renewed while the hop runs; if the process dies, the lease lapses and the rea
 pools, the failure modes that come from holding unacked messages for the length of a model call:
 visibility-timeout redelivery and duplicate parallel runs after a connection blip.
 
+A slot bounds model calls, the scarce thing (a provider's concurrency, the sockets): a hop whose
+calls are over (`calls_over`) gives its slot to the next admitted hop at once, and judges its
+answer and commits beside it, as one of at most `max_finishing` hops doing so. A hop whose commit
+waited on the store held its call slot for that wait, so a slow store left calls unmade; a full
+finishing stage (a store that is slow for a long while) makes hops keep their slots again, so the
+process never holds more than `max_inflight + max_finishing` hops.
+
 Slots are counted on the loop: a hop that finishes starts the next admitted one in the same loop
 turn. Handing each start across threads instead cost the hop's slot a wake-up of the admitting
 thread, and that thread's wait for the GIL behind a busy loop: at 500 calls in flight a tenth of
@@ -59,16 +66,25 @@ class _Admitted:
 
 
 class Dispatcher:
-    def __init__(self, loop: LoopThread, max_inflight: int, backlog: int | None = None) -> None:
+    def __init__(
+        self,
+        loop: LoopThread,
+        max_inflight: int,
+        backlog: int | None = None,
+        max_finishing: int | None = None,
+    ) -> None:
         self.loop = loop
         self.max_inflight = max_inflight
+        self.max_finishing = max_inflight if max_finishing is None else max_finishing
         # Kept small: an admitted hop waiting for a slot holds a lease, and the longer it waits the
         # more a lost renewal could hand it to another worker while it still runs here.
         self.backlog = max(1, max_inflight // 10) if backlog is None else backlog
         self._state = threading.Condition()
         self._pending: deque[_Admitted] = deque()
-        self._running = 0
+        self._running = 0  # hops holding a call slot
+        self._finishing = 0  # hops whose calls are over, judging and committing
         self._tasks: set[asyncio.Task[None]] = set()
+        self._holding: set[asyncio.Task[None]] = set()  # the tasks of `_running` (loop only)
         self._pump_due = False
         self._closed = False
         self._closing = threading.Lock()  # held while `close` gives hops back
@@ -78,9 +94,9 @@ class Dispatcher:
 
     @property
     def inflight(self) -> int:
-        """Admitted hops, running or waiting for a slot."""
+        """Admitted hops, waiting for a slot, calling or finishing."""
         with self._state:
-            return self._running + len(self._pending)
+            return self._running + self._finishing + len(self._pending)
 
     @property
     def room(self) -> int:
@@ -160,7 +176,12 @@ class Dispatcher:
             return SOMEONE_ALONE
         self._alone = True
         me = threading.get_ident()
-        while self._running or self._pending or any(t != me for t in self._admitting):
+        while (
+            self._running
+            or self._finishing
+            or self._pending
+            or any(t != me for t in self._admitting)
+        ):
             if self._closed:
                 break
             self._state.wait(timeout=0.1)
@@ -182,7 +203,26 @@ class Dispatcher:
         for admitted in starting:
             task = self.loop.loop.create_task(self._run(admitted))
             self._tasks.add(task)
+            self._holding.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def calls_over(self) -> None:
+        """The calling hop has made its last model call: its slot goes to the next admitted hop
+        now, while it judges and commits. A no-op outside a hop this dispatcher started, for a
+        hop that gave its slot already, and while `max_finishing` hops are finishing (the hop
+        then keeps its slot to the end: back-pressure on a store slow to commit)."""
+        task = asyncio.current_task()
+        if task not in self._holding:
+            return
+        with self._state:
+            if self._finishing >= self.max_finishing:
+                return
+            self._holding.discard(task)
+            self._running -= 1
+            self._finishing += 1
+            more = bool(self._pending)
+        if more:
+            self._pump()
 
     async def _run(self, admitted: _Admitted) -> None:
         try:
@@ -190,8 +230,13 @@ class Dispatcher:
         except Exception:  # the job is total; this is the last line of defence
             log.exception("in-flight hop crashed outside its guard")
         finally:
+            task = asyncio.current_task()
             with self._state:
-                self._running -= 1
+                if task in self._holding:
+                    self._holding.discard(task)
+                    self._running -= 1
+                else:
+                    self._finishing -= 1
                 if self._alone is admitted:
                     self._alone = False
                 self._state.notify_all()

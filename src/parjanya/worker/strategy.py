@@ -44,6 +44,10 @@ class DispatchStrategy(Protocol):
         """Run (or launch) a claimed tier hop."""
         ...
 
+    def calls_over(self, ctx: WorkerContext) -> None:
+        """The running tier hop has made its model calls: its slot may serve the next one."""
+        ...
+
 
 class AsyncDispatch:
     """Claim in a Celery thread or a feeder, run on the event loop: hundreds in flight."""
@@ -65,6 +69,9 @@ class AsyncDispatch:
     ) -> None:
         launch(ctx, message, claim, handler)
 
+    def calls_over(self, ctx: WorkerContext) -> None:
+        ctx.dispatcher.calls_over()
+
 
 class BlockingDispatch:
     """One hop per Celery thread, acknowledged after the call; Celery's consumer feeds it."""
@@ -85,6 +92,9 @@ class BlockingDispatch:
         self, ctx: WorkerContext, message: HopMessage, claim: Claim, handler: AsyncHopHandler
     ) -> None:
         run_claimed(ctx, message, claim, lambda c, m, cl: c.loop.run(handler(c, m, cl)))
+
+    def calls_over(self, ctx: WorkerContext) -> None:
+        return None  # a Celery thread per hop: its slot is the thread, held to the end
 
 
 STRATEGIES: dict[str, DispatchStrategy] = {"async": AsyncDispatch(), "blocking": BlockingDispatch()}
