@@ -16,10 +16,11 @@ visibility-timeout redelivery and duplicate parallel runs after a connection bli
 
 A slot bounds model calls, the scarce thing (a provider's concurrency, the sockets): a hop whose
 calls are over (`calls_over`) gives its slot to the next admitted hop at once, and judges its
-answer and commits beside it, as one of at most `max_finishing` hops doing so. A hop whose commit
-waited on the store held its call slot for that wait, so a slow store left calls unmade; a full
-finishing stage (a store that is slow for a long while) makes hops keep their slots again, so the
-process never holds more than `max_inflight + max_finishing` hops.
+answer and commits beside it, as one of at most `max_finishing` hops doing so. A hop that kept
+its slot to the end left it idle for that bookkeeping: 38-42 ms at p50 and 138-160 ms at p90 of
+each call's cycle at 200 in flight on a busy loop. A full finishing stage (a store slow for a long
+while) makes hops keep their slots again, so the process never runs more than
+`max_inflight + max_finishing` hops (with `backlog` more admitted and waiting).
 
 Slots are counted on the loop: a hop that finishes starts the next admitted one in the same loop
 turn. Handing each start across threads instead cost the hop's slot a wake-up of the admitting
