@@ -374,6 +374,16 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _restart(cluster: Cluster, stage: str) -> None:
+    """Start a pool again. It may die before it reports ready (on RabbitMQ Celery's consumer is
+    handed the poison hop as soon as it connects): that is one more death, seen next round."""
+    try:
+        cluster.start(stage)
+    except RuntimeError:
+        if cluster.pools[-1].alive:
+            raise
+
+
 def test_a_task_that_kills_its_worker_every_time_is_dead_lettered_as_poison(
     sim: SimServer,
     sim_control: SimControl,
@@ -410,7 +420,7 @@ def test_a_task_that_kills_its_worker_every_time_is_dead_lettered_as_poison(
                 assert time.monotonic() < deadline, client.status(poison.id)
                 if not cluster.pools[-1].alive:
                     restarts += 1
-                    cluster.start("low")  # what a supervisor (compose, Kubernetes) does
+                    _restart(cluster, "low")  # what a supervisor (compose, Kubernetes) does
                 time.sleep(0.1)
             result = poison.result(timeout=5)
             settled = [h.result(timeout=60) for h in others]
