@@ -40,6 +40,7 @@ from redis import asyncio as aioredis  # noqa: E402
 from parjanya.client import Client  # noqa: E402
 from parjanya.runtime.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 from parjanya.store.apikeys import ApiKeyStore  # noqa: E402
+from procs import cpu_seconds  # noqa: E402
 
 ROUNDS = 3
 REQUEST = {"prompt": "Rename the variable tmp to total in cart.py.", "max_tier": "low"}
@@ -169,15 +170,6 @@ def start_api(url: str, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError(f"the API did not start:\n{(tmp / 'api.log').read_text()[-2000:]}")
 
 
-def _cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of a process so far (Linux /proc); None elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def _bench_key(url: str) -> str:
     client = aioredis.Redis.from_url(url)
     try:
@@ -206,11 +198,11 @@ def main() -> None:
                 sdk_tps, sdk_p50 = _measure(
                     sdk_submitter(client), args.tasks, args.latency_samples, args.concurrency
                 )
-            cpu_before = _cpu_s(api.pid)
+            cpu_before = cpu_seconds(api.pid)
             api_tps, api_p50 = _measure(
                 api_submitter(port, key), args.tasks, args.latency_samples, args.concurrency
             )
-            cpu_after = _cpu_s(api.pid)
+            cpu_after = cpu_seconds(api.pid)
         finally:
             api.terminate()
             api.wait(30)

@@ -59,8 +59,8 @@ from parjanya.queues import queue_for  # noqa: E402
 from parjanya.runtime.embedded_redis import free_port  # noqa: E402
 from parjanya.sim.config import SimConfig  # noqa: E402
 from parjanya.sim.models import FixedLatency  # noqa: E402
+from procs import cpu_seconds, stop, wait_log  # noqa: E402
 from procs import spawn as _spawn  # noqa: E402
-from procs import stop, wait_log  # noqa: E402
 
 LATENCY_S = 1.0
 BASELINE_THREADS = 200
@@ -74,10 +74,9 @@ def _in_flight(store: redis.Redis) -> int:
         return sum(int(n) for n in pipe.execute())
 
 
-def _cpu_s(pid: int) -> float:
-    """User and system CPU seconds a process has used so far (its threads included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _per_task_ms(before: float | None, after: float | None, tasks: int) -> float:
+    """CPU per task in ms between two `cpu_seconds` readings (nan where they cannot be read)."""
+    return float("nan") if before is None or after is None else (after - before) / tasks * 1000
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -162,7 +161,7 @@ def run_baseline(bench: BenchBroker, sim_url: str, tmp: Path, n: int) -> Measure
         wait_log(log, "ready.", poll_s=0.02)
         while bench.depth("bench.calls") == total:  # worker boot is not throughput
             time.sleep(0.005)
-        cpu_at_start = _cpu_s(worker.pid)
+        cpu_at_start = cpu_seconds(worker.pid)
         completions = Completions()
         while True:
             completions.see(int(counters.get("bench.inflight.done") or 0))
@@ -171,7 +170,7 @@ def run_baseline(bench: BenchBroker, sim_url: str, tmp: Path, n: int) -> Measure
             if completions.seen[-1][0] > 300:
                 raise RuntimeError("baseline did not finish in 300 s")
             time.sleep(0.005)
-        cpu_ms = (_cpu_s(worker.pid) - cpu_at_start) / total * 1000
+        cpu_ms = _per_task_ms(cpu_at_start, cpu_seconds(worker.pid), total)
         rss = _peak_rss_mb(worker.pid)
         failed = int(counters.get("bench.inflight.failed") or 0)
     finally:
@@ -236,14 +235,14 @@ def run_parjanya(
         wait_log(log, "ready." if loglevel == "INFO" else "[queues]", poll_s=0.02)
         while bench.depth(queue_for("low")) == total:  # worker boot is not throughput
             time.sleep(0.005)
-        cpu_at_start = _cpu_s(worker.pid)
+        cpu_at_start = cpu_seconds(worker.pid)
         completions = Completions()
         while True:
             completions.see(total - _in_flight(store))
             if completions.seen[-1][1] >= total:
                 break
             time.sleep(0.005)
-        cpu_ms = (_cpu_s(worker.pid) - cpu_at_start) / total * 1000
+        cpu_ms = _per_task_ms(cpu_at_start, cpu_seconds(worker.pid), total)
         rss = _peak_rss_mb(worker.pid)
     finally:
         stop(worker, 20)

@@ -1,7 +1,9 @@
-"""Child processes of a bench: start one with its output in a log, wait for a line, stop it."""
+"""Child processes of a bench: start one with its output in a log, wait for a line, read the
+CPU it has used, stop it."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -32,3 +34,12 @@ def stop(process: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far, every thread (Linux /proc); None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
