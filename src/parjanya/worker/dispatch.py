@@ -82,10 +82,9 @@ class Dispatcher:
         self.backlog = max(1, max_inflight // 10) if backlog is None else backlog
         self._state = threading.Condition()
         self._pending: deque[_Admitted] = deque()
-        self._running = 0  # hops holding a call slot
+        self._holding: set[asyncio.Task[None]] = set()  # hops holding a call slot
         self._finishing = 0  # hops whose calls are over, judging and committing
         self._tasks: set[asyncio.Task[None]] = set()
-        self._holding: set[asyncio.Task[None]] = set()  # the tasks of `_running` (loop only)
         self._pump_due = False
         self._closed = False
         self._closing = threading.Lock()  # held while `close` gives hops back
@@ -97,7 +96,7 @@ class Dispatcher:
     def inflight(self) -> int:
         """Admitted hops, waiting for a slot, calling or finishing."""
         with self._state:
-            return self._running + self._finishing + len(self._pending)
+            return len(self._holding) + self._finishing + len(self._pending)
 
     @property
     def room(self) -> int:
@@ -112,7 +111,7 @@ class Dispatcher:
 
     def _unfilled(self) -> int:
         """Slots and backlog not yet taken (caller holds `_state`)."""
-        return self.max_inflight + self.backlog - self._running - len(self._pending)
+        return self.max_inflight + self.backlog - len(self._holding) - len(self._pending)
 
     @contextmanager
     def admitting(self, timeout_s: float) -> Iterator[None]:
@@ -155,7 +154,7 @@ class Dispatcher:
                 self._pending.append(admitted)
                 if alone:
                     self._alone = admitted
-                wake = not self._pump_due and self._running < self.max_inflight
+                wake = not self._pump_due and len(self._holding) < self.max_inflight
                 self._pump_due = self._pump_due or wake
         if refusal is not None:
             give_back(refusal)
@@ -178,7 +177,7 @@ class Dispatcher:
         self._alone = True
         me = threading.get_ident()
         while (
-            self._running
+            self._holding
             or self._finishing
             or self._pending
             or any(t != me for t in self._admitting)
@@ -196,16 +195,12 @@ class Dispatcher:
         """Start admitted hops while slots are free (on the loop)."""
         with self._state:
             self._pump_due = False
-            starting = []
-            while self._pending and self._running < self.max_inflight:
-                starting.append(self._pending.popleft())
-                self._running += 1
-            self.peak = max(self.peak, self._running)
-        for admitted in starting:
-            task = self.loop.loop.create_task(self._run(admitted))
-            self._tasks.add(task)
-            self._holding.add(task)
-            task.add_done_callback(self._tasks.discard)
+            while self._pending and len(self._holding) < self.max_inflight:
+                task = self.loop.loop.create_task(self._run(self._pending.popleft()))
+                self._holding.add(task)
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            self.peak = max(self.peak, len(self._holding))
 
     def calls_over(self) -> None:
         """The calling hop has made its last model call: its slot goes to the next admitted hop
@@ -213,13 +208,10 @@ class Dispatcher:
         hop that gave its slot already, and while `max_finishing` hops are finishing (the hop
         then keeps its slot to the end: back-pressure on a store slow to commit)."""
         task = asyncio.current_task()
-        if task not in self._holding:
-            return
         with self._state:
-            if self._finishing >= self.max_finishing:
+            if task not in self._holding or self._finishing >= self.max_finishing:
                 return
             self._holding.discard(task)
-            self._running -= 1
             self._finishing += 1
             more = bool(self._pending)
         if more:
@@ -235,7 +227,6 @@ class Dispatcher:
             with self._state:
                 if task in self._holding:
                     self._holding.discard(task)
-                    self._running -= 1
                 else:
                     self._finishing -= 1
                 if self._alone is admitted:
