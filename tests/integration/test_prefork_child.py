@@ -123,6 +123,8 @@ def test_sigkill_of_one_prefork_child_loses_nothing_and_calls_nothing_twice(
             assert children - {victim} <= survivors  # only the one child died
             time.sleep(0.5)  # Celery logs the lost job once it has reaped the child
         assert classifier.alive
+        # Celery's consumer kept the intake queue beside the feeder: it fed the children.
+        assert f"Canceling queue {queue_for('intake')}" not in classifier.log.read_text()
         results = [h.result(timeout=120) for h in handles]
         after = client.submit(
             {"prompt": "Rename the export job after the kill.", "max_tier": "low"}

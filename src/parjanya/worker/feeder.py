@@ -5,10 +5,10 @@ as the work of a hop; on a 2-core machine one process admitted 170-350 messages 
 short of the 500 a second that 500 one-second calls in flight need. A feeder pops up to `batch`
 messages at once from the broker (a blocking pop when the list is empty, then RPOP with a count,
 oldest first) and hands them to its queue's `Admission` (`worker/admission.py`), which decodes,
-claims them in one pipelined round trip and starts each granted hop. On the intake queue Celery's
-consumer keeps serving beside it (competing consumers); a tier queue is the feeder's alone once it
-starts (`tasks/lifecycle.py`). With `feeder_batch: 0` Celery's consumer serves every queue, so a
-worker is complete without a feeder.
+claims them in one pipelined round trip and starts each granted hop. A queue is the feeder's alone
+once it starts, but for the intake queue of a prefork classifier, where Celery's consumer keeps
+serving beside it (competing consumers) for its children (`tasks/lifecycle.py`). With
+`feeder_batch: 0` Celery's consumer serves every queue, so a worker is complete without a feeder.
 
 A queue is one list per SLA class; the feeder pops them by weight (`governance/priority.py`), so
 critical hops overtake standard and standard overtake batch on a busy pool, and none starves.
