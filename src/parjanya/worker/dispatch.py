@@ -214,6 +214,7 @@ class Dispatcher:
             self._holding.discard(task)
             self._finishing += 1
             more = bool(self._pending)
+            self._state.notify_all()  # a submit waiting for room has it now, as at a hop's end
         if more:
             self._pump()
 
